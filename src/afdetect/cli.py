@@ -1,0 +1,219 @@
+"""The ``afdetect`` command: argument parsing only; every command calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from afdetect import CLASSES, __version__
+from afdetect.errors import AfdetectError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except AfdetectError as exc:
+        print(f"afdetect: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("afdetect: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="afdetect", description="Atrial fibrillation detection in single-lead ECG.")
+    parser.add_argument("--version", action="version", version=f"afdetect {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("predict", help="classify recordings (files or folders)")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
+                   help="WFDB record (.hea/.mat/.dat), .csv (mV) or .npy (mV), or a folder")
+    _model_option(p)
+    p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .csv/.npy)")
+    p.add_argument("--lead", default="0", help="lead name or 0-based index (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="draw the trace with its verdict (one file per recording if several)")
+    p.set_defaults(run=_predict)
+
+    p = sub.add_parser("evaluate", help="score a model on a labelled dataset folder")
+    p.add_argument("--data", required=True, type=Path, help="CinC 2017 style dataset folder")
+    _model_option(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the confusion matrix")
+    p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("train", help="train the float CNN")
+    p.add_argument("--data", required=True, type=Path, help="CinC 2017 style dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, model.pt)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: TrainConfig)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--splits", type=Path, help="fold file (created if missing)")
+    p.add_argument("--fold", type=int, help="hold out this fold of --splits for validation")
+    p.add_argument("--k", type=int, default=5, help="folds when creating --splits (default 5)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("download", help="fetch CinC 2017 (or any PhysioNet database)")
+    p.add_argument("--out", required=True, type=Path, help="destination folder")
+    p.add_argument("--database", default=None,
+                   help="PhysioNet path <slug>/<version> (default challenge-2017/1.0.0)")
+    p.add_argument("--base-url", default=None, help="file server (default physionet.org/files)")
+    p.add_argument("--include", action="append", metavar="GLOB",
+                   help="only files matching this pattern (repeatable)")
+    p.set_defaults(run=_download)
+    return parser
+
+
+def _model_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
+                   help="built-in model name or model file (default: the shipped default)")
+
+
+def _lead(text: str) -> str | int:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _classifier(args: argparse.Namespace) -> Any:
+    from afdetect.models import DEFAULT_MODEL, load_classifier
+
+    return load_classifier(args.model or DEFAULT_MODEL)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from afdetect.plots import plot_trace
+    from afdetect.predict import classify_files
+
+    classifier = _classifier(args)
+    predictions, failures = classify_files(classifier, args.inputs, fs=args.fs,
+                                           lead=_lead(args.lead),
+                                           progress=len(args.inputs) > 1 or
+                                           any(Path(i).is_dir() for i in args.inputs))
+    rows = [p.to_dict() for p in predictions]
+    if args.json:
+        print(json.dumps({"model": classifier.name, "predictions": rows,
+                          "errors": [str(f) for f in failures]}, indent=2))
+    elif rows:
+        print(_table(["record", "label"] + [f"P({c})" for c in CLASSES] + ["seconds"],
+                     [[r["record"], r["label"], *(f"{v:.3f}" for v in r["probabilities"].values()),
+                       f"{r['duration_s']:.1f}"] for r in rows]))
+    if args.csv:
+        _write_predictions_csv(args.csv, rows)
+    if args.plot:
+        for p in predictions:
+            target = args.plot if len(predictions) == 1 else args.plot.with_name(
+                f"{args.plot.stem}_{p.recording.name}{args.plot.suffix or '.png'}")
+            plot_trace(p.recording.signal, p.recording.fs, target,
+                       f"{p.recording.name}: {p.label} ({max(p.probabilities):.0%})",
+                       dict(zip(CLASSES, p.probabilities, strict=True)))
+    for failure in failures:
+        print(f"afdetect: error: {failure}", file=sys.stderr)
+    if failures and rows:
+        print(f"afdetect: {len(rows)} classified, {len(failures)} failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    from afdetect.atomic import write_text_atomic
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["record", "source", "label", *(f"p_{c}" for c in CLASSES),
+                     "duration_s", "fs"])
+    for r in rows:
+        writer.writerow([r["record"], r["source"], r["label"],
+                         *(f"{v:.6f}" for v in r["probabilities"].values()),
+                         r["duration_s"], r["fs"]])
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from afdetect.evaluate import evaluate
+    from afdetect.plots import plot_confusion
+
+    summary = evaluate(_classifier(args), args.data, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"model {summary['model']} on {summary['data']}: {summary['n_records']} records")
+        print(f"CinC score (mean F1 of N, A, O): {summary['cinc_score']:.4f}")
+        print(_table(["class", "F1"], [[c, f"{v:.4f}"] for c, v in summary["f1"].items()]))
+        print(f"accuracy {summary['accuracy']:.4f}   AF-vs-rest accuracy "
+              f"{summary['af_accuracy']:.4f}   AF sensitivity {summary['af_sensitivity']:.4f}"
+              f"   AF specificity {summary['af_specificity']:.4f}")
+        print("confusion (rows truth, columns predicted):")
+        print(_table(["", *CLASSES], [[c, *map(str, row)]
+                                      for c, row in zip(CLASSES, summary["confusion"],
+                                                        strict=True)]))
+    for name, reason in summary["skipped"].items():
+        print(f"afdetect: skipped {name}: {reason}", file=sys.stderr)
+    if args.plot:
+        plot_confusion(summary["confusion"], args.plot,
+                       f"{summary['model']}: CinC {summary['cinc_score']:.3f}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from afdetect.data.splits import load_or_make_splits
+    from afdetect.data.store import load_dataset
+    from afdetect.train import TrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = TrainConfig(seed=args.seed)
+    if args.epochs is not None:
+        config = dataclasses.replace(config, epochs=args.epochs)
+    dataset = load_dataset(args.data, config.preprocess)
+    train_set, val_set = dataset, None
+    if args.fold is not None:
+        if args.splits is None:
+            raise AfdetectError("--fold needs --splits FILE")
+        folds = load_or_make_splits(args.splits, dataset.names, dataset.labels, k=args.k)
+        fold_of = np.array([folds[str(n)] for n in dataset.names])
+        if args.fold not in set(fold_of.tolist()):
+            raise AfdetectError(f"{args.splits}: has no fold {args.fold}")
+        train_set = dataset.subset(np.flatnonzero(fold_of != args.fold))
+        val_set = dataset.subset(np.flatnonzero(fold_of == args.fold))
+    train(config, train_set, args.out, val_set=val_set, resume=args.resume)
+    print(f"wrote {args.out / 'model.pt'}")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from afdetect.io.download import CINC2017, DEFAULT_BASE_URL, download
+
+    report = download(args.out, args.database or CINC2017,
+                      base_url=args.base_url or DEFAULT_BASE_URL,
+                      include=tuple(args.include) if args.include else None)
+    print(f"{len(report.fetched)} fetched, {len(report.present)} already present and verified, "
+          f"{len(report.failed)} failed, in {args.out}")
+    for rel, reason in report.failed.items():
+        print(f"afdetect: error: {rel}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

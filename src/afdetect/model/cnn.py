@@ -1,0 +1,94 @@
+"""A fully convolutional 1-D CNN for variable-length single-lead ECG.
+
+Every block is ``Conv1d -> BatchNorm -> ReLU -> MaxPool``: BatchNorm folds into the
+convolution and ReLU/max-pooling are compares, so the network maps onto shift-add integer
+hardware once its weights are powers of two. A global average over time makes the
+classifier length-independent; during training it is masked so zero padding of short
+recordings in a batch does not dilute the average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Architecture of :class:`AFNet`.
+
+    Attributes:
+        channels: output channels of each conv block; each block halves the time axis.
+        kernel_sizes: kernel of each block (same length as ``channels``).
+        first_stride: stride of the first convolution (decimates the 300 Hz input).
+        n_classes: outputs (N, A, O, ~).
+        dropout: dropout before the classifier (training only).
+    """
+
+    channels: tuple[int, ...] = (16, 16, 32, 32, 48, 48, 64, 64)
+    kernel_sizes: tuple[int, ...] = (15, 9, 9, 7, 7, 5, 5, 3)
+    first_stride: int = 2
+    n_classes: int = 4
+    dropout: float = 0.25
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != len(self.kernel_sizes) or not self.channels:
+            raise ValueError("channels and kernel_sizes must be non-empty and equally long")
+
+    @property
+    def downsampling(self) -> int:
+        """Input samples per output time step of the last block."""
+        return self.first_stride * 2 ** len(self.channels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CNNConfig:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+class ConvBlock(nn.Sequential):
+    """Conv1d (no bias: BatchNorm supplies it) -> BatchNorm1d -> ReLU -> MaxPool1d(2)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm1d(c_out),
+            nn.ReLU(inplace=True),
+            nn.MaxPool1d(2),
+        )
+
+
+class AFNet(nn.Module):
+    """Input (batch, 1, n_samples) normalised ECG -> logits (batch, n_classes)."""
+
+    def __init__(self, config: CNNConfig | None = None) -> None:
+        super().__init__()
+        config = config or CNNConfig()
+        self.config = config
+        blocks = []
+        c_in = 1
+        for i, (c_out, k) in enumerate(zip(config.channels, config.kernel_sizes, strict=True)):
+            blocks.append(ConvBlock(c_in, c_out, k, stride=config.first_stride if i == 0 else 1))
+            c_in = c_out
+        self.features = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(c_in, config.n_classes)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Args:
+            x: (batch, 1, n_samples) float32.
+            lengths: (batch,) valid samples per row when rows are zero-padded; None if not.
+        """
+        h = self.features(x)
+        if lengths is None:
+            pooled = h.mean(dim=2)
+        else:
+            steps = torch.clamp(lengths // self.config.downsampling, min=1, max=h.shape[2])
+            mask = torch.arange(h.shape[2], device=h.device)[None, :] < steps[:, None]
+            pooled = (h * mask[:, None, :]).sum(dim=2) / steps[:, None]
+        return self.classifier(self.dropout(pooled))

@@ -1,0 +1,89 @@
+"""Classifying recording files: expand folders, read, preprocess, run the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from afdetect import CLASSES
+from afdetect.data.preprocess import preprocess
+from afdetect.errors import InputError
+from afdetect.io.records import WFDB_SUFFIXES, Recording, read_record
+from afdetect.models import Classifier, softmax
+
+RECORD_SUFFIXES = (".hea", ".csv", ".npy")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The verdict on one recording; ``probabilities`` follow :data:`afdetect.CLASSES`."""
+
+    source: str
+    recording: Recording
+    label: str
+    probabilities: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "record": self.recording.name,
+            "source": self.source,
+            "label": self.label,
+            "probabilities": dict(zip(CLASSES, self.probabilities, strict=True)),
+            "duration_s": round(self.recording.duration_s, 3),
+            "fs": self.recording.fs,
+        }
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Files named directly, plus the recordings inside any folder, in a stable order.
+
+    A WFDB record named by its ``.hea``, ``.mat`` or ``.dat`` appears once.
+    """
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files.extend(sorted(p for p in item.iterdir()
+                                if p.suffix.lower() in RECORD_SUFFIXES and p.is_file()))
+        else:
+            files.append(item)
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.with_suffix("") if f.suffix.lower() in WFDB_SUFFIXES else f
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def classify_recordings(classifier: Classifier, recordings: list[Recording],
+                        sources: list[str]) -> list[Prediction]:
+    """Run ``classifier`` on already-read recordings (all must pass preprocessing)."""
+    signals = [preprocess(r, classifier.preprocess) for r in recordings]
+    probabilities = softmax(classifier.logits(signals).astype(np.float64))
+    return [Prediction(src, rec, CLASSES[int(p.argmax())], tuple(float(v) for v in p))
+            for src, rec, p in zip(sources, recordings, probabilities, strict=True)]
+
+
+def classify_files(classifier: Classifier, inputs: list[str | Path], *, fs: float | None = None,
+                   lead: str | int = 0, progress: bool = False
+                   ) -> tuple[list[Prediction], list[InputError]]:
+    """Classify every recording in ``inputs``; bad files are returned, not raised.
+
+    Returns:
+        the predictions in input order, and one :class:`InputError` per failed file.
+    """
+    predictions: list[Prediction] = []
+    failures: list[InputError] = []
+    for path in tqdm(expand_inputs(inputs), desc="classifying", unit="rec", disable=not progress):
+        try:
+            recording = read_record(path, fs=fs, lead=lead)
+            predictions.extend(classify_recordings(classifier, [recording], [str(path)]))
+        except InputError as exc:
+            if exc.path != str(path):  # preprocessing names the record, the user the file
+                exc = InputError(path, exc.problem)
+            failures.append(exc)
+    return predictions, failures

@@ -1,0 +1,32 @@
+"""Batched float inference over variable-length signals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from afdetect.model.cnn import AFNet
+
+
+@torch.no_grad()
+def predict_logits(model: AFNet, signals: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    """Logits, shape (len(signals), n_classes), of preprocessed signals.
+
+    Signals of equal length share a batch; none is padded, so each result equals the
+    one-recording-at-a-time result.
+    """
+    was_training = model.training
+    model.eval()
+    out = np.zeros((len(signals), model.config.n_classes), dtype=np.float32)
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for i, signal in enumerate(signals):
+        by_length[len(signal)].append(i)
+    for indices in by_length.values():
+        for begin in range(0, len(indices), batch_size):
+            chunk = indices[begin:begin + batch_size]
+            x = torch.from_numpy(np.stack([signals[i] for i in chunk])[:, None, :])
+            out[chunk] = model(x).numpy()
+    model.train(was_training)
+    return out

@@ -1,0 +1,177 @@
+"""Training the float CNN: random crops, class-weighted loss, per-epoch atomic checkpoints.
+
+Every source of randomness is re-seeded from ``(seed, epoch)`` at the start of each epoch,
+so a run resumed from its last checkpoint ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from afdetect import metrics
+from afdetect.atomic import atomic_path, write_text_atomic
+from afdetect.data.preprocess import PreprocessConfig
+from afdetect.data.store import Dataset
+from afdetect.errors import AfdetectError
+from afdetect.model.cnn import AFNet, CNNConfig
+from afdetect.model.io import save_float_model
+from afdetect.train.inference import predict_logits
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+HISTORY = "history.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (with the data and the seed).
+
+    Attributes:
+        epochs: passes over the training records.
+        batch_size: recordings per optimiser step.
+        lr: peak learning rate of the one-cycle schedule.
+        weight_decay: AdamW decoupled weight decay.
+        crop_seconds: training crop length; shorter recordings are zero-padded and masked.
+        gain_range: random amplitude scaling range (augmentation).
+        class_weight_power: loss weight of class c is (1 / frequency_c) ** power.
+        seed: seeds weights, batch order, crops and dropout.
+        model: the architecture.
+        preprocess: the signal conditioning the model expects.
+    """
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    crop_seconds: float = 20.0
+    gain_range: tuple[float, float] = (0.7, 1.4)
+    class_weight_power: float = 0.5
+    seed: int = 0
+    model: CNNConfig = field(default_factory=CNNConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def class_weights(labels: np.ndarray, n_classes: int, power: float) -> torch.Tensor:
+    """Loss weights (1 / frequency) ** power, normalised to mean 1 over the samples."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
+    weights /= (weights[labels]).mean()
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def make_batch(signals: list[np.ndarray], rng: np.random.Generator, crop: int,
+               gain_range: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crops of ``crop`` samples (zero-padded when shorter) with random gains.
+
+    Returns:
+        x: (batch, 1, crop) float32; lengths: (batch,) int64 valid samples per row.
+    """
+    x = np.zeros((len(signals), 1, crop), dtype=np.float32)
+    lengths = np.empty(len(signals), dtype=np.int64)
+    for row, signal in enumerate(signals):
+        start = rng.integers(0, len(signal) - crop + 1) if len(signal) > crop else 0
+        piece = signal[start:start + crop]
+        x[row, 0, :len(piece)] = piece * rng.uniform(*gain_range)
+        lengths[row] = len(piece)
+    return torch.from_numpy(x), torch.from_numpy(lengths)
+
+
+def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
+          val_set: Dataset | None = None, resume: bool = False,
+          progress: bool = True) -> AFNet:
+    """Train a float model on ``train_set``, writing checkpoints and the model to ``out_dir``.
+
+    ``out_dir`` receives ``checkpoint.pt`` (every epoch), ``history.json`` and, at the
+    end, ``model.pt`` (the final-epoch weights with their configuration).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    model = AFNet(config.model)
+    steps_per_epoch = -(-len(train_set) // config.batch_size)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume and (out / CHECKPOINT).is_file():
+        state = torch.load(out / CHECKPOINT, weights_only=True)
+        if state["config"] != json.loads(json.dumps(config.to_dict())):
+            raise AfdetectError(f"{out / CHECKPOINT}: was written with another configuration; "
+                                "resume with the same options or use a new --out")
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        history = json.loads(state["history"])
+        start_epoch = int(state["epoch"])
+
+    loss_fn = nn.CrossEntropyLoss(
+        weight=class_weights(train_set.labels, config.model.n_classes, config.class_weight_power))
+    crop = round(config.crop_seconds * config.preprocess.fs)
+    for epoch in range(start_epoch, config.epochs):
+        started = time.perf_counter()
+        rng = np.random.default_rng([config.seed, epoch])
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        model.train()
+        order = rng.permutation(len(train_set))
+        total = 0.0
+        bar = tqdm(range(0, len(order), config.batch_size), disable=not progress,
+                   desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        for begin in bar:
+            index = order[begin:begin + config.batch_size]
+            x, lengths = make_batch([train_set.signals[i] for i in index], rng, crop,
+                                    config.gain_range)
+            y = torch.from_numpy(train_set.labels[index])
+            loss = loss_fn(model(x, lengths), y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss) * len(index)
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train_set),
+                                 "seconds": round(time.perf_counter() - started, 2)}
+        if val_set is not None and len(val_set):
+            predicted = predict_logits(model, val_set.signals).argmax(axis=1)
+            summary = metrics.summarise(val_set.labels, predicted)
+            entry.update(val_cinc_score=summary["cinc_score"], val_accuracy=summary["accuracy"])
+        history.append(entry)
+        if progress:
+            tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                for k, v in entry.items()))
+        _save_checkpoint(out / CHECKPOINT, model, optimiser, schedule, epoch + 1, config,
+                         history)
+        write_text_atomic(out / HISTORY, json.dumps(history, indent=1))
+    save_float_model(out / MODEL, model, config.preprocess,
+                     {"train": config.to_dict(), "n_train_records": len(train_set),
+                      "history": history})
+    return model
+
+
+def _save_checkpoint(path: Path, model: nn.Module, optimiser: torch.optim.Optimizer,
+                     schedule: Any, epoch: int, config: TrainConfig,
+                     history: list[dict[str, Any]]) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "schedule": schedule.state_dict(),
+        "epoch": epoch,
+        # JSON round trip: tuples become lists, as they will after loading
+        "config": json.loads(json.dumps(config.to_dict())),
+        "history": json.dumps(history),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
