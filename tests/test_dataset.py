@@ -21,7 +21,7 @@ def _challenge_root(tmp_path: Path) -> Path:
     shutil.copytree(SAMPLES, root / "training2017")
     labels = (SAMPLES / "REFERENCE.csv").read_text().splitlines()
     # v3 relabels the first record; the reader must prefer v3 and tolerate CRLF
-    v3 = [labels[0].replace(",N", ",O")] + labels[1:]
+    v3 = [labels[0].replace(",N", ",O"), *labels[1:]]
     (root / "REFERENCE-v3.csv").write_bytes(("\r\n".join(v3) + "\r\n").encode())
     return root
 
@@ -48,7 +48,7 @@ def test_labels_with_header_and_bom(tmp_path: Path) -> None:
 def test_missing_records_are_reported(tmp_path: Path) -> None:
     shutil.copytree(SAMPLES, tmp_path / "d")
     (tmp_path / "d" / "A00004.hea").unlink()
-    with pytest.raises(InputError, match="1 labelled record.*A00004"):
+    with pytest.raises(InputError, match=r"1 labelled record.*A00004"):
         index_dataset(tmp_path / "d")
     with pytest.raises(InputError, match="no REFERENCE"):
         index_dataset(tmp_path)

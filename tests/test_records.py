@@ -69,19 +69,19 @@ def test_csv_and_npy_need_fs(tmp_path: Path) -> None:
 
 def test_object_npy_is_refused_without_unpickling(tmp_path: Path) -> None:
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match="obj.npy: not a readable .npy"):
+    with pytest.raises(InputError, match=r"obj\.npy: not a readable \.npy"):
         read_record(tmp_path / "obj.npy", fs=300)
 
 
 def test_missing_truncated_and_garbage_records(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="nothere.hea: no such WFDB header"):
+    with pytest.raises(InputError, match=r"nothere\.hea: no such WFDB header"):
         read_record(tmp_path / "nothere.hea")
     shutil.copy(SAMPLES / "A00001.hea", tmp_path / "A00001.hea")
     (tmp_path / "A00001.mat").write_bytes((SAMPLES / "A00001.mat").read_bytes()[:5000])
     with pytest.raises(InputError, match="A00001"):
         read_record(tmp_path / "A00001.hea")
     (tmp_path / "junk.hea").write_text("this is not a header\n")
-    with pytest.raises(InputError, match="junk.hea: unreadable WFDB header"):
+    with pytest.raises(InputError, match=r"junk\.hea: unreadable WFDB header"):
         read_record(tmp_path / "junk.hea")
     with pytest.raises(InputError, match="unsupported file type"):
         read_record(tmp_path / "notes.txt")

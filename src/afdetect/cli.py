@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold of --splits for validation")
     p.add_argument("--k", type=int, default=5, help="folds when creating --splits (default 5)")
+    p.add_argument("--val-every", type=int, default=1, metavar="N",
+                   help="score the held-out fold every N epochs (default 1)")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.set_defaults(run=_train)
@@ -190,7 +192,8 @@ def _train(args: argparse.Namespace) -> int:
             raise AfdetectError(f"{args.splits}: has no fold {args.fold}")
         train_set = dataset.subset(np.flatnonzero(fold_of != args.fold))
         val_set = dataset.subset(np.flatnonzero(fold_of == args.fold))
-    train(config, train_set, args.out, val_set=val_set, resume=args.resume)
+    train(config, train_set, args.out, val_set=val_set, val_every=args.val_every,
+          resume=args.resume)
     print(f"wrote {args.out / 'model.pt'}")
     return 0
 

@@ -21,9 +21,14 @@ DEFAULT_MODEL = "float"
 class Classifier(Protocol):
     """What prediction and evaluation need from a model."""
 
-    name: str
-    preprocess: PreprocessConfig
-    metadata: dict[str, Any]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def preprocess(self) -> PreprocessConfig: ...
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
 
     def logits(self, signals: list[np.ndarray]) -> np.ndarray:
         """Logits, shape (len(signals), 4), of preprocessed signals."""

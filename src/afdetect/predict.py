@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -26,7 +27,7 @@ class Prediction:
     label: str
     probabilities: tuple[float, ...]
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "record": self.recording.name,
             "source": self.source,
@@ -40,13 +41,15 @@ class Prediction:
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     """Files named directly, plus the recordings inside any folder, in a stable order.
 
-    A WFDB record named by its ``.hea``, ``.mat`` or ``.dat`` appears once.
+    A WFDB record named by its ``.hea``, ``.mat`` or ``.dat`` appears once; a folder's
+    ``REFERENCE*.csv`` label files are not recordings.
     """
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
             files.extend(sorted(p for p in item.iterdir()
-                                if p.suffix.lower() in RECORD_SUFFIXES and p.is_file()))
+                                if p.suffix.lower() in RECORD_SUFFIXES and p.is_file()
+                                and not p.name.upper().startswith("REFERENCE")))
         else:
             files.append(item)
     seen: set[Path] = set()

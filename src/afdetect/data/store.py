@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from afdetect.atomic import atomic_path
 from afdetect.data.cinc import LabelledRecord, find_label_file, index_dataset
 from afdetect.data.preprocess import PreprocessConfig, preprocess
 from afdetect.errors import InputError
 from afdetect.io.records import read_wfdb
-from afdetect.atomic import atomic_path
 
 CACHE_VERSION = 1
 

@@ -28,8 +28,8 @@ class CNNConfig:
         dropout: dropout before the classifier (training only).
     """
 
-    channels: tuple[int, ...] = (16, 16, 32, 32, 48, 48, 64, 64)
-    kernel_sizes: tuple[int, ...] = (15, 9, 9, 7, 7, 5, 5, 3)
+    channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 64, 64)
+    kernel_sizes: tuple[int, ...] = (15, 9, 9, 9, 9, 9, 9, 9)
     first_stride: int = 2
     n_classes: int = 4
     dropout: float = 0.25
@@ -48,7 +48,10 @@ class CNNConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CNNConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        fields = dict(data)
+        for key in ("channels", "kernel_sizes"):
+            fields[key] = tuple(int(v) for v in fields[key])
+        return cls(**fields)
 
 
 class ConvBlock(nn.Sequential):

@@ -48,7 +48,7 @@ class TrainConfig:
         preprocess: the signal conditioning the model expects.
     """
 
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-2
@@ -89,12 +89,13 @@ def make_batch(signals: list[np.ndarray], rng: np.random.Generator, crop: int,
 
 
 def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
-          val_set: Dataset | None = None, resume: bool = False,
+          val_set: Dataset | None = None, val_every: int = 1, resume: bool = False,
           progress: bool = True) -> AFNet:
     """Train a float model on ``train_set``, writing checkpoints and the model to ``out_dir``.
 
     ``out_dir`` receives ``checkpoint.pt`` (every epoch), ``history.json`` and, at the
-    end, ``model.pt`` (the final-epoch weights with their configuration).
+    end, ``model.pt`` (the final-epoch weights with their configuration). ``val_set`` is
+    scored every ``val_every`` epochs and after the last; it never steers training.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,8 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
             bar.set_postfix(loss=f"{float(loss):.3f}")
         entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train_set),
                                  "seconds": round(time.perf_counter() - started, 2)}
-        if val_set is not None and len(val_set):
+        last = epoch + 1 == config.epochs
+        if val_set is not None and len(val_set) and (last or (epoch + 1) % val_every == 0):
             predicted = predict_logits(model, val_set.signals).argmax(axis=1)
             summary = metrics.summarise(val_set.labels, predicted)
             entry.update(val_cinc_score=summary["cinc_score"], val_accuracy=summary["accuracy"])

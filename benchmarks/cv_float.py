@@ -1,0 +1,95 @@
+"""5-fold cross-validation of the float CNN: the CinC score the README reports.
+
+Trains one model per fold with the same command a user types (``afdetect train --splits
+... --fold k``), two folds at a time on one thread each (faster than one fold on two
+threads on a 2-core machine), then scores each model on its held-out fold. Every fold run
+resumes from its checkpoint, so a killed benchmark continues where it stopped.
+
+    python benchmarks/cv_float.py --data ../shared/data/cinc2017 [--runs runs/cv] [--jobs 2]
+
+Prints per-fold and mean +- std figures and writes them to ``--json``
+(default benchmarks/results/cv_float.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from afdetect import metrics
+from afdetect.atomic import write_text_atomic
+from afdetect.data.splits import load_or_make_splits
+from afdetect.data.store import load_dataset
+from afdetect.model import load_float_model
+from afdetect.train import predict_logits
+
+
+def run_fold(data: Path, runs: Path, fold: int, k: int, threads: int) -> float:
+    out = runs / f"fold{fold}"
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "afdetect.cli", "train", "--data", str(data), "--out", str(out),
+           "--splits", str(runs / "splits.json"), "--fold", str(fold), "--k", str(k),
+           "--threads", str(threads), "--val-every", "10", "--resume"]
+    started = time.perf_counter()
+    with open(out / "train.log", "a") as log:
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2, help="folds trained at once")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/cv_float.json"))
+    args = parser.parse_args()
+
+    dataset = load_dataset(args.data)
+    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
+    fold_of = np.array([folds[str(n)] for n in dataset.names])
+    threads = max(1, 2 // args.jobs)
+    pending = [f for f in range(args.k) if not (args.runs / f"fold{f}" / "model.pt").is_file()]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        seconds = dict(zip(pending, pool.map(
+            lambda f: run_fold(args.data, args.runs, f, args.k, threads), pending), strict=True))
+
+    per_fold = []
+    for f in range(args.k):
+        held_out = dataset.subset(np.flatnonzero(fold_of == f))
+        model = load_float_model(args.runs / f"fold{f}" / "model.pt")
+        predicted = predict_logits(model.network, held_out.signals).argmax(axis=1)
+        summary = metrics.summarise(held_out.labels, predicted)
+        summary["fold"] = f
+        summary["train_seconds"] = sum(h["seconds"] for h in model.metadata["history"])
+        per_fold.append(summary)
+        print(f"fold {f}: CinC {summary['cinc_score']:.4f}  accuracy {summary['accuracy']:.4f}  "
+              f"F1 N/A/O/~ " + "/".join(f"{v:.3f}" for v in summary["f1"].values()) +
+              f"  ({summary['train_seconds'] / 60:.1f} min)")
+    keys = ["cinc_score", "accuracy", "af_accuracy", "af_sensitivity", "af_specificity"]
+    result = {
+        "protocol": f"{args.k}-fold stratified CV by record on {len(dataset)} records of "
+                    f"{args.data}, splits in {args.runs / 'splits.json'} (seed 0); "
+                    "final-epoch models, no selection on the held-out fold",
+        "command": "python benchmarks/cv_float.py --data " + str(args.data),
+        "mean": {k: float(np.mean([s[k] for s in per_fold])) for k in keys},
+        "std": {k: float(np.std([s[k] for s in per_fold])) for k in keys},
+        "pooled_confusion": np.sum([s["confusion"] for s in per_fold], axis=0).tolist(),
+        "folds": per_fold,
+        "wall_seconds_this_run": seconds,
+    }
+    for k in keys:
+        print(f"{k:15s} {result['mean'][k]:.4f} +- {result['std'][k]:.4f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.json, json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Build the shipped ``float`` model and its metrics file: one command, fixed seed.
+
+    python benchmarks/ship_float.py --data ../shared/data/cinc2017
+
+Trains on every record of ``--data`` with ``afdetect train`` (two threads, resumable via
+``runs/float``), times it, copies the model to ``src/afdetect/pretrained/float.pt`` and
+writes ``float.metrics.json`` beside it: the command, the training time, the record count
+and the cross-validated figures from ``benchmarks/results/cv_float.json``
+(run ``benchmarks/cv_float.py`` for those).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from afdetect.atomic import write_text_atomic
+from afdetect.model import load_float_model
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "afdetect" / "pretrained"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
+    parser.add_argument("--run", type=Path, default=Path("runs/float"))
+    parser.add_argument("--cv", type=Path, default=Path("benchmarks/results/cv_float.json"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    command = [sys.executable, "-m", "afdetect.cli", "train", "--data", str(args.data),
+               "--out", str(args.run), "--threads", str(args.threads), "--resume"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    wall = time.perf_counter() - started
+    model = load_float_model(args.run / "model.pt")
+    history = model.metadata["history"]
+    shutil.copyfile(args.run / "model.pt", PRETRAINED / "float.pt")
+    n_params = sum(p.numel() for p in model.network.parameters())
+    metrics = {
+        "model": "float",
+        "reproduce": "python benchmarks/ship_float.py --data ../shared/data/cinc2017",
+        "train_command": "afdetect train --data ../shared/data/cinc2017 --out runs/float "
+                         "--threads 2",
+        "seed": model.metadata["train"]["seed"],
+        "n_train_records": model.metadata["n_train_records"],
+        "parameters": n_params,
+        "train_seconds": round(sum(h["seconds"] for h in history), 1),
+        "wall_seconds_this_invocation": round(wall, 1),
+        "machine": f"{platform.machine()}, {args.threads} torch thread(s) of "
+                   f"{os.cpu_count()} cores, torch {torch.__version__}",
+        "cross_validation": json.loads(args.cv.read_text()) if args.cv.is_file() else None,
+    }
+    if metrics["cross_validation"]:
+        metrics["cross_validation"].pop("folds", None)
+    write_text_atomic(PRETRAINED / "float.metrics.json", json.dumps(metrics, indent=1))
+    print(json.dumps({k: v for k, v in metrics.items() if k != "cross_validation"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

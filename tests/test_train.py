@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import SAMPLES
+
+import afdetect.train.loop as loop
+from afdetect.data.store import load_dataset
+from afdetect.errors import AfdetectError
+from afdetect.model import CNNConfig, load_float_model
+from afdetect.train import TrainConfig, predict_logits, train
+
+TINY = TrainConfig(epochs=3, batch_size=4, crop_seconds=8.0,
+                   model=CNNConfig(channels=(4, 4, 8), kernel_sizes=(7, 5, 3)))
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return load_dataset(SAMPLES, TINY.preprocess, cache_dir=None, progress=False)
+
+
+def test_smoke_training_writes_a_loadable_model(samples, tmp_path: Path) -> None:
+    train(TINY, samples, tmp_path, val_set=samples, progress=False)
+    model = load_float_model(tmp_path / "model.pt")
+    assert model.network.config == TINY.model
+    assert len(model.metadata["history"]) == 3
+    logits = predict_logits(model.network, samples.signals)
+    assert logits.shape == (12, 4) and np.all(np.isfinite(logits))
+
+
+def test_same_seed_same_model(samples, tmp_path: Path) -> None:
+    a = train(TINY, samples, tmp_path / "a", progress=False)
+    b = train(TINY, samples, tmp_path / "b", progress=False)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+
+
+def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = train(TINY, samples, tmp_path / "whole", progress=False)
+    real_write = loop.write_text_atomic
+    calls = {"n": 0}
+
+    def crash_after_second_epoch(path, text):
+        real_write(path, text)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process dies once epoch 2 is checkpointed
+
+    monkeypatch.setattr(loop, "write_text_atomic", crash_after_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, samples, tmp_path / "cut", progress=False)
+    monkeypatch.undo()
+    assert not (tmp_path / "cut" / "model.pt").exists()
+    resumed = train(TINY, samples, tmp_path / "cut", resume=True, progress=False)
+    for (name, pa), pb in zip(reference.state_dict().items(), resumed.state_dict().values(),
+                              strict=True):
+        assert torch.equal(pa, pb), name
+
+
+def test_resume_refuses_another_configuration(samples, tmp_path: Path) -> None:
+    train(TINY, samples, tmp_path, progress=False)
+    other = TrainConfig(epochs=3, batch_size=4, crop_seconds=8.0, seed=5, model=TINY.model)
+    with pytest.raises(AfdetectError, match="another configuration"):
+        train(other, samples, tmp_path, resume=True, progress=False)
