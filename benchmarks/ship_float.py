@@ -51,7 +51,7 @@ def main() -> None:
         "reproduce": "python benchmarks/ship_float.py --data ../shared/data/cinc2017",
         "train_command": "afdetect train --data ../shared/data/cinc2017 --out runs/float "
                          "--threads 2",
-        "seed": model.metadata["train"]["seed"],
+        "seed": model.metadata["train"]["fit"]["seed"],
         "n_train_records": model.metadata["n_train_records"],
         "parameters": n_params,
         "train_seconds": round(sum(h["seconds"] for h in history), 1),

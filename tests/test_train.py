@@ -11,9 +11,9 @@ import afdetect.train.loop as loop
 from afdetect.data.store import load_dataset
 from afdetect.errors import AfdetectError
 from afdetect.model import CNNConfig, load_float_model
-from afdetect.train import TrainConfig, predict_logits, train
+from afdetect.train import FitConfig, TrainConfig, predict_logits, train
 
-TINY = TrainConfig(epochs=3, batch_size=4, crop_seconds=8.0,
+TINY = TrainConfig(FitConfig(epochs=3, batch_size=4, crop_seconds=8.0),
                    model=CNNConfig(channels=(4, 4, 8), kernel_sizes=(7, 5, 3)))
 
 
@@ -63,6 +63,7 @@ def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path,
 
 def test_resume_refuses_another_configuration(samples, tmp_path: Path) -> None:
     train(TINY, samples, tmp_path, progress=False)
-    other = TrainConfig(epochs=3, batch_size=4, crop_seconds=8.0, seed=5, model=TINY.model)
+    other = TrainConfig(FitConfig(epochs=3, batch_size=4, crop_seconds=8.0, seed=5),
+                        model=TINY.model)
     with pytest.raises(AfdetectError, match="another configuration"):
         train(other, samples, tmp_path, resume=True, progress=False)

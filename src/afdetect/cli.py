@@ -67,6 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.set_defaults(run=_train)
 
+    p = sub.add_parser("compress", help="prune and log-quantise a float model")
+    p.add_argument("--model", required=True, metavar="FLOAT", help="float model name or file")
+    p.add_argument("--data", required=True, type=Path, help="CinC 2017 style dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="compressed model file to write")
+    p.add_argument("--sparsity", type=float, help="overall pruned fraction (default 0.95)")
+    p.add_argument("--bits", type=int, help="bits per kept weight, sign included (default 4)")
+    p.add_argument("--act-bits", type=int, help="activation bits (default 8)")
+    p.add_argument("--prune-epochs", type=int, help="fine-tuning epochs while pruning")
+    p.add_argument("--qat-epochs", type=int, help="quantisation-aware fine-tuning epochs")
+    p.add_argument("--prune-end", type=float, metavar="FRACTION",
+                   help="share of the pruning stage after which sparsity is final (0.75)")
+    p.add_argument("--work", type=Path, help="stage folder (default OUT.work); resumes")
+    p.add_argument("--splits", type=Path, help="fold file (created if missing)")
+    p.add_argument("--fold", type=int, help="hold out this fold: train on the rest, score it")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    p.set_defaults(run=_compress)
+
+    p = sub.add_parser("report", help="per-layer compression table and totals")
+    _model_option(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=_report)
+
     p = sub.add_parser("download", help="fetch CinC 2017 (or any PhysioNet database)")
     p.add_argument("--out", required=True, type=Path, help="destination folder")
     p.add_argument("--database", default=None,
@@ -174,13 +196,14 @@ def _train(args: argparse.Namespace) -> int:
 
     from afdetect.data.splits import load_or_make_splits
     from afdetect.data.store import load_dataset
-    from afdetect.train import TrainConfig, train
+    from afdetect.train import FitConfig, TrainConfig, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = TrainConfig(seed=args.seed)
+    fit = dataclasses.replace(FitConfig(), seed=args.seed)
     if args.epochs is not None:
-        config = dataclasses.replace(config, epochs=args.epochs)
+        fit = dataclasses.replace(fit, epochs=args.epochs)
+    config = TrainConfig(fit=fit)
     dataset = load_dataset(args.data, config.preprocess)
     train_set, val_set = dataset, None
     if args.fold is not None:
@@ -195,6 +218,86 @@ def _train(args: argparse.Namespace) -> int:
     train(config, train_set, args.out, val_set=val_set, val_every=args.val_every,
           resume=args.resume)
     print(f"wrote {args.out / 'model.pt'}")
+    return 0
+
+
+def _compress(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from afdetect.compress.network import QuantSpec
+    from afdetect.compress.pipeline import compress_file
+    from afdetect.compress.recipe import CompressConfig
+    from afdetect.models import resolve_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    default = CompressConfig()
+    quant = QuantSpec(
+        weight_bits=args.bits if args.bits is not None else default.quant.weight_bits,
+        act_bits=args.act_bits if args.act_bits is not None else default.quant.act_bits,
+        input_bits=default.quant.input_bits)
+    if not 2 <= quant.weight_bits <= 8 or not 2 <= quant.act_bits <= 16:
+        raise AfdetectError("--bits must be in 2..8 and --act-bits in 2..16")
+    sparsity = default.sparsity if args.sparsity is None else args.sparsity
+    if not 0 <= sparsity < 1:
+        raise AfdetectError("--sparsity must be in [0, 1)")
+    config = dataclasses.replace(
+        default, sparsity=sparsity, quant=quant,
+        prune=dataclasses.replace(default.prune, epochs=args.prune_epochs or
+                                  default.prune.epochs),
+        qat=dataclasses.replace(default.qat, epochs=args.qat_epochs or default.qat.epochs),
+        prune_end_fraction=args.prune_end or default.prune_end_fraction)
+    _, parent = resolve_model(args.model)
+    metadata = compress_file(parent, args.data, args.out, config, work_dir=args.work,
+                             splits=args.splits, fold=args.fold)
+    at_export = metadata["metrics_at_export"]
+    size = metadata["size"]
+    print(f"wrote {args.out}: {size['stored_bytes']} bytes stored, compression "
+          f"{size['compression_ratio']:.1f}x, sparsity {size['sparsity']:.3f}")
+    print(f"on {at_export['evaluated_on']} ({at_export['records']} records): CinC "
+          f"{at_export['compressed']['cinc_score']:.4f} (float parent "
+          f"{at_export['float_parent']['cinc_score']:.4f}), accuracy "
+          f"{at_export['compressed']['accuracy']:.4f} (float parent "
+          f"{at_export['float_parent']['accuracy']:.4f})")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from afdetect.compress.accounting import report
+    from afdetect.deploy.format import is_compressed_file, load_compressed
+    from afdetect.models import DEFAULT_MODEL, resolve_model
+
+    name, path = resolve_model(args.model or DEFAULT_MODEL)
+    if not is_compressed_file(path):
+        raise AfdetectError(f"{path}: not a compressed model; `report` describes the output "
+                            "of `afdetect compress`")
+    model, metadata = load_compressed(path)
+    result = report(model, metadata["parent"]["parameters"])
+    result.update(model=name, file_bytes=path.stat().st_size,
+                  weight_bits=model.weight_bits, act_bits=model.act_bits,
+                  metrics_at_export=metadata.get("metrics_at_export"))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"model {name}: {model.weight_bits}-bit power-of-two weights, "
+          f"{model.act_bits}-bit activations")
+    header = ["layer", "shape", "weights", "kept", "sparsity", "code bits", "index bits",
+              "scheme", "bias+scale bits", "stored bytes"]
+    rows = [[r["name"], "x".join(map(str, r["shape"])), str(r["weights"]), str(r["kept"]),
+             f"{r['sparsity']:.3f}", str(r["code_bits"]), str(r["index_bits"]),
+             r["index_scheme"] + (f"(r={r['index_param']})" if r["index_scheme"] == "relative"
+                                  else ""),
+             str(r["bias_bits"] + r["scalar_bits"]), f"{r['stored_bytes']:.1f}"]
+            for r in result["layers"]]
+    rows.append(["total", "", str(result["weights"]), str(result["kept"]),
+                 f"{result['sparsity']:.3f}", "", "", "", "", str(result["stored_bytes"])])
+    print(_table(header, rows))
+    print(f"compression ratio {result['compression_ratio']:.1f}x (whole model vs "
+          f"{result['baseline_bytes']} bytes of 32-bit float parameters), weights-only "
+          f"{result['weights_only_ratio']:.1f}x; file {result['file_bytes']} bytes "
+          f"including header and metadata")
     return 0
 
 

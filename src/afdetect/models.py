@@ -9,13 +9,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from afdetect.compress.integer import IntegerModel
 from afdetect.data.preprocess import PreprocessConfig
+from afdetect.deploy.engine import IntegerEngine
+from afdetect.deploy.format import is_compressed_file, load_compressed
 from afdetect.errors import InputError
 from afdetect.model.io import FloatModel, load_float_model
 from afdetect.train.inference import predict_logits
 
-BUILTIN = {"float": "float.pt"}
-DEFAULT_MODEL = "float"
+BUILTIN = {"float": "float.pt", "compressed": "compressed.afq"}
+DEFAULT_MODEL = "compressed"
 
 
 class Classifier(Protocol):
@@ -54,23 +57,51 @@ class FloatClassifier:
         return predict_logits(self.model.network, signals)
 
 
+@dataclass
+class CompressedClassifier:
+    """A compressed model run by the integer-only shift-add engine."""
+
+    name: str
+    model: IntegerModel
+    metadata: dict[str, Any]
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        return PreprocessConfig(**self.metadata["preprocess"])
+
+    def logits(self, signals: list[np.ndarray]) -> np.ndarray:
+        engine = IntegerEngine(self.model)
+        return np.stack([engine.float_logits(s) for s in signals])
+
+
 def builtin_path(name: str) -> Path:
     """Path of the built-in model ``name`` inside the installed package."""
     return Path(str(resources.files("afdetect") / "pretrained" / BUILTIN[name]))
 
 
-def load_classifier(name_or_path: str | Path = DEFAULT_MODEL) -> Classifier:
-    """Load a built-in model by name (``float``) or a model file by path."""
+def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
+    """(display name, file) of a built-in model name or a model file path."""
     key = str(name_or_path)
     if key in BUILTIN:
         path = builtin_path(key)
         if not path.is_file():
             raise InputError(path, f"built-in model {key!r} is missing from the installation")
-        return FloatClassifier(key, load_float_model(path))
+        return key, path
     path = Path(key)
-    if not path.exists():
+    if not path.is_file():
         raise InputError(path, f"no such model file (built-in models: {', '.join(BUILTIN)})")
-    return FloatClassifier(path.name, load_float_model(path))
+    return path.name, path
+
+
+def load_classifier(name_or_path: str | Path = DEFAULT_MODEL) -> Classifier:
+    """Load a built-in model by name (``compressed``, ``float``) or a model file by path;
+    compressed files are recognised by their magic bytes, anything else must be a float
+    model file."""
+    name, path = resolve_model(name_or_path)
+    if is_compressed_file(path):
+        model, metadata = load_compressed(path)
+        return CompressedClassifier(name, model, metadata)
+    return FloatClassifier(name, load_float_model(path))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

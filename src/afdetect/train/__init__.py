@@ -1,6 +1,6 @@
-"""Training the float model: loop, checkpoints and resume."""
+"""Training: the generic fit loop, float training, checkpoints and resume."""
 
 from afdetect.train.inference import predict_logits
-from afdetect.train.loop import TrainConfig, train
+from afdetect.train.loop import FitConfig, TrainConfig, fit, train
 
-__all__ = ["TrainConfig", "predict_logits", "train"]
+__all__ = ["FitConfig", "TrainConfig", "fit", "predict_logits", "train"]

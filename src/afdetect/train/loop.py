@@ -1,13 +1,16 @@
-"""Training the float CNN: random crops, class-weighted loss, per-epoch atomic checkpoints.
+"""Training loops: random crops, class-weighted loss, per-epoch atomic checkpoints.
 
-Every source of randomness is re-seeded from ``(seed, epoch)`` at the start of each epoch,
-so a run resumed from its last checkpoint ends with the same weights as an uninterrupted one.
+:func:`fit` runs any model with the ``model(x, lengths) -> logits`` signature (the float
+CNN, and the pruned/quantised networks of :mod:`afdetect.compress`). Every source of
+randomness is re-seeded from ``(seed, epoch)`` at the start of each epoch, so a run resumed
+from its last checkpoint ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +35,8 @@ HISTORY = "history.json"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (with the data and the seed).
+class FitConfig:
+    """The optimisation recipe shared by training and compression fine-tuning.
 
     Attributes:
         epochs: passes over the training records.
@@ -43,9 +46,7 @@ class TrainConfig:
         crop_seconds: training crop length; shorter recordings are zero-padded and masked.
         gain_range: random amplitude scaling range (augmentation).
         class_weight_power: loss weight of class c is (1 / frequency_c) ** power.
-        seed: seeds weights, batch order, crops and dropout.
-        model: the architecture.
-        preprocess: the signal conditioning the model expects.
+        seed: seeds batch order, crops and dropout (and the initial weights in training).
     """
 
     epochs: int = 20
@@ -56,6 +57,13 @@ class TrainConfig:
     gain_range: tuple[float, float] = (0.7, 1.4)
     class_weight_power: float = 0.5
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a float training run, with the data."""
+
+    fit: FitConfig = field(default_factory=FitConfig)
     model: CNNConfig = field(default_factory=CNNConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
@@ -88,29 +96,39 @@ def make_batch(signals: list[np.ndarray], rng: np.random.Generator, crop: int,
     return torch.from_numpy(x), torch.from_numpy(lengths)
 
 
-def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
-          val_set: Dataset | None = None, val_every: int = 1, resume: bool = False,
-          progress: bool = True) -> AFNet:
-    """Train a float model on ``train_set``, writing checkpoints and the model to ``out_dir``.
+StepHook = Callable[[int, int], None]
+"""Called before each optimiser step with (global step, total steps)."""
 
-    ``out_dir`` receives ``checkpoint.pt`` (every epoch), ``history.json`` and, at the
-    end, ``model.pt`` (the final-epoch weights with their configuration). ``val_set`` is
-    scored every ``val_every`` epochs and after the last; it never steers training.
+
+def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | Path, *,
+        fingerprint: dict[str, Any], n_classes: int, val_set: Dataset | None = None,
+        val_every: int = 1, resume: bool = False, progress: bool = True,
+        on_step: StepHook | None = None, after_step: Callable[[], None] | None = None,
+        logits_fn: Callable[[list[np.ndarray]], np.ndarray] | None = None,
+        ) -> list[dict[str, Any]]:
+    """Optimise ``model`` in place; checkpoint every epoch to ``out_dir/checkpoint.pt``.
+
+    Args:
+        fingerprint: JSON-able description of the run; resuming with another is refused.
+        on_step / after_step: hooks around each optimiser step (pruning masks use them).
+        logits_fn: scores ``val_set`` (default: :func:`predict_logits` on ``model``).
+    Returns:
+        the per-epoch history (also written to ``out_dir/history.json``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    model = AFNet(config.model)
     steps_per_epoch = -(-len(train_set) // config.batch_size)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    total_steps = steps_per_epoch * config.epochs
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch)
+    fingerprint = json.loads(json.dumps(fingerprint))  # tuples -> lists, as after loading
     history: list[dict[str, Any]] = []
     start_epoch = 0
     if resume and (out / CHECKPOINT).is_file():
         state = torch.load(out / CHECKPOINT, weights_only=True)
-        if state["config"] != json.loads(json.dumps(config.to_dict())):
+        if state["fingerprint"] != json.dumps(fingerprint, sort_keys=True):
             raise AfdetectError(f"{out / CHECKPOINT}: was written with another configuration; "
                                 "resume with the same options or use a new --out")
         model.load_state_dict(state["model"])
@@ -120,8 +138,8 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
         start_epoch = int(state["epoch"])
 
     loss_fn = nn.CrossEntropyLoss(
-        weight=class_weights(train_set.labels, config.model.n_classes, config.class_weight_power))
-    crop = round(config.crop_seconds * config.preprocess.fs)
+        weight=class_weights(train_set.labels, n_classes, config.class_weight_power))
+    crop = round(config.crop_seconds * train_set.fs)
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         rng = np.random.default_rng([config.seed, epoch])
@@ -131,7 +149,9 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
         total = 0.0
         bar = tqdm(range(0, len(order), config.batch_size), disable=not progress,
                    desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
-        for begin in bar:
+        for step, begin in enumerate(bar, start=epoch * steps_per_epoch):
+            if on_step is not None:
+                on_step(step, total_steps)
             index = order[begin:begin + config.batch_size]
             x, lengths = make_batch([train_set.signals[i] for i in index], rng, crop,
                                     config.gain_range)
@@ -141,38 +161,57 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
             loss.backward()
             optimiser.step()
             schedule.step()
-            total += float(loss) * len(index)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            if after_step is not None:
+                after_step()
+            value = loss.item()
+            total += value * len(index)
+            bar.set_postfix(loss=f"{value:.3f}")
         entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train_set),
                                  "seconds": round(time.perf_counter() - started, 2)}
         last = epoch + 1 == config.epochs
         if val_set is not None and len(val_set) and (last or (epoch + 1) % val_every == 0):
-            predicted = predict_logits(model, val_set.signals).argmax(axis=1)
-            summary = metrics.summarise(val_set.labels, predicted)
+            scorer = logits_fn or (lambda s: predict_logits(model, s))  # type: ignore[arg-type]
+            summary = metrics.summarise(val_set.labels, scorer(val_set.signals).argmax(axis=1))
             entry.update(val_cinc_score=summary["cinc_score"], val_accuracy=summary["accuracy"])
         history.append(entry)
         if progress:
             tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                 for k, v in entry.items()))
-        _save_checkpoint(out / CHECKPOINT, model, optimiser, schedule, epoch + 1, config,
+        _save_checkpoint(out / CHECKPOINT, model, optimiser, schedule, epoch + 1, fingerprint,
                          history)
         write_text_atomic(out / HISTORY, json.dumps(history, indent=1))
-    save_float_model(out / MODEL, model, config.preprocess,
+    return history
+
+
+def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
+          val_set: Dataset | None = None, val_every: int = 1, resume: bool = False,
+          progress: bool = True) -> AFNet:
+    """Train a float model on ``train_set``, writing checkpoints and the model to ``out_dir``.
+
+    ``out_dir`` receives ``checkpoint.pt`` (every epoch), ``history.json`` and, at the
+    end, ``model.pt`` (the final-epoch weights with their configuration). ``val_set`` is
+    scored every ``val_every`` epochs and after the last; it never steers training.
+    """
+    torch.manual_seed(config.fit.seed)
+    model = AFNet(config.model)
+    history = fit(model, config.fit, train_set, out_dir, fingerprint=config.to_dict(),
+                  n_classes=config.model.n_classes, val_set=val_set, val_every=val_every,
+                  resume=resume, progress=progress)
+    save_float_model(Path(out_dir) / MODEL, model, config.preprocess,
                      {"train": config.to_dict(), "n_train_records": len(train_set),
                       "history": history})
     return model
 
 
 def _save_checkpoint(path: Path, model: nn.Module, optimiser: torch.optim.Optimizer,
-                     schedule: Any, epoch: int, config: TrainConfig,
+                     schedule: Any, epoch: int, fingerprint: dict[str, Any],
                      history: list[dict[str, Any]]) -> None:
     state = {
         "model": model.state_dict(),
         "optimiser": optimiser.state_dict(),
         "schedule": schedule.state_dict(),
         "epoch": epoch,
-        # JSON round trip: tuples become lists, as they will after loading
-        "config": json.loads(json.dumps(config.to_dict())),
+        "fingerprint": json.dumps(fingerprint, sort_keys=True),
         "history": json.dumps(history),
     }
     with atomic_path(path) as tmp:

@@ -1,0 +1,152 @@
+"""The integer form of a quantised :class:`CompressibleNet`, and its exact simulation.
+
+Every quantity is an integer: weights are (sign, shift) pairs, w = sign * 2^(e_min + shift);
+activations A with value A * 2^-frac; biases in accumulator units. Layer l computes
+
+    acc = sum_kept sign * (A_in << shift) + bias          (accumulator frac: in_frac - e_min)
+    A_out = clamp((acc + 2^(s-1)) >> s, 0, 2^act_bits - 1) with s = in_frac - e_min - out_frac
+    A_out = maxpool2(A_out)
+
+then S = sum over time of the last activations and logits = sum_kept sign * (S << shift)
++ bias * T, in units of 2^(e_min - in_frac) * T. :func:`simulate_logits` evaluates this with
+float64 PyTorch convolutions (exact: every value stays far below 2^53); the shift-add engine
+in :mod:`afdetect.deploy.engine` must reproduce it bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from afdetect.compress.network import CompressibleNet
+from afdetect.compress.quantise import pow2_exponents
+
+
+@dataclass
+class IntegerLayer:
+    """One weighted layer. Arrays are shaped (c_out, c_in, kernel); kernel 1 for linear.
+
+    Attributes:
+        mask: kept weights.  sign: -1/+1 where kept, 0 elsewhere.
+        shift: exponent offset e - e_min in [0, 2^(bits-1) - 1] where kept, 0 elsewhere.
+        e_min: lowest exponent of the layer's window.
+        bias: int64 (c_out,), in units of 2^(e_min - in_frac).
+        in_frac / out_frac: fractional bits of the input and output activations
+            (``out_frac`` unused for the classifier).
+        stride / padding: convolution geometry (1 / 0 for the classifier).
+    """
+
+    mask: np.ndarray
+    sign: np.ndarray
+    shift: np.ndarray
+    e_min: int
+    bias: np.ndarray
+    in_frac: int
+    out_frac: int
+    stride: int
+    padding: int
+
+    @property
+    def requant_shift(self) -> int:
+        return self.in_frac - self.e_min - self.out_frac
+
+    @property
+    def kernel(self) -> int:
+        return int(self.mask.shape[2])
+
+
+@dataclass
+class IntegerModel:
+    """A network the shift-add engine executes; the last layer is the classifier."""
+
+    layers: list[IntegerLayer]
+    weight_bits: int
+    act_bits: int
+    input_bits: int
+    input_frac: int
+
+    @property
+    def convs(self) -> list[IntegerLayer]:
+        return self.layers[:-1]
+
+    @property
+    def classifier(self) -> IntegerLayer:
+        return self.layers[-1]
+
+    def quantise_input(self, x: np.ndarray) -> np.ndarray:
+        """Normalised float signal (n_samples,) -> int32 fixed point, round half up."""
+        half = 2 ** (self.input_bits - 1)
+        q = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** self.input_frac + 0.5)
+        return np.clip(q, -half, half - 1).astype(np.int32)
+
+    def logit_scale(self, n_steps: int) -> float:
+        """Multiply integer logits by this to get the float logits."""
+        fc = self.classifier
+        return 2.0 ** (fc.e_min - fc.in_frac) / n_steps
+
+    def output_steps(self, n_samples: int) -> int:
+        """Time steps left after the conv blocks for an input of ``n_samples``."""
+        length = n_samples
+        for layer in self.convs:
+            length = (length + 2 * layer.padding - layer.kernel) // layer.stride + 1
+            length //= 2
+        return length
+
+
+def to_integer(net: CompressibleNet) -> IntegerModel:
+    """Read the integer model out of a quantised net (weights and activations on)."""
+    spec = net.spec
+    if not (spec.weight_bits and spec.act_bits):
+        raise ValueError("the network is not quantised")
+    layers = []
+    for i, (weight, bias) in enumerate(net.weighted_layers()):
+        mask = net.mask(i).detach().numpy().astype(bool)
+        w = (weight.detach() * net.mask(i)).double()
+        if w.dim() == 2:
+            w, mask = w[:, :, None], mask[:, :, None]
+        e_min = net.e_min(i)
+        shift = (pow2_exponents(w, int(net.e_max[i]), spec.weight_bits) - e_min).numpy()
+        sign = np.sign(w.numpy()).astype(np.int8)
+        in_frac = int(net.frac[i])
+        acc_frac = in_frac - e_min
+        is_conv = i < len(net.convs)
+        layers.append(IntegerLayer(
+            mask=mask,
+            sign=np.where(mask, sign, 0).astype(np.int8),
+            shift=np.where(mask, shift, 0).astype(np.int8),
+            e_min=e_min,
+            bias=np.floor(bias.detach().double().numpy() * 2.0 ** acc_frac + 0.5).astype(np.int64),
+            in_frac=in_frac,
+            out_frac=int(net.frac[i + 1]) if is_conv else 0,
+            stride=net.strides[i] if is_conv else 1,
+            padding=net.paddings[i] if is_conv else 0,
+        ))
+    return IntegerModel(layers, spec.weight_bits, spec.act_bits, spec.input_bits,
+                        int(net.frac[0]))
+
+
+def dense_weights(layer: IntegerLayer) -> np.ndarray:
+    """sign * 2^shift as float64, shape (c_out, c_in, kernel): exact integer values."""
+    return layer.sign.astype(np.float64) * np.exp2(layer.shift.astype(np.float64))
+
+
+@torch.no_grad()
+def simulate_logits(model: IntegerModel, x: np.ndarray) -> np.ndarray:
+    """Integer logits, int64 (n_classes,), of one normalised signal (n_samples,)."""
+    top = 2 ** model.act_bits - 1
+    a = torch.from_numpy(model.quantise_input(x).astype(np.float64))[None, None, :]
+    for layer in model.convs:
+        acc = F.conv1d(a, torch.from_numpy(dense_weights(layer)),
+                       torch.from_numpy(layer.bias.astype(np.float64)),
+                       stride=layer.stride, padding=layer.padding)
+        s = layer.requant_shift
+        acc = torch.floor((acc + 2.0 ** (s - 1)) / 2.0 ** s) if s > 0 else acc * 2.0 ** -s
+        a = F.max_pool1d(torch.clamp(acc, 0, top), 2)
+    total = a[0].sum(dim=1)
+    fc = model.classifier
+    logits = torch.from_numpy(dense_weights(fc)[:, :, 0]) @ total
+    logits += torch.from_numpy(fc.bias.astype(np.float64)) * a.shape[2]
+    return logits.numpy().astype(np.int64)

@@ -1,0 +1,171 @@
+"""The compressible network: BatchNorm folded into the convolutions, weight masks, and
+optional power-of-two weights and fixed-point activations (quantisation-aware training).
+
+Layer i is ``conv_i -> ReLU -> MaxPool(2)`` for the convolutions, then a global average
+over time and the linear classifier, as in :class:`~afdetect.model.cnn.AFNet`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from afdetect.compress.quantise import (
+    best_exponent_window,
+    fixed_point_ste,
+    pow2_quantise_ste,
+    window_size,
+)
+from afdetect.model.cnn import AFNet, CNNConfig
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """Bit widths of the quantised network.
+
+    Attributes:
+        weight_bits: bits per kept weight, sign included (0: float weights).
+        act_bits: unsigned bits of every post-ReLU activation (0: float activations).
+        input_bits: signed bits of the quantised input signal.
+    """
+
+    weight_bits: int = 4
+    act_bits: int = 8
+    input_bits: int = 12
+
+
+class CompressibleNet(nn.Module):
+    """Input (batch, 1, n_samples) normalised ECG -> logits (batch, n_classes)."""
+
+    bits: torch.Tensor
+    e_max: torch.Tensor
+    frac: torch.Tensor
+
+    def __init__(self, config: CNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.convs = nn.ModuleList()
+        self.strides = [config.first_stride] + [1] * (len(config.channels) - 1)
+        self.paddings = [k // 2 for k in config.kernel_sizes]
+        c_in = 1
+        for c_out, k, stride, pad in zip(config.channels, config.kernel_sizes, self.strides,
+                                         self.paddings, strict=True):
+            self.convs.append(nn.Conv1d(c_in, c_out, k, stride=stride, padding=pad))
+            c_in = c_out
+        self.classifier = nn.Linear(c_in, config.n_classes)
+        self.dropout = nn.Dropout(config.dropout)
+        n = self.n_layers
+        for i, (weight, _) in enumerate(self.weighted_layers()):
+            self.register_buffer(f"mask{i}", torch.ones_like(weight))
+        # Quantisation state lives in buffers so checkpoints carry it.
+        self.register_buffer("bits", torch.zeros(3, dtype=torch.int64))  # w, act, input
+        self.register_buffer("e_max", torch.zeros(n, dtype=torch.int64))
+        self.register_buffer("frac", torch.zeros(n, dtype=torch.int64))  # f_0..f_{L-1}
+
+    @property
+    def n_layers(self) -> int:
+        """Weighted layers: the convolutions plus the classifier."""
+        return len(self.convs) + 1
+
+    def weighted_layers(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for conv in self.convs:
+            yield cast(nn.Conv1d, conv).weight, cast(torch.Tensor, cast(nn.Conv1d, conv).bias)
+        yield self.classifier.weight, self.classifier.bias
+
+    def mask(self, i: int) -> torch.Tensor:
+        return cast(torch.Tensor, getattr(self, f"mask{i}"))
+
+    @property
+    def spec(self) -> QuantSpec:
+        w, a, x = (int(v) for v in self.bits)
+        return QuantSpec(w, a, x)
+
+    def effective_weight(self, i: int) -> torch.Tensor:
+        weight = list(self.weighted_layers())[i][0] * self.mask(i)
+        bits = int(self.bits[0])
+        if bits:
+            weight = pow2_quantise_ste(weight, int(self.e_max[i]), bits) * self.mask(i)
+        return weight
+
+    def effective_bias(self, i: int) -> torch.Tensor:
+        bias: torch.Tensor = list(self.weighted_layers())[i][1]
+        if int(self.bits[0]) and int(self.bits[1]):
+            # integer bias in the accumulator's units 2^(e_min - f_in)
+            acc_frac = int(self.frac[i]) - self.e_min(i)
+            bias = fixed_point_ste(bias, acc_frac, -(2 ** 62), 2 ** 62)
+        return bias
+
+    def e_min(self, i: int) -> int:
+        return int(self.e_max[i]) - window_size(int(self.bits[0])) + 1
+
+    def activation_range(self) -> tuple[int, int]:
+        return 0, 2 ** int(self.bits[1]) - 1
+
+    def quantise_input(self, x: torch.Tensor) -> torch.Tensor:
+        if not int(self.bits[1]):
+            return x
+        half = 2 ** (int(self.bits[2]) - 1)
+        return fixed_point_ste(x, int(self.frac[0]), -half, half - 1)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Activations after each conv block (after quantisation when enabled)."""
+        h = self.quantise_input(x)
+        out = []
+        for i in range(len(self.convs)):
+            h = F.conv1d(h, self.effective_weight(i), self.effective_bias(i), self.strides[i],
+                         self.paddings[i])
+            h = F.max_pool1d(F.relu(h), 2)
+            if int(self.bits[1]):
+                lo, hi = self.activation_range()
+                h = fixed_point_ste(h, int(self.frac[i + 1]), lo, hi)
+            out.append(h)
+        return out
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)[-1]
+        if lengths is None:
+            pooled = h.mean(dim=2)
+        else:
+            steps = torch.clamp(lengths // self.config.downsampling, min=1, max=h.shape[2])
+            valid = torch.arange(h.shape[2], device=h.device)[None, :] < steps[:, None]
+            pooled = (h * valid[:, None, :]).sum(dim=2) / steps[:, None]
+        last = self.n_layers - 1
+        return F.linear(self.dropout(pooled), self.effective_weight(last),
+                        self.effective_bias(last))
+
+    def apply_masks(self) -> None:
+        """Zero the pruned weights in place (after an optimiser step)."""
+        with torch.no_grad():
+            for i, (weight, _) in enumerate(self.weighted_layers()):
+                weight.mul_(self.mask(i))
+
+    def enable_quantisation(self, spec: QuantSpec, frac: list[int]) -> None:
+        """Switch on quantisation: weight windows from the current weights, the given
+        fractional bits for the input (``frac[0]``) and each conv block's output."""
+        with torch.no_grad():
+            self.bits.copy_(torch.tensor([spec.weight_bits, spec.act_bits, spec.input_bits]))
+            self.frac.copy_(torch.tensor(frac))
+            if spec.weight_bits:
+                for i, (weight, _) in enumerate(self.weighted_layers()):
+                    self.e_max[i] = best_exponent_window(weight * self.mask(i), spec.weight_bits)
+
+
+def fold_batchnorm(model: AFNet) -> CompressibleNet:
+    """A :class:`CompressibleNet` computing the same function as ``model`` in eval mode:
+    each BatchNorm becomes a per-channel scale of the conv weights and a bias."""
+    net = CompressibleNet(model.config)
+    with torch.no_grad():
+        for block, (weight, bias) in zip(model.features, net.weighted_layers(), strict=False):
+            conv_in = cast(nn.Conv1d, cast(nn.Sequential, block)[0])
+            bn = cast(nn.BatchNorm1d, cast(nn.Sequential, block)[1])
+            assert bn.running_var is not None and bn.running_mean is not None
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            weight.copy_(conv_in.weight * scale[:, None, None])
+            bias.copy_(bn.bias - bn.running_mean * scale)
+        net.classifier.load_state_dict(model.classifier.state_dict())
+    return net.eval()

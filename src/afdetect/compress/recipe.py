@@ -1,0 +1,188 @@
+"""The compression recipe: fold BatchNorm, prune gradually by magnitude to per-layer
+sparsities chosen by sensitivity, then quantise weights to powers of two and activations
+to fixed point with quantisation-aware fine-tuning.
+
+Each stage writes its result into the work folder and each fine-tuning stage checkpoints
+every epoch, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from afdetect.atomic import atomic_path, write_text_atomic
+from afdetect.compress.integer import IntegerModel, to_integer
+from afdetect.compress.network import CompressibleNet, QuantSpec, fold_batchnorm
+from afdetect.compress.prune import GradualPruner, allocate_sparsity, sensitivity
+from afdetect.compress.quantise import frac_bits_for
+from afdetect.data.store import Dataset
+from afdetect.deploy.engine import IntegerEngine
+from afdetect.model.io import FloatModel
+from afdetect.train.inference import predict_logits
+from afdetect.train.loop import FitConfig, fit
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """The whole recipe; its defaults are the best found (see benchmarks/pareto.py).
+
+    Attributes:
+        sparsity: overall fraction of pruned weights (0 skips pruning).
+        quant: weight/activation/input bits (weight_bits 0 skips quantisation).
+        prune: fine-tuning while pruning.
+        qat: quantisation-aware fine-tuning.
+        prune_every: optimiser steps between mask updates.
+        prune_end_fraction: share of the pruning stage after which sparsity is final.
+        calibration_records: records (stratified) for sensitivity and activation ranges.
+        act_percentile: activation percentile an activation's integer range must cover.
+    """
+
+    sparsity: float = 0.95
+    quant: QuantSpec = field(default_factory=QuantSpec)
+    prune: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, lr=3e-4))
+    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=4, lr=1e-4))
+    prune_every: int = 16
+    prune_end_fraction: float = 0.75
+    calibration_records: int = 256
+    act_percentile: float = 99.99
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Compressed:
+    """Outcome of :func:`compress`: the trained net, its integer form (None when
+    unquantised), the per-layer sparsity targets and the fine-tuning histories."""
+
+    net: CompressibleNet
+    integer: IntegerModel | None
+    layer_sparsity: list[float]
+    history: dict[str, list[dict[str, Any]]]
+
+
+def calibration_batch(dataset: Dataset, n: int, seed: int,
+                      seconds: float = 30.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Up to ``n`` records, stratified by class, first ``seconds`` of each, zero-padded."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(dataset.labels)
+    per_class = max(1, n // len(classes))
+    chosen = np.concatenate([rng.permutation(np.flatnonzero(dataset.labels == c))[:per_class]
+                             for c in classes])
+    crop = round(seconds * dataset.fs)
+    x = np.zeros((len(chosen), 1, crop), dtype=np.float32)
+    lengths = np.zeros(len(chosen), dtype=np.int64)
+    for row, i in enumerate(chosen):
+        piece = dataset.signals[i][:crop]
+        x[row, 0, :len(piece)] = piece
+        lengths[row] = len(piece)
+    return (torch.from_numpy(x), torch.from_numpy(lengths),
+            torch.from_numpy(dataset.labels[chosen]))
+
+
+@torch.no_grad()
+def calibrate_fractions(net: CompressibleNet, x: torch.Tensor, spec: QuantSpec,
+                        percentile: float) -> list[int]:
+    """Fractional bits of the input and of each block's output, from observed ranges."""
+    net.eval()
+    input_peak = float(np.percentile(np.abs(x.numpy()), percentile))
+    fracs = [frac_bits_for(input_peak, spec.input_bits, signed=True)]
+    for h in net.features(x):
+        values = h.numpy().ravel()
+        fracs.append(frac_bits_for(float(np.percentile(values, percentile)), spec.act_bits,
+                                   signed=False))
+    return fracs
+
+
+def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
+             work_dir: str | Path, *, val_set: Dataset | None = None,
+             progress: bool = True) -> Compressed:
+    """Run the recipe on ``parent`` with ``train_set``; stages resume from ``work_dir``."""
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    net = fold_batchnorm(parent.network)
+    n_classes = parent.network.config.n_classes
+    x, lengths, y = calibration_batch(train_set, config.calibration_records, config.prune.seed)
+    base = {"config": config.to_dict(), "parent": _fingerprint(parent),
+            "n_train": len(train_set)}
+    history: dict[str, list[dict[str, Any]]] = {}
+    targets = [0.0] * net.n_layers
+
+    def scorer(signals: list[np.ndarray]) -> np.ndarray:
+        return predict_logits(net, signals)  # type: ignore[arg-type]
+
+    if config.sparsity > 0:
+        targets = _sensitivity_targets(net, x, lengths, y, config, work / "sensitivity.json",
+                                       progress)
+        pruner = GradualPruner(net, targets, config.prune_every, config.prune_end_fraction)
+        history["prune"] = _stage(
+            net, work / "prune", lambda: fit(
+                net, config.prune, train_set, work / "prune", n_classes=n_classes,
+                fingerprint={**base, "stage": "prune"}, val_set=val_set,
+                val_every=config.prune.epochs, resume=True, progress=progress,
+                on_step=pruner.on_step, after_step=pruner.after_step, logits_fn=scorer))
+    integer = None
+    if config.quant.weight_bits:
+        if not (work / "qat" / "done.pt").is_file():
+            net.enable_quantisation(config.quant, calibrate_fractions(
+                net, x, config.quant, config.act_percentile))
+        history["qat"] = _stage(
+            net, work / "qat", lambda: fit(
+                net, config.qat, train_set, work / "qat", n_classes=n_classes,
+                fingerprint={**base, "stage": "qat"}, val_set=val_set,
+                val_every=config.qat.epochs, resume=True, progress=progress,
+                after_step=net.apply_masks, logits_fn=scorer))
+        integer = to_integer(net)
+    net.eval()
+    return Compressed(net, integer, targets, history)
+
+
+def integer_logits(model: IntegerModel, signals: list[np.ndarray],
+                   progress: bool = False) -> np.ndarray:
+    """Float-scaled logits (n, n_classes) of the integer engine on normalised signals."""
+    engine = IntegerEngine(model)
+    return np.stack([engine.float_logits(s) for s in tqdm(
+        signals, desc="integer engine", unit="rec", disable=not progress)])
+
+
+def _stage(net: CompressibleNet, folder: Path, run: Any) -> list[dict[str, Any]]:
+    """Run a fine-tuning stage once; afterwards load its result instead."""
+    done = folder / "done.pt"
+    if done.is_file():
+        state = torch.load(done, weights_only=True)
+        net.load_state_dict(state["net"])
+        return list(json.loads(state["history"]))
+    history = run()
+    with atomic_path(done) as tmp:
+        torch.save({"net": net.state_dict(), "history": json.dumps(history)}, tmp)
+    return list(history)
+
+
+def _sensitivity_targets(net: CompressibleNet, x: torch.Tensor, lengths: torch.Tensor,
+                         y: torch.Tensor, config: CompressConfig, cache: Path,
+                         progress: bool) -> list[float]:
+    if cache.is_file():
+        losses = np.array(json.loads(cache.read_text())["loss_increase"])
+    else:
+        if progress:
+            tqdm.write("sensitivity analysis: pruning each layer alone")
+        losses = sensitivity(net, x, lengths, y)
+        write_text_atomic(cache, json.dumps({"loss_increase": losses.tolist()}))
+    sizes = [int(w.numel()) for w, _ in net.weighted_layers()]
+    return allocate_sparsity(losses, sizes, config.sparsity)
+
+
+def _fingerprint(parent: FloatModel) -> str:
+    """Identity of the parent weights, so a work folder is never reused for another."""
+    digest = hashlib.sha256()
+    for value in parent.network.state_dict().values():
+        digest.update(value.detach().numpy().tobytes())
+    return digest.hexdigest()[:16]

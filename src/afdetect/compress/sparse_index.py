@@ -1,0 +1,131 @@
+"""Bit packing and the three sparse index encodings of a layer's kept positions.
+
+Positions are flat indices into the weight tensor in C order (output channel major).
+
+- ``bitmap``: one bit per weight.
+- ``relative``: one r-bit entry per kept weight holding the number of zeros skipped since
+  the previous kept weight; a gap too long for r bits is bridged by filler entries of value
+  2^r - 1, each skipping 2^r - 1 positions without a weight (Han et al., 2016).
+- ``csr``: per output channel, the count of kept weights (ceil(log2(row + 1)) bits), then
+  per kept weight its column within the row (ceil(log2(row)) bits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SCHEMES = ("bitmap", "relative", "csr")
+
+
+def pack_uint(values: np.ndarray, width: int) -> bytes:
+    """Pack non-negative integers into ``width``-bit fields, MSB first, zero padded."""
+    values = np.asarray(values, dtype=np.uint64)
+    if width == 0 or values.size == 0:
+        return b""
+    if np.any(values >> np.uint64(width)):
+        raise ValueError(f"value does not fit {width} bits")
+    bits = (values[:, None] >> np.arange(width - 1, -1, -1, dtype=np.uint64)) & np.uint64(1)
+    return np.packbits(bits.astype(np.uint8).ravel()).tobytes()
+
+
+def unpack_uint(data: bytes, width: int, count: int) -> np.ndarray:
+    """Inverse of :func:`pack_uint`: ``count`` values of ``width`` bits (int64)."""
+    if width == 0 or count == 0:
+        return np.zeros(count, dtype=np.int64)
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: width * count]
+    if bits.size < width * count:
+        raise ValueError("bit stream too short")
+    fields = bits.reshape(count, width).astype(np.int64)
+    return fields @ (1 << np.arange(width - 1, -1, -1, dtype=np.int64))
+
+
+def bits_for(n: int) -> int:
+    """Bits of an unsigned field holding 0..n."""
+    return max(1, int(n).bit_length())
+
+
+def signed_width(values: np.ndarray) -> int:
+    """Two's complement bits holding every value (at least 2)."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0:
+        return 2
+    hi = int(max(values.max(), -values.min() - 1, 0))
+    return max(2, hi.bit_length() + 1)
+
+
+@dataclass(frozen=True)
+class IndexEncoding:
+    """An encoded kept-position set: scheme, its parameter (r for relative), the packed
+    streams and their exact bit count (filler entries included)."""
+
+    scheme: str
+    param: int
+    streams: tuple[bytes, ...]
+    bits: int
+    entries: int  # relative: entries incl. fillers; csr: kept; bitmap: positions
+
+
+def relative_entries(positions: np.ndarray, r: int) -> np.ndarray:
+    """Gap entries with fillers (value 2^r - 1) for sorted ``positions``."""
+    escape = (1 << r) - 1
+    out: list[int] = []
+    cursor = 0
+    for p in positions.tolist():
+        gap = p - cursor
+        if gap >= escape:
+            n_fill = gap // escape
+            out.extend([escape] * n_fill)
+            gap -= n_fill * escape
+        out.append(gap)
+        cursor = p + 1
+    return np.array(out, dtype=np.int64)
+
+
+def encode(mask: np.ndarray) -> IndexEncoding:
+    """The smallest of the three encodings of ``mask`` (c_out, ...) kept positions."""
+    flat = mask.reshape(mask.shape[0], -1).astype(bool)
+    rows, row_len = flat.shape
+    positions = np.flatnonzero(flat)
+    candidates = [IndexEncoding("bitmap", 1, (np.packbits(flat.ravel()).tobytes(),),
+                                flat.size, flat.size)]
+    for r in range(1, 17):
+        entries = relative_entries(positions, r)
+        candidates.append(IndexEncoding("relative", r, (pack_uint(entries, r),),
+                                        r * len(entries), len(entries)))
+    counts = flat.sum(axis=1)
+    columns = np.nonzero(flat)[1]
+    count_bits, column_bits = bits_for(row_len), bits_for(row_len - 1)
+    candidates.append(IndexEncoding(
+        "csr", 0, (pack_uint(counts, count_bits), pack_uint(columns, column_bits)),
+        rows * count_bits + len(columns) * column_bits, len(columns)))
+    return min(candidates, key=lambda c: (c.bits, SCHEMES.index(c.scheme)))
+
+
+def decode(scheme: str, param: int, streams: tuple[bytes, ...], entries: int,
+           shape: tuple[int, ...]) -> np.ndarray:
+    """The boolean mask of ``shape`` that :func:`encode` encoded."""
+    rows = shape[0]
+    size = int(np.prod(shape))
+    row_len = size // rows
+    mask = np.zeros(size, dtype=bool)
+    if scheme == "bitmap":
+        mask[:] = np.unpackbits(np.frombuffer(streams[0], dtype=np.uint8))[:size].astype(bool)
+    elif scheme == "relative":
+        escape = (1 << param) - 1
+        cursor = 0
+        for v in unpack_uint(streams[0], param, entries).tolist():
+            if v == escape:
+                cursor += escape
+            else:
+                mask[cursor + v] = True
+                cursor += v + 1
+    elif scheme == "csr":
+        counts = unpack_uint(streams[0], bits_for(row_len), rows)
+        columns = unpack_uint(streams[1], bits_for(row_len - 1), entries)
+        row_of = np.repeat(np.arange(rows), counts)
+        mask[row_of * row_len + columns] = True
+    else:
+        raise ValueError(f"unknown index scheme {scheme!r}")
+    return mask.reshape(shape)

@@ -1,0 +1,137 @@
+"""The compressed model file: one versioned, checksummed binary.
+
+Layout (little endian)::
+
+    b"AFDQ" | u16 format version | u32 header length | header (UTF-8 JSON) | payload | SHA-256
+
+The SHA-256 covers every byte before it. The payload holds, per layer in order, the sparse
+index streams, the packed weight codes ((sign << (bits-1)) | exponent offset, one per kept
+weight in C order) and the biases in two's complement at the layer's width. The header
+gives each block's length, the layer geometry and scales, and free-form metadata
+(classes, sampling rate, preprocessing, recipe, metrics at export).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from afdetect.atomic import write_bytes_atomic
+from afdetect.compress.integer import IntegerLayer, IntegerModel
+from afdetect.compress.sparse_index import decode, encode, pack_uint, signed_width, unpack_uint
+from afdetect.errors import InputError
+
+MAGIC = b"AFDQ"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<4sHI")
+_DIGEST = 32
+
+
+def is_compressed_file(path: str | Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == MAGIC
+    except OSError:
+        return False
+
+
+def encode_model(model: IntegerModel, metadata: dict[str, Any]) -> bytes:
+    """Serialise ``model`` and ``metadata`` into the file's bytes."""
+    payload = bytearray()
+    layers = []
+    for layer in model.layers:
+        index = encode(layer.mask)
+        positions = np.nonzero(layer.mask)
+        codes = ((layer.sign[positions] < 0).astype(np.int64) << (model.weight_bits - 1)) \
+            | layer.shift[positions].astype(np.int64)
+        width = signed_width(layer.bias)
+        blocks = [*index.streams, pack_uint(codes, model.weight_bits),
+                  pack_uint(layer.bias & ((1 << width) - 1), width)]
+        payload.extend(b"".join(blocks))
+        layers.append({
+            "shape": list(layer.mask.shape), "kept": int(layer.mask.sum()),
+            "e_min": layer.e_min, "in_frac": layer.in_frac, "out_frac": layer.out_frac,
+            "stride": layer.stride, "padding": layer.padding, "bias_width": width,
+            "index": {"scheme": index.scheme, "param": index.param, "entries": index.entries},
+            "blocks": [len(b) for b in blocks],
+        })
+    header = json.dumps({
+        "format": "afdetect-compressed",
+        "weight_bits": model.weight_bits, "act_bits": model.act_bits,
+        "input_bits": model.input_bits, "input_frac": model.input_frac,
+        "layers": layers, "metadata": metadata,
+    }, separators=(",", ":")).encode()
+    body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + bytes(payload)
+    return body + hashlib.sha256(body).digest()
+
+
+def decode_model(data: bytes, source: str | Path = "<bytes>") -> tuple[IntegerModel,
+                                                                        dict[str, Any]]:
+    """Parse file bytes; refuse anything truncated, tampered or of another version."""
+    if len(data) < _PREFIX.size + _DIGEST or data[:4] != MAGIC:
+        raise InputError(source, "not an afdetect compressed model (bad magic)")
+    _, version, header_len = _PREFIX.unpack_from(data)
+    if version != FORMAT_VERSION:
+        raise InputError(source, f"compressed model format version {version} is not supported "
+                                 f"(this afdetect reads version {FORMAT_VERSION})")
+    body, digest = data[:-_DIGEST], data[-_DIGEST:]
+    if hashlib.sha256(body).digest() != digest:
+        raise InputError(source, "checksum mismatch: the file is truncated or corrupted")
+    try:
+        header = json.loads(body[_PREFIX.size:_PREFIX.size + header_len])
+        offset = _PREFIX.size + header_len
+        layers = []
+        for spec in header["layers"]:
+            blocks = []
+            for n in spec["blocks"]:
+                blocks.append(body[offset:offset + n])
+                offset += n
+            layers.append(_decode_layer(spec, blocks, header["weight_bits"]))
+        if offset != len(body):
+            raise ValueError("payload length disagrees with the header")
+        model = IntegerModel(layers, header["weight_bits"], header["act_bits"],
+                             header["input_bits"], header["input_frac"])
+        return model, header["metadata"]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(source, f"corrupt compressed model ({exc})") from None
+
+
+def _decode_layer(spec: dict[str, Any], blocks: list[bytes], bits: int) -> IntegerLayer:
+    shape = tuple(spec["shape"])
+    index = spec["index"]
+    n_streams = 2 if index["scheme"] == "csr" else 1
+    mask = decode(index["scheme"], index["param"], tuple(blocks[:n_streams]), index["entries"],
+                  shape)
+    kept = int(mask.sum())
+    if kept != spec["kept"]:
+        raise ValueError("index decodes to another number of weights")
+    codes = unpack_uint(blocks[n_streams], bits, kept)
+    width = spec["bias_width"]
+    raw = unpack_uint(blocks[n_streams + 1], width, shape[0])
+    bias = np.where(raw >= 1 << (width - 1), raw - (1 << width), raw)
+    sign = np.zeros(shape, dtype=np.int8)
+    shift = np.zeros(shape, dtype=np.int8)
+    sign[mask] = np.where(codes >> (bits - 1), -1, 1)
+    shift[mask] = codes & ((1 << (bits - 1)) - 1)
+    return IntegerLayer(mask, sign, shift, spec["e_min"], bias.astype(np.int64),
+                        spec["in_frac"], spec["out_frac"], spec["stride"], spec["padding"])
+
+
+def save_compressed(path: str | Path, model: IntegerModel, metadata: dict[str, Any]) -> None:
+    write_bytes_atomic(path, encode_model(model, metadata))
+
+
+def load_compressed(path: str | Path) -> tuple[IntegerModel, dict[str, Any]]:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "no such model file") from None
+    except OSError as exc:
+        raise InputError(path, f"unreadable ({exc.strerror})") from None
+    return decode_model(data, path)

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import SAMPLES
+
+from afdetect.compress.accounting import GLOBAL_BITS, LAYER_SCALAR_BITS, layer_size, totals
+from afdetect.compress.integer import IntegerLayer, IntegerModel, simulate_logits, to_integer
+from afdetect.compress.network import CompressibleNet, QuantSpec, fold_batchnorm
+from afdetect.compress.prune import (
+    GradualPruner,
+    allocate_sparsity,
+    magnitude_mask,
+    polynomial_sparsity,
+)
+from afdetect.compress.quantise import pow2_quantise, window_size
+from afdetect.compress.recipe import calibrate_fractions, calibration_batch
+from afdetect.compress.sparse_index import decode, encode
+from afdetect.data.store import load_dataset
+from afdetect.deploy.engine import IntegerEngine
+from afdetect.deploy.format import decode_model, encode_model
+from afdetect.errors import InputError
+from afdetect.model import AFNet, CNNConfig
+from afdetect.train import FitConfig, fit
+
+SMALL = CNNConfig(channels=(4, 6, 8), kernel_sizes=(7, 5, 3))
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return load_dataset(SAMPLES, progress=False, cache_dir=None)
+
+
+def _trained_like_afnet(seed: int = 0) -> AFNet:
+    """An AFNet with non-trivial BatchNorm statistics (as after training)."""
+    torch.manual_seed(seed)
+    net = AFNet(SMALL)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.weight.uniform_(0.5, 2.0)
+                module.bias.uniform_(-0.5, 0.5)
+                module.running_mean.uniform_(-0.3, 0.3)
+                module.running_var.uniform_(0.2, 3.0)
+    return net.eval()
+
+
+def _quantised(samples, sparsity: float = 0.6) -> CompressibleNet:
+    net = fold_batchnorm(_trained_like_afnet())
+    for i, (weight, _) in enumerate(net.weighted_layers()):
+        net.mask(i).copy_(magnitude_mask(weight, sparsity))
+    net.apply_masks()
+    x, _, _ = calibration_batch(samples, 12, seed=0)
+    spec = QuantSpec(weight_bits=4, act_bits=8, input_bits=12)
+    net.enable_quantisation(spec, calibrate_fractions(net, x, spec, 99.9))
+    return net
+
+
+def test_batchnorm_folding_preserves_outputs(samples) -> None:
+    model = _trained_like_afnet()
+    folded = fold_batchnorm(model)
+    x = torch.from_numpy(samples.signals[0])[None, None, :]
+    with torch.no_grad():
+        assert torch.allclose(model(x), folded(x), atol=1e-4, rtol=1e-4)
+
+
+def test_every_kept_weight_is_a_signed_power_of_two_in_its_window(samples) -> None:
+    net = _quantised(samples)
+    for i in range(net.n_layers):
+        w = net.effective_weight(i).detach().double()
+        kept = w[net.mask(i) > 0]
+        exponents = torch.log2(kept.abs())
+        assert torch.equal(exponents, torch.round(exponents))  # exact powers of two
+        assert exponents.max() <= int(net.e_max[i])
+        assert exponents.min() >= int(net.e_max[i]) - window_size(4) + 1
+        assert torch.all(w[net.mask(i) == 0] == 0)
+
+
+def test_pow2_rounds_to_nearest_on_the_linear_scale() -> None:
+    w = torch.tensor([0.74, 0.76, -0.3, 1.49, 1.51, 0.0])
+    assert pow2_quantise(w, e_max=0, bits=4).tolist() == [0.5, 1.0, -0.25, 1.0, 1.0, 0.0]
+    # window of 8 exponents: 2^-7 is the floor, 2^0 the ceiling
+    assert pow2_quantise(torch.tensor([1e-6, 5.0]), e_max=0, bits=4).tolist() == [2**-7, 1.0]
+
+
+def test_pruned_weights_stay_zero_through_fine_tuning(samples, tmp_path: Path) -> None:
+    net = fold_batchnorm(_trained_like_afnet())
+    pruner = GradualPruner(net, [0.5] * net.n_layers, every=1, end_fraction=0.5)
+    fit(net, FitConfig(epochs=2, batch_size=4, crop_seconds=8.0, lr=1e-2), samples, tmp_path,
+        fingerprint={"t": 1}, n_classes=4, progress=False, on_step=pruner.on_step,
+        after_step=pruner.after_step)
+    for i, (weight, _) in enumerate(net.weighted_layers()):
+        mask = net.mask(i)
+        assert torch.all(weight[mask == 0] == 0)
+        assert int(mask.sum()) == round(0.5 * mask.numel())
+
+
+def test_polynomial_schedule_and_allocation() -> None:
+    assert polynomial_sparsity(0, 100, 0.9) == 0.0
+    assert polynomial_sparsity(75, 100, 0.9) == pytest.approx(0.9)
+    assert polynomial_sparsity(100, 100, 0.9) == pytest.approx(0.9)
+    assert 0.0 < polynomial_sparsity(20, 100, 0.9) < polynomial_sparsity(40, 100, 0.9) < 0.9
+    grid = (0.5, 0.9)
+    # layer 0 is small and fragile, layer 1 large and robust: the large one takes the cut
+    losses = np.array([[1.0, 5.0], [0.01, 0.05]])
+    assert allocate_sparsity(losses, [100, 10_000], 0.85, grid) == pytest.approx([0, 0.8585])
+    # beyond what layer 1 can give (0.9 of 10,000), layer 0 supplies the remaining 39.5
+    assert allocate_sparsity(losses, [100, 10_000], 0.895, grid) == pytest.approx([0.395, 0.9])
+
+
+def test_index_encodings_hand_computed() -> None:
+    mask = np.array([[1, 0, 0], [0, 0, 1]], dtype=bool)[:, :, None]
+    # bitmap 6; relative r=2: entries [0, 3(filler), 1] = 6 bits; CSR 2*2 + 2*2 = 8
+    enc = encode(mask)
+    assert (enc.scheme, enc.bits) == ("bitmap", 6)
+    sparse = np.zeros((4, 64, 1), dtype=bool)
+    sparse[0, 5] = sparse[3, 60] = True  # positions 5 and 252
+    enc = encode(sparse)
+    # relative r=5 (escape 31): [5, 31*7=217 -> 7 fillers, 29] = 9 entries * 5 = 45 bits;
+    # r=6 (escape 63): [5, 63, 63, 63, 57] = 30; r=7: [5, 127, 119] = 21; r=8: [5, 246] = 16
+    # CSR: 4 rows * 7 bits + 2 * 6 bits = 40; bitmap 256
+    assert (enc.scheme, enc.param, enc.bits) == ("relative", 8, 16)
+    dense_rows = np.zeros((2, 256, 1), dtype=bool)
+    dense_rows[:, ::16] = True  # 32 kept, evenly spread
+    enc = encode(dense_rows)
+    # gaps of 15: r=4 reserves 15 for fillers, so 64 entries = 256 bits; r=5: 32 * 5 = 160;
+    # CSR 2 * 9 + 32 * 8 = 274; bitmap 512
+    assert (enc.scheme, enc.param, enc.bits) == ("relative", 5, 160)
+    for m in (mask, sparse, dense_rows):
+        e = encode(m)
+        assert np.array_equal(decode(e.scheme, e.param, e.streams, e.entries, m.shape), m)
+
+
+def test_size_accounting_hand_computed() -> None:
+    mask = np.array([[1, 0, 0], [0, 0, 1]], dtype=bool)[:, :, None]
+    layer = layer_size("conv1", mask, np.array([3, -4]), code_bits=4)
+    # codes 2*4, bitmap 6, biases 2*3 (3 and -4 need 3 bits), scalars 40
+    assert (layer.code_bits, layer.index_bits, layer.bias_bits) == (8, 6, 6)
+    assert layer.stored_bits == 8 + 6 + 6 + LAYER_SCALAR_BITS
+    t = totals([layer], baseline_params=100)
+    assert t["stored_bits"] == layer.stored_bits + GLOBAL_BITS
+    assert t["compression_ratio"] == pytest.approx(3200 / t["stored_bits"])
+    assert t["weights_only_ratio"] == pytest.approx(32 * 6 / (8 + 6))
+
+
+def test_engine_equals_integer_simulation_and_qat_on_real_records(samples) -> None:
+    net = _quantised(samples)
+    model = to_integer(net)
+    engine = IntegerEngine(model)
+    for signal in samples.signals:
+        expected = simulate_logits(model, signal)
+        assert np.array_equal(engine.logits(signal), expected)
+        with torch.no_grad():
+            qat = net(torch.from_numpy(signal)[None, None, :])[0].double().numpy()
+        assert np.allclose(engine.float_logits(signal), qat, rtol=1e-4, atol=1e-4)
+
+
+def test_file_round_trip_and_refusals(samples) -> None:
+    model = to_integer(_quantised(samples))
+    data = encode_model(model, {"classes": ["N", "A", "O", "~"]})
+    again, metadata = decode_model(data)
+    assert metadata == {"classes": ["N", "A", "O", "~"]}
+    for a, b in zip(model.layers, again.layers, strict=True):
+        for field in ("mask", "sign", "shift", "bias"):
+            assert np.array_equal(getattr(a, field), getattr(b, field)), field
+        assert (a.e_min, a.in_frac, a.out_frac) == (b.e_min, b.in_frac, b.out_frac)
+    with pytest.raises(InputError, match="checksum mismatch"):
+        decode_model(data[:-100], "m.afq")
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x01
+    with pytest.raises(InputError, match="checksum mismatch"):
+        decode_model(bytes(flipped), "m.afq")
+    newer = bytearray(data)
+    struct.pack_into("<H", newer, 4, 99)
+    with pytest.raises(InputError, match="version 99 is not supported"):
+        decode_model(bytes(newer), "m.afq")
+    with pytest.raises(InputError, match="bad magic"):
+        decode_model(b"PK\x03\x04" + data[4:], "m.afq")
+
+
+def test_hand_built_integer_model() -> None:
+    """One conv (1->1 channel, kernel 1) and a 1->2 classifier, checked by hand."""
+    conv = IntegerLayer(mask=np.ones((1, 1, 1), bool), sign=np.ones((1, 1, 1), np.int8),
+                        shift=np.array([[[1]]], np.int8), e_min=-1, bias=np.array([0]),
+                        in_frac=1, out_frac=1, stride=1, padding=0)
+    fc = IntegerLayer(mask=np.ones((2, 1, 1), bool), sign=np.array([[[1]], [[-1]]], np.int8),
+                      shift=np.zeros((2, 1, 1), np.int8), e_min=0, bias=np.array([1, 0]),
+                      in_frac=1, out_frac=0, stride=1, padding=0)
+    model = IntegerModel([conv, fc], weight_bits=2, act_bits=8, input_bits=8, input_frac=1)
+    x = np.array([1.0, -1.0, 2.0, 0.5])  # -> input ints [2, -2, 4, 1]
+    # conv weight 2^(-1+1) = 1: acc = in << 1 = [4, -4, 8, 2] (acc frac 2); requant shift
+    # 2 - 1 = 1: (acc + 1) >> 1 = [2, -2, 4, 1]; relu [2, 0, 4, 1]; pool [2, 4]; sum 6, T = 2
+    # logits: [6 + 1*2, -6 + 0*2] = [8, -6]; float scale 2^(0-1) / 2: [2.0, -1.5], which is
+    # relu(x) = [1, 0, 2, .5] -> pool [1, 2] -> mean 1.5 -> [1.5 + 0.5, -1.5]
+    assert simulate_logits(model, x).tolist() == [8, -6]
+    engine = IntegerEngine(model)
+    assert engine.logits(x).tolist() == [8, -6]
+    assert engine.float_logits(x).tolist() == [2.0, -1.5]
+    assert json.dumps(decode_model(encode_model(model, {}))[1]) == "{}"
