@@ -59,6 +59,10 @@ class CompressibleNet(nn.Module):
             c_in = c_out
         self.classifier = nn.Linear(c_in, config.n_classes)
         self.dropout = nn.Dropout(config.dropout)
+        # BatchNorm stays while pruning (the net keeps training well); fold() removes it
+        # before quantisation.
+        self.norms: nn.ModuleList | None = nn.ModuleList(
+            nn.BatchNorm1d(c) for c in config.channels)
         n = self.n_layers
         for i, (weight, _) in enumerate(self.weighted_layers()):
             self.register_buffer(f"mask{i}", torch.ones_like(weight))
@@ -84,6 +88,20 @@ class CompressibleNet(nn.Module):
     def spec(self) -> QuantSpec:
         w, a, x = (int(v) for v in self.bits)
         return QuantSpec(w, a, x)
+
+    def folded_scale(self, i: int) -> torch.Tensor:
+        """Per-output-channel factor BatchNorm will multiply layer i's weights by."""
+        if self.norms is None or i >= len(self.convs):
+            return torch.ones(1)
+        bn = cast(nn.BatchNorm1d, self.norms[i])
+        assert bn.running_var is not None
+        return (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+
+    def magnitude(self, i: int) -> torch.Tensor:
+        """|weight| as it will be after folding: the pruning criterion."""
+        weight = list(self.weighted_layers())[i][0].detach()
+        scale = self.folded_scale(i)
+        return weight.abs() * scale.abs().view(-1, *([1] * (weight.dim() - 1)))
 
     def effective_weight(self, i: int) -> torch.Tensor:
         weight = list(self.weighted_layers())[i][0] * self.mask(i)
@@ -119,6 +137,8 @@ class CompressibleNet(nn.Module):
         for i in range(len(self.convs)):
             h = F.conv1d(h, self.effective_weight(i), self.effective_bias(i), self.strides[i],
                          self.paddings[i])
+            if self.norms is not None:
+                h = self.norms[i](h)
             h = F.max_pool1d(F.relu(h), 2)
             if int(self.bits[1]):
                 lo, hi = self.activation_range()
@@ -144,6 +164,19 @@ class CompressibleNet(nn.Module):
             for i, (weight, _) in enumerate(self.weighted_layers()):
                 weight.mul_(self.mask(i))
 
+    def fold(self) -> None:
+        """Merge BatchNorm into the convolutions (eval statistics); masks are preserved."""
+        if self.norms is None:
+            return
+        with torch.no_grad():
+            for i, (weight, bias) in enumerate(list(self.weighted_layers())[:-1]):
+                bn = cast(nn.BatchNorm1d, self.norms[i])
+                assert bn.running_mean is not None
+                scale = self.folded_scale(i)
+                weight.mul_(scale[:, None, None])
+                bias.copy_(bn.bias + (bias - bn.running_mean) * scale)
+        self.norms = None
+
     def enable_quantisation(self, spec: QuantSpec, frac: list[int]) -> None:
         """Switch on quantisation: weight windows from the current weights, the given
         fractional bits for the input (``frac[0]``) and each conv block's output."""
@@ -155,17 +188,22 @@ class CompressibleNet(nn.Module):
                     self.e_max[i] = best_exponent_window(weight * self.mask(i), spec.weight_bits)
 
 
-def fold_batchnorm(model: AFNet) -> CompressibleNet:
-    """A :class:`CompressibleNet` computing the same function as ``model`` in eval mode:
-    each BatchNorm becomes a per-channel scale of the conv weights and a bias."""
+def from_float(model: AFNet) -> CompressibleNet:
+    """A :class:`CompressibleNet` with ``model``'s weights and BatchNorm (not yet folded)."""
     net = CompressibleNet(model.config)
+    assert net.norms is not None
     with torch.no_grad():
-        for block, (weight, bias) in zip(model.features, net.weighted_layers(), strict=False):
-            conv_in = cast(nn.Conv1d, cast(nn.Sequential, block)[0])
-            bn = cast(nn.BatchNorm1d, cast(nn.Sequential, block)[1])
-            assert bn.running_var is not None and bn.running_mean is not None
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            weight.copy_(conv_in.weight * scale[:, None, None])
-            bias.copy_(bn.bias - bn.running_mean * scale)
+        for block, (weight, bias), norm in zip(model.features, net.weighted_layers(),
+                                               net.norms, strict=False):
+            weight.copy_(cast(nn.Conv1d, cast(nn.Sequential, block)[0]).weight)
+            bias.zero_()
+            norm.load_state_dict(cast(nn.Sequential, block)[1].state_dict())
         net.classifier.load_state_dict(model.classifier.state_dict())
     return net.eval()
+
+
+def fold_batchnorm(model: AFNet) -> CompressibleNet:
+    """A BatchNorm-free :class:`CompressibleNet` computing ``model``'s eval function."""
+    net = from_float(model)
+    net.fold()
+    return net

@@ -29,52 +29,71 @@ def polynomial_sparsity(step: int, total: int, final: float, end_fraction: float
 
 
 @torch.no_grad()
-def sensitivity(net: CompressibleNet, x: torch.Tensor, lengths: torch.Tensor,
-                y: torch.Tensor, grid: tuple[float, ...] = SENSITIVITY_GRID) -> np.ndarray:
-    """Loss increase, shape (n_layers, len(grid)), when one layer alone is pruned.
+def sensitivity(net: CompressibleNet, x: torch.Tensor,
+                grid: tuple[float, ...] = SENSITIVITY_GRID) -> np.ndarray:
+    """Relative output error, shape (n_layers, len(grid)), of each layer pruned alone.
 
-    Args:
-        x, lengths, y: a calibration batch (batch, 1, n), (batch,), (batch,).
+    For layer l and sparsity s: ||y - y_s||^2 / ||y||^2, where y is the layer's linear
+    output on its inputs in the unpruned net (calibration batch ``x``) and y_s the same
+    with the smallest-magnitude fraction s of its weights removed. Unlike the loss, this
+    does not saturate at high sparsity, so it still ranks layers there.
     """
     net.eval()
-    base = float(F.cross_entropy(net(x, lengths), y))
+    inputs: list[torch.Tensor] = []
+    h = x
+    for i in range(len(net.convs)):
+        inputs.append(h)
+        h = F.conv1d(h, net.effective_weight(i), net.effective_bias(i), net.strides[i],
+                     net.paddings[i])
+        if net.norms is not None:
+            h = net.norms[i](h)
+        h = F.max_pool1d(F.relu(h), 2)
+    inputs.append(h.mean(dim=2))
     result = np.zeros((net.n_layers, len(grid)))
     for i, (weight, _) in enumerate(net.weighted_layers()):
-        original = weight.detach().clone()
+        w = weight.detach() * net.mask(i)
+        apply = (lambda v, i=i: F.conv1d(inputs[i], v, None, net.strides[i], net.paddings[i])
+                 ) if i < len(net.convs) else (lambda v: F.linear(inputs[-1], v))
+        reference = apply(w)
+        energy = float((reference ** 2).sum()) or 1.0
         for j, s in enumerate(grid):
-            weight.copy_(original * magnitude_mask(original, s))
-            result[i, j] = float(F.cross_entropy(net(x, lengths), y)) - base
-        weight.copy_(original)
+            pruned = w * magnitude_mask(net.magnitude(i), s)
+            result[i, j] = float(((apply(pruned) - reference) ** 2).sum()) / energy
     return result
 
 
-def allocate_sparsity(losses: np.ndarray, sizes: list[int], target: float,
+def allocate_sparsity(errors: np.ndarray, sizes: list[int], target: float,
                       grid: tuple[float, ...] = SENSITIVITY_GRID) -> list[float]:
-    """Per-layer sparsities reaching the overall ``target`` at the least estimated loss.
+    """Per-layer sparsities at a common tolerance of the layer output errors.
 
-    Greedy on the sensitivity curves: repeatedly move the layer whose next grid step
-    removes weights at the lowest loss increase per weight, until the pruned weights reach
-    ``target * sum(sizes)``; the last step is interpolated to land on the target exactly.
-    Small, sensitive layers (the first convolution, the classifier) thus stay dense.
+    Each layer gets the largest sparsity whose error stays under the tolerance (linear
+    interpolation between grid points; at most the last grid point); the tolerance is
+    bisected until the pruned weights add up to ``target * sum(sizes)``.
     """
     levels = np.array((0.0, *grid))
-    curves = np.maximum.accumulate(np.hstack([np.zeros((len(sizes), 1)), losses]), axis=1)
+    curves = np.maximum.accumulate(np.hstack([np.zeros((len(sizes), 1)), errors]), axis=1)
     size = np.array(sizes, dtype=np.float64)
-    goal = target * size.sum()
-    at = np.zeros(len(sizes), dtype=np.int64)
-    sparsity = np.zeros(len(sizes))
-    while float(sparsity @ size) < goal:
-        movable = np.flatnonzero(at < len(levels) - 1)
-        if not len(movable):
-            break
-        step = levels[at[movable] + 1] - levels[at[movable]]
-        cost = (curves[movable, at[movable] + 1] - curves[movable, at[movable]]) / (
-            step * size[movable])
-        layer = int(movable[np.argmin(cost)])
-        at[layer] += 1
-        before = float(sparsity @ size) - sparsity[layer] * size[layer]
-        sparsity[layer] = min(levels[at[layer]], (goal - before) / size[layer])
-    return [float(v) for v in sparsity]
+
+    def sparsities(tolerance: float) -> np.ndarray:
+        out = np.empty(len(sizes))
+        for i, curve in enumerate(curves):
+            if curve[-1] <= tolerance:
+                out[i] = levels[-1]
+                continue
+            j = int(np.argmax(curve > tolerance))  # first level over the tolerance
+            lo, hi = curve[j - 1], curve[j]
+            frac = 0.0 if hi <= lo else (tolerance - lo) / (hi - lo)
+            out[i] = levels[j - 1] + frac * (levels[j] - levels[j - 1])
+        return out
+
+    lo, hi = 0.0, float(curves.max()) + 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if float(sparsities(mid) @ size) < target * size.sum():
+            lo = mid
+        else:
+            hi = mid
+    return [float(v) for v in sparsities(hi)]
 
 
 class GradualPruner:
@@ -94,7 +113,7 @@ class GradualPruner:
         with torch.no_grad():
             for i, (weight, _) in enumerate(self.net.weighted_layers()):
                 s = polynomial_sparsity(step + 1, total, self.targets[i], self.end_fraction)
-                self.net.mask(i).copy_(magnitude_mask(weight * self.net.mask(i), s))
+                self.net.mask(i).copy_(magnitude_mask(self.net.magnitude(i) * self.net.mask(i), s))
         self.net.apply_masks()
 
     def after_step(self) -> None:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from afdetect.atomic import atomic_path, write_text_atomic
 from afdetect.compress.integer import IntegerModel, to_integer
-from afdetect.compress.network import CompressibleNet, QuantSpec, fold_batchnorm
+from afdetect.compress.network import CompressibleNet, QuantSpec, from_float
 from afdetect.compress.prune import GradualPruner, allocate_sparsity, sensitivity
 from afdetect.compress.quantise import frac_bits_for
 from afdetect.data.store import Dataset
@@ -47,7 +47,7 @@ class CompressConfig:
 
     sparsity: float = 0.95
     quant: QuantSpec = field(default_factory=QuantSpec)
-    prune: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, lr=3e-4))
+    prune: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, lr=1e-3))
     qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=4, lr=1e-4))
     prune_every: int = 16
     prune_end_fraction: float = 0.75
@@ -69,9 +69,10 @@ class Compressed:
     history: dict[str, list[dict[str, Any]]]
 
 
-def calibration_batch(dataset: Dataset, n: int, seed: int,
-                      seconds: float = 30.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Up to ``n`` records, stratified by class, first ``seconds`` of each, zero-padded."""
+def calibration_batch(dataset: Dataset, n: int, seed: int, seconds: float = 30.0
+                      ) -> torch.Tensor:
+    """(n, 1, samples): up to ``n`` records stratified by class, the first ``seconds`` of
+    each (shorter ones zero-padded)."""
     rng = np.random.default_rng(seed)
     classes = np.unique(dataset.labels)
     per_class = max(1, n // len(classes))
@@ -79,13 +80,10 @@ def calibration_batch(dataset: Dataset, n: int, seed: int,
                              for c in classes])
     crop = round(seconds * dataset.fs)
     x = np.zeros((len(chosen), 1, crop), dtype=np.float32)
-    lengths = np.zeros(len(chosen), dtype=np.int64)
     for row, i in enumerate(chosen):
         piece = dataset.signals[i][:crop]
         x[row, 0, :len(piece)] = piece
-        lengths[row] = len(piece)
-    return (torch.from_numpy(x), torch.from_numpy(lengths),
-            torch.from_numpy(dataset.labels[chosen]))
+    return torch.from_numpy(x)
 
 
 @torch.no_grad()
@@ -108,9 +106,9 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
     """Run the recipe on ``parent`` with ``train_set``; stages resume from ``work_dir``."""
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    net = fold_batchnorm(parent.network)
+    net = from_float(parent.network)
     n_classes = parent.network.config.n_classes
-    x, lengths, y = calibration_batch(train_set, config.calibration_records, config.prune.seed)
+    x = calibration_batch(train_set, config.calibration_records, config.prune.seed)
     base = {"config": config.to_dict(), "parent": _fingerprint(parent),
             "n_train": len(train_set)}
     history: dict[str, list[dict[str, Any]]] = {}
@@ -120,8 +118,7 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
         return predict_logits(net, signals)  # type: ignore[arg-type]
 
     if config.sparsity > 0:
-        targets = _sensitivity_targets(net, x, lengths, y, config, work / "sensitivity.json",
-                                       progress)
+        targets = _sensitivity_targets(net, x, config, work / "sensitivity.json", progress)
         pruner = GradualPruner(net, targets, config.prune_every, config.prune_end_fraction)
         history["prune"] = _stage(
             net, work / "prune", lambda: fit(
@@ -130,6 +127,7 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
                 val_every=config.prune.epochs, resume=True, progress=progress,
                 on_step=pruner.on_step, after_step=pruner.after_step, logits_fn=scorer))
     integer = None
+    net.fold()
     if config.quant.weight_bits:
         if not (work / "qat" / "done.pt").is_file():
             net.enable_quantisation(config.quant, calibrate_fractions(
@@ -166,16 +164,15 @@ def _stage(net: CompressibleNet, folder: Path, run: Any) -> list[dict[str, Any]]
     return list(history)
 
 
-def _sensitivity_targets(net: CompressibleNet, x: torch.Tensor, lengths: torch.Tensor,
-                         y: torch.Tensor, config: CompressConfig, cache: Path,
-                         progress: bool) -> list[float]:
+def _sensitivity_targets(net: CompressibleNet, x: torch.Tensor, config: CompressConfig,
+                         cache: Path, progress: bool) -> list[float]:
     if cache.is_file():
-        losses = np.array(json.loads(cache.read_text())["loss_increase"])
+        losses = np.array(json.loads(cache.read_text())["output_error"])
     else:
         if progress:
-            tqdm.write("sensitivity analysis: pruning each layer alone")
-        losses = sensitivity(net, x, lengths, y)
-        write_text_atomic(cache, json.dumps({"loss_increase": losses.tolist()}))
+            tqdm.write("sensitivity analysis: output error of each layer pruned alone")
+        losses = sensitivity(net, x)
+        write_text_atomic(cache, json.dumps({"output_error": losses.tolist()}))
     sizes = [int(w.numel()) for w, _ in net.weighted_layers()]
     return allocate_sparsity(losses, sizes, config.sparsity)
 

@@ -1,0 +1,420 @@
+"""C99 export of an integer model: a streaming shift-add engine with ``const`` tables.
+
+The generated library holds no floating point, calls no allocator and needs only
+``<stdint.h>``. It is streaming: every convolution keeps a ring of its last K input
+columns, so RAM does not grow with the recording and samples can be pushed as the ADC
+delivers them. It computes exactly what :class:`afdetect.deploy.engine.IntegerEngine`
+computes, provided no accumulator overflows int32 (checked here, at export, for
+recordings up to ``max_seconds``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from afdetect.compress.integer import IntegerModel
+from afdetect.errors import AfdetectError
+
+INT32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ExportSizes:
+    """Static memory of the generated engine, in bytes."""
+
+    weight_codes: int
+    weight_indices: int
+    row_pointers: int
+    biases: int
+    ram_rings: int
+    ram_columns: int
+    ram_other: int
+
+    @property
+    def tables(self) -> int:
+        return self.weight_codes + self.weight_indices + self.row_pointers + self.biases
+
+    @property
+    def ram(self) -> int:
+        return self.ram_rings + self.ram_columns + self.ram_other
+
+
+def accumulator_bound(model: IntegerModel, max_samples: int) -> int:
+    """Largest |accumulator| any layer can reach on inputs of up to ``max_samples``."""
+    bound = 0
+    peak_in = 2 ** (model.input_bits - 1)
+    top = 2 ** model.act_bits - 1
+    for i, layer in enumerate(model.convs):
+        terms = np.where(layer.mask, peak_in * np.exp2(layer.shift.astype(np.float64)), 0)
+        per_channel = terms.reshape(terms.shape[0], -1).sum(axis=1) + np.abs(layer.bias)
+        bound = max(bound, int(per_channel.max()))
+        peak_in = top if i == 0 else peak_in
+    steps = model.output_steps(max_samples)
+    fc = model.classifier
+    terms = np.where(fc.mask, top * steps * np.exp2(fc.shift.astype(np.float64)), 0)
+    per_class = terms.reshape(terms.shape[0], -1).sum(axis=1) + np.abs(fc.bias) * steps
+    return max(bound, int(per_class.max()), top * steps)
+
+
+def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: int = 16) -> str:
+    values = [int(v) for v in np.asarray(values).ravel()] or [0]
+    lines = [", ".join(str(v) for v in values[i:i + per_line])
+             for i in range(0, len(values), per_line)]
+    body = ",\n    ".join(lines)
+    return f"static const {ctype} {name}[{len(values)}] = {{\n    {body}\n}};\n"
+
+
+def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float = 600.0
+             ) -> tuple[dict[str, str], ExportSizes]:
+    """C sources ``{file name: text}`` for ``model`` and their static memory sizes."""
+    fs = int(metadata["fs"])
+    max_samples = int(max_seconds * fs)
+    bound = accumulator_bound(model, max_samples)
+    if bound > INT32_MAX:
+        raise AfdetectError(f"accumulators may reach {bound} > 2^31 - 1 on {max_seconds:g} s "
+                            "recordings; the int32 C engine cannot run this model")
+    n_classes = model.classifier.mask.shape[0]
+    tables, descriptors = [], []
+    codes_bytes = index_bytes = row_bytes = bias_bytes = ring_bytes = column_bytes = 0
+    for i, layer in enumerate(model.layers):
+        is_conv = i < len(model.convs)
+        c_out, c_in, k = layer.mask.shape
+        out, src, tap = np.nonzero(layer.mask)
+        rows = np.searchsorted(out, np.arange(c_out + 1))
+        ring = 2 * k  # each column stored twice: every window is contiguous
+        offsets = src * ring + tap if is_conv else src
+        codes = (layer.sign[out, src, tap] < 0).astype(np.int64) << 7 | layer.shift[out, src, tap]
+        tables += [
+            _c_array("uint16_t", f"L{i}_row", rows),
+            _c_array("uint16_t", f"L{i}_off", offsets),
+            _c_array("uint8_t", f"L{i}_code", codes),
+            _c_array("int32_t", f"L{i}_bias", layer.bias),
+        ]
+        codes_bytes += len(codes)
+        index_bytes += 2 * len(offsets)
+        row_bytes += 2 * len(rows)
+        bias_bytes += 4 * c_out
+        if is_conv:
+            ring_bytes += 2 * c_in * ring
+            column_bytes += 2 * c_out * 2  # output column and pooled-pair partner
+            descriptors.append(
+                f"    {{L{i}_row, L{i}_off, L{i}_code, L{i}_bias, {c_in}, {c_out}, {k}, "
+                f"{layer.stride}, {layer.padding}, {layer.requant_shift}}}")
+    n_convs = len(model.convs)
+    c_last = model.convs[-1].mask.shape[0]
+    max_c = max(layer.mask.shape[0] for layer in model.convs)
+    max_ring = max(layer.mask.shape[1] * 2 * layer.kernel for layer in model.convs)
+    other = 4 * c_last + 4 * n_convs * 4 + 4
+    sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
+                        column_bytes, other)
+    values = {
+        "n_classes": n_classes, "fs": fs, "input_bits": model.input_bits,
+        "input_frac": model.input_frac, "act_top": 2 ** model.act_bits - 1,
+        "n_convs": n_convs, "c_last": c_last, "max_c": max_c, "max_ring": max_ring,
+        "fc": n_convs, "min_samples": int(metadata["preprocess"]["min_seconds"] * fs),
+        "classes": ", ".join(f'"{c}"' for c in metadata["classes"]),
+        "max_samples": max_samples, "bound": bound,
+    }
+    header = _HEADER.format(**values)
+    source = _SOURCE.format(tables="\n".join(tables), descriptors=",\n".join(descriptors),
+                            **values)
+    return {"afdetect_model.h": header, "afdetect_model.c": source, "demo.c": _DEMO,
+            "Makefile": _MAKEFILE}, sizes
+
+
+def write_export(out_dir: str | Path, files: dict[str, str]) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text)
+
+
+_HEADER = """\
+/* afdetect compressed AF classifier: integer-only, streaming, C99. Generated file. */
+#ifndef AFDETECT_MODEL_H
+#define AFDETECT_MODEL_H
+
+#include <stdint.h>
+
+#define AFD_N_CLASSES {n_classes}
+#define AFD_SAMPLING_RATE_HZ {fs}
+/* afd_push() takes round_half_up(x * 2^AFD_INPUT_FRAC_BITS) clamped to a signed
+   AFD_INPUT_BITS-bit integer, x being the normalised signal (see README.md). */
+#define AFD_INPUT_FRAC_BITS {input_frac}
+#define AFD_INPUT_BITS {input_bits}
+#define AFD_MIN_SAMPLES {min_samples}
+/* int32 accumulators are proven not to overflow up to this many samples. */
+#define AFD_MAX_SAMPLES {max_samples}L
+
+extern const char *const afd_class_names[AFD_N_CLASSES];
+
+/* Start a new recording. */
+void afd_reset(void);
+/* Feed one quantised input sample. */
+void afd_push(int16_t sample);
+/* End the recording: writes the integer logits and returns the class index
+   (0 N normal, 1 A atrial fibrillation, 2 O other rhythm, 3 ~ noisy), or -1 when
+   fewer than AFD_MIN_SAMPLES samples were pushed. */
+int afd_finish(int32_t logits[AFD_N_CLASSES]);
+/* afd_reset, afd_push for each sample, afd_finish. */
+int afd_classify(const int16_t *samples, int32_t n, int32_t logits[AFD_N_CLASSES]);
+/* afd_push's input from raw samples at AFD_SAMPLING_RATE_HZ with adc_per_mv counts per
+   millivolt, in integers: subtract the mean, scale by the power of two nearest the
+   standard deviation, multiply by 2^AFD_INPUT_FRAC_BITS, round half up, clamp. Needs the
+   whole recording (two passes). Returns 0, or -1 for n < 1 or adc_per_mv < 1. */
+int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_t *out);
+
+#endif
+"""
+
+_SOURCE = """\
+/* afdetect compressed AF classifier: integer-only, streaming, C99. Generated file.
+   Every product is a shift of an activation by a weight's exponent offset, added or
+   subtracted by its sign; requantisation is a rounding right shift; ReLU and max
+   pooling are compares. No floating point, no malloc, no library calls. */
+#include "afdetect_model.h"
+
+const char *const afd_class_names[AFD_N_CLASSES] = {{{classes}}};
+
+/* Per layer: kept weights grouped by output channel (row[o] .. row[o + 1] - 1);
+   off = input channel * 2K + tap (ring offset), code = sign << 7 | shift. */
+{tables}
+typedef struct {{
+    const uint16_t *row;
+    const uint16_t *off;
+    const uint8_t *code;
+    const int32_t *bias;
+    int16_t c_in, c_out, k, stride, pad, shift;
+}} afd_layer;
+
+static const afd_layer layers[{n_convs}] = {{
+{descriptors}
+}};
+
+#define ACT_TOP {act_top}
+
+/* Per conv layer: a ring of the last K input columns, each stored twice. */
+static int16_t ring[{n_convs}][{max_ring}];
+static int16_t column[{n_convs}][{max_c}];
+static int16_t pooled[{n_convs}][{max_c}];
+static int32_t fill[{n_convs}];    /* input columns received, padding included */
+static int32_t pos[{n_convs}];     /* ring slot of the newest column */
+static int32_t phase[{n_convs}];   /* countdown to the next output (stride) */
+static int32_t outputs[{n_convs}]; /* outputs produced, for pooling pairs */
+static int32_t sums[{c_last}];
+static int32_t steps;
+static int32_t pushed;
+
+static int32_t shifted(int32_t x, int32_t s)
+{{
+    /* x << s without shifting a negative value (undefined in C99) */
+    return x >= 0 ? (int32_t)(x << s) : -(int32_t)((-x) << s);
+}}
+
+static void layer_push(int l, const int16_t *in);
+
+static void emit(int l, const int16_t *out)
+{{
+    int32_t c;
+    if (l + 1 < {n_convs}) {{
+        layer_push(l + 1, out);
+        return;
+    }}
+    for (c = 0; c < {c_last}; c++) sums[c] += out[c];
+    steps++;
+}}
+
+static void layer_push(int l, const int16_t *in)
+{{
+    const afd_layer *L = &layers[l];
+    int16_t *r = ring[l];
+    int32_t c, o, j, base, k2 = 2 * L->k;
+    int32_t p = pos[l] + 1;
+    if (p == L->k) p = 0;
+    pos[l] = p;
+    for (c = 0; c < L->c_in; c++) {{
+        r[c * k2 + p] = in[c];
+        r[c * k2 + p + L->k] = in[c];
+    }}
+    fill[l]++;
+    if (fill[l] < L->k) return;
+    if (--phase[l] > 0) return;
+    phase[l] = L->stride;
+    base = p + 1;  /* oldest column of the window */
+    for (o = 0; o < L->c_out; o++) {{
+        int32_t acc = L->bias[o], v;
+        for (j = L->row[o]; j < L->row[o + 1]; j++) {{
+            uint8_t code = L->code[j];
+            int32_t t = shifted(r[L->off[j] + base], code & 0x7F);
+            if (code & 0x80) acc -= t; else acc += t;
+        }}
+        if (acc <= 0) v = 0;  /* ReLU: a non-positive accumulator rounds to <= 0 */
+        else if (L->shift > 0) v = (acc + ((int32_t)1 << (L->shift - 1))) >> L->shift;
+        else v = acc << -L->shift;
+        column[l][o] = (int16_t)(v > ACT_TOP ? ACT_TOP : v);
+    }}
+    if ((outputs[l]++ & 1) == 0) {{
+        for (o = 0; o < L->c_out; o++) pooled[l][o] = column[l][o];
+        return;
+    }}
+    for (o = 0; o < L->c_out; o++)
+        if (column[l][o] > pooled[l][o]) pooled[l][o] = column[l][o];
+    emit(l, pooled[l]);
+}}
+
+static void push_padding(int l, int32_t n)
+{{
+    static const int16_t zeros[{max_c}];
+    while (n-- > 0) layer_push(l, zeros);
+}}
+
+void afd_reset(void)
+{{
+    int l, c;
+    for (l = 0; l < {n_convs}; l++) {{
+        pos[l] = layers[l].k - 1;
+        fill[l] = 0;
+        phase[l] = 1;
+        outputs[l] = 0;
+    }}
+    for (c = 0; c < {c_last}; c++) sums[c] = 0;
+    steps = 0;
+    pushed = 0;
+    for (l = 0; l < {n_convs}; l++) push_padding(l, layers[l].pad);
+}}
+
+void afd_push(int16_t sample)
+{{
+    pushed++;
+    layer_push(0, &sample);
+}}
+
+int afd_finish(int32_t logits[AFD_N_CLASSES])
+{{
+    int l, best = 0;
+    int32_t c, j, t;
+    if (pushed < AFD_MIN_SAMPLES) return -1;
+    for (l = 0; l < {n_convs}; l++) push_padding(l, layers[l].pad);
+    for (c = 0; c < AFD_N_CLASSES; c++) {{
+        int32_t acc = 0;
+        for (t = 0; t < steps; t++) acc += L{fc}_bias[c];  /* bias * T without a multiply */
+        for (j = L{fc}_row[c]; j < L{fc}_row[c + 1]; j++) {{
+            int32_t v = sums[L{fc}_off[j]] << (L{fc}_code[j] & 0x7F);
+            if (L{fc}_code[j] & 0x80) acc -= v; else acc += v;
+        }}
+        logits[c] = acc;
+        if (acc > logits[best]) best = (int)c;
+    }}
+    return best;
+}}
+
+int afd_classify(const int16_t *samples, int32_t n, int32_t logits[AFD_N_CLASSES])
+{{
+    int32_t i;
+    afd_reset();
+    for (i = 0; i < n; i++) afd_push(samples[i]);
+    return afd_finish(logits);
+}}
+
+static int64_t floor_div(int64_t a, int64_t b)  /* b > 0 */
+{{
+    int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}}
+
+int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_t *out)
+{{
+    /* The float definition: x = adc / gain mV; x -= mean(x); k = round(log2(std(x)));
+       q = floor(x * 2^(F - k) + 1/2), clamped; F = AFD_INPUT_FRAC_BITS. Here in
+       integers: centred values are (n * adc - sum) / (n * gain), exactly. */
+    int64_t sum = 0, sum_sq = 0, var, gain2, num, den;
+    int32_t i, k, f;
+    const int64_t top = ((int64_t)1 << (AFD_INPUT_BITS - 1)) - 1;
+    if (n < 1 || adc_per_mv < 1) return -1;
+    for (i = 0; i < n; i++) {{
+        sum += adc[i];
+        sum_sq += (int64_t)adc[i] * adc[i];
+    }}
+    var = ((int64_t)n * sum_sq - sum * sum) / ((int64_t)n * n);  /* counts^2 */
+    gain2 = (int64_t)adc_per_mv * adc_per_mv;
+    /* k = round(log2(std / gain)): the k with gain^2 2^(2k-1) <= var < gain^2 2^(2k+1) */
+    k = 0;
+    while (k < 20 && (gain2 << (2 * k + 1)) <= var) k++;
+    while (k > -20 && (var << (1 - 2 * k)) < gain2) k--;
+    f = AFD_INPUT_FRAC_BITS - k;
+    den = (int64_t)n * adc_per_mv;
+    if (f < 0) den <<= -f;
+    for (i = 0; i < n; i++) {{
+        num = (int64_t)n * adc[i] - sum;
+        if (f > 0) num = num >= 0 ? num << f : -((-num) << f);
+        num = floor_div(2 * num + den, 2 * den);  /* round half up */
+        out[i] = (int16_t)(num > top ? top : (num < -top - 1 ? -top - 1 : num));
+    }}
+    return 0;
+}}
+"""
+
+_DEMO = """\
+/* Demo: classify one recording given as integers, one per line.
+     afd_demo input.txt            quantised samples (afd_push's input)
+     afd_demo --adc GAIN raw.txt   raw ADC counts at AFD_SAMPLING_RATE_HZ, GAIN counts/mV
+   Prints the class and the integer logits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "afdetect_model.h"
+
+#define MAX_SAMPLES 18300  /* 61 s at 300 Hz: the longest CinC 2017 recording */
+
+static int16_t raw[MAX_SAMPLES], samples[MAX_SAMPLES];
+
+int main(int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[argc - 1] : NULL;
+    int adc = argc == 4 && strcmp(argv[1], "--adc") == 0;
+    int32_t n = 0, logits[AFD_N_CLASSES];
+    long v;
+    int i, cls;
+    FILE *fh;
+    if (!path || (argc != 2 && !adc)) {
+        fprintf(stderr, "usage: %s [--adc GAIN] FILE\\n", argv[0]);
+        return 2;
+    }
+    fh = fopen(path, "r");
+    if (!fh) {
+        fprintf(stderr, "%s: cannot open\\n", path);
+        return 1;
+    }
+    while (n < MAX_SAMPLES && fscanf(fh, "%ld", &v) == 1) raw[n++] = (int16_t)v;
+    fclose(fh);
+    if (adc) afd_quantise_input(raw, n, (int32_t)atol(argv[2]), samples);
+    else memcpy(samples, raw, sizeof(int16_t) * (size_t)n);
+    cls = afd_classify(samples, n, logits);
+    if (cls < 0) {
+        fprintf(stderr, "%s: too short (%ld samples)\\n", path, (long)n);
+        return 1;
+    }
+    printf("%s", afd_class_names[cls]);
+    for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
+    printf("\\n");
+    return 0;
+}
+"""
+
+_MAKEFILE = """\
+CC ?= cc
+CFLAGS ?= -std=c99 -Wall -Wextra -Werror -O2
+
+afd_demo: demo.c afdetect_model.c afdetect_model.h
+\t$(CC) $(CFLAGS) -o $@ demo.c afdetect_model.c
+
+afdetect_model.o: afdetect_model.c afdetect_model.h
+\t$(CC) $(CFLAGS) -c -o $@ afdetect_model.c
+
+clean:
+\trm -f afd_demo afdetect_model.o
+"""
