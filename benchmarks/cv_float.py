@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from folds import afdetect, run_folds
 
 from afdetect import metrics
 from afdetect.atomic import write_text_atomic
@@ -29,18 +26,6 @@ from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import load_dataset
 from afdetect.model import load_float_model
 from afdetect.train import predict_logits
-
-
-def run_fold(data: Path, runs: Path, fold: int, k: int, threads: int) -> float:
-    out = runs / f"fold{fold}"
-    out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "afdetect.cli", "train", "--data", str(data), "--out", str(out),
-           "--splits", str(runs / "splits.json"), "--fold", str(fold), "--k", str(k),
-           "--threads", str(threads), "--val-every", "10", "--resume"]
-    started = time.perf_counter()
-    with open(out / "train.log", "a") as log:
-        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -55,11 +40,13 @@ def main() -> None:
     dataset = load_dataset(args.data)
     folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
     fold_of = np.array([folds[str(n)] for n in dataset.names])
-    threads = max(1, 2 // args.jobs)
+    threads = str(max(1, 2 // args.jobs))
     pending = [f for f in range(args.k) if not (args.runs / f"fold{f}" / "model.pt").is_file()]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        seconds = dict(zip(pending, pool.map(
-            lambda f: run_fold(args.data, args.runs, f, args.k, threads), pending), strict=True))
+    seconds = run_folds(pending, lambda f: afdetect(
+        "train", "--data", str(args.data), "--out", str(args.runs / f"fold{f}"),
+        "--splits", str(args.runs / "splits.json"), "--fold", str(f), "--k", str(args.k),
+        "--threads", threads, "--val-every", "10", "--resume"),
+        lambda f: args.runs / f"fold{f}" / "train.log", args.jobs)
 
     per_fold = []
     for f in range(args.k):

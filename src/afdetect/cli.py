@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=_report)
 
+    p = sub.add_parser("export", help="write the compressed model as a C99 library")
+    _model_option(p)
+    p.add_argument("--out", required=True, type=Path, help="folder for the C sources")
+    p.add_argument("--check", nargs="+", metavar="RECORD",
+                   help="compile, run on these recordings, compare with the Python engine")
+    p.add_argument("--json", action="store_true", help="print the check as JSON")
+    p.set_defaults(run=_export)
+
     p = sub.add_parser("download", help="fetch CinC 2017 (or any PhysioNet database)")
     p.add_argument("--out", required=True, type=Path, help="destination folder")
     p.add_argument("--database", default=None,
@@ -227,8 +235,8 @@ def _compress(args: argparse.Namespace) -> int:
     import torch
 
     from afdetect.compress.network import QuantSpec
-    from afdetect.compress.pipeline import compress_file
     from afdetect.compress.recipe import CompressConfig
+    from afdetect.deploy.package import compress_file
     from afdetect.models import resolve_model
 
     if args.threads:
@@ -264,20 +272,24 @@ def _compress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    from afdetect.compress.accounting import report
+def _load_compressed_model(model: str | None, command: str) -> tuple[str, Path, Any, Any]:
     from afdetect.deploy.format import is_compressed_file, load_compressed
     from afdetect.models import DEFAULT_MODEL, resolve_model
 
-    name, path = resolve_model(args.model or DEFAULT_MODEL)
+    name, path = resolve_model(model or DEFAULT_MODEL)
     if not is_compressed_file(path):
-        raise AfdetectError(f"{path}: not a compressed model; `report` describes the output "
-                            "of `afdetect compress`")
-    model, metadata = load_compressed(path)
-    result = report(model, metadata["parent"]["parameters"])
-    result.update(model=name, file_bytes=path.stat().st_size,
-                  weight_bits=model.weight_bits, act_bits=model.act_bits,
-                  metrics_at_export=metadata.get("metrics_at_export"))
+        raise AfdetectError(f"{path}: not a compressed model; `{command}` needs the output "
+                            "of `afdetect compress` (e.g. --model compressed)")
+    integer, metadata = load_compressed(path)
+    return name, path, integer, metadata
+
+
+def _report(args: argparse.Namespace) -> int:
+    from afdetect.deploy.report import full_report
+
+    name, path, model, metadata = _load_compressed_model(args.model, "report")
+    result = full_report(model, metadata)
+    result.update(model=name, file_bytes=path.stat().st_size)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -298,7 +310,50 @@ def _report(args: argparse.Namespace) -> int:
           f"{result['baseline_bytes']} bytes of 32-bit float parameters), weights-only "
           f"{result['weights_only_ratio']:.1f}x; file {result['file_bytes']} bytes "
           f"including header and metadata")
+    d = result["deployment"]
+    ops, dense, e = d["operations_30s"], d["dense_float_30s"], d["energy"]
+    flash = d["flash"]
+    print(f"\nC engine (afdetect export), per {d['seconds']:g}-s recording:")
+    print(f"  flash: tables {flash['tables']} B (codes {flash['weight_codes']}, indices "
+          f"{flash['weight_indices']}, rows {flash['row_pointers']}, biases {flash['biases']})"
+          + (f"; compiled object text {flash['compiled']['text']} B, code "
+             f"{flash['code']} B" if flash.get("compiled") else ""))
+    print(f"  RAM: {d['ram']['streaming']} B static (streaming, any length); a "
+          f"layer-by-layer schedule would need {d['ram']['layer_by_layer_30s']} B")
+    print(f"  operations: {ops['shifts']:,} shifts, {ops['adds']:,} adds, "
+          f"{ops['compares']:,} compares, {ops['memory_reads']:,} memory reads, 0 multiplies"
+          f" (dense float: {dense['multiplies']:,} multiplies, {dense['adds']:,} adds)")
+    print(f"  energy (45 nm, Horowitz 2014): {e['compressed_uj']:.2f} uJ vs dense float "
+          f"{e['dense_float_weights_in_sram_uj']:.1f} uJ with weights in SRAM "
+          f"({e['ratio_vs_float_sram']:.0f}x) or {e['dense_float_weights_in_dram_uj']:.0f} uJ "
+          f"from DRAM ({e['ratio_vs_float_dram']:.0f}x)")
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from afdetect.data.preprocess import PreprocessConfig
+    from afdetect.deploy.export import build, check, export
+
+    name, _, model, metadata = _load_compressed_model(args.model, "export")
+    sizes = export(model, metadata, args.out)
+    if not args.check:
+        print(f"wrote the C engine for {name} to {args.out} ({sizes.tables} bytes of tables, "
+              f"{sizes.ram} bytes of RAM); see {args.out / 'README.md'}")
+        return 0
+    result = check(model, PreprocessConfig(**metadata["preprocess"]), build(args.out),
+                   args.check)
+    if args.json:
+        print(json.dumps({"records": result.records, "identical": result.identical,
+                          "errors": result.failures}, indent=2))
+    else:
+        print(_table(["record", "class", "identical", "C logits"],
+                     [[r["record"], r["label"], str(r["identical"]),
+                       " ".join(map(str, r["c_logits"]))] for r in result.records]))
+        print(f"{sum(r['identical'] for r in result.records)} of {len(result.records)} "
+              "recordings: C logits identical to the Python integer engine")
+    for failure in result.failures:
+        print(f"afdetect: error: {failure}", file=sys.stderr)
+    return 0 if result.identical and not result.failures else 1
 
 
 def _download(args: argparse.Namespace) -> int:

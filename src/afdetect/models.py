@@ -11,7 +11,7 @@ import numpy as np
 
 from afdetect.compress.integer import IntegerModel
 from afdetect.data.preprocess import PreprocessConfig
-from afdetect.deploy.engine import IntegerEngine
+from afdetect.deploy.engine import engine_logits
 from afdetect.deploy.format import is_compressed_file, load_compressed
 from afdetect.errors import InputError
 from afdetect.model.io import FloatModel, load_float_model
@@ -70,8 +70,7 @@ class CompressedClassifier:
         return PreprocessConfig(**self.metadata["preprocess"])
 
     def logits(self, signals: list[np.ndarray]) -> np.ndarray:
-        engine = IntegerEngine(self.model)
-        return np.stack([engine.float_logits(s) for s in signals])
+        return engine_logits(self.model, signals)
 
 
 def builtin_path(name: str) -> Path:

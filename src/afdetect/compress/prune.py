@@ -52,8 +52,12 @@ def sensitivity(net: CompressibleNet, x: torch.Tensor,
     result = np.zeros((net.n_layers, len(grid)))
     for i, (weight, _) in enumerate(net.weighted_layers()):
         w = weight.detach() * net.mask(i)
-        apply = (lambda v, i=i: F.conv1d(inputs[i], v, None, net.strides[i], net.paddings[i])
-                 ) if i < len(net.convs) else (lambda v: F.linear(inputs[-1], v))
+
+        def apply(v: torch.Tensor, i: int = i) -> torch.Tensor:
+            if i < len(net.convs):
+                return F.conv1d(inputs[i], v, None, net.strides[i], net.paddings[i])
+            return F.linear(inputs[-1], v)
+
         reference = apply(w)
         energy = float((reference ** 2).sum()) or 1.0
         for j, s in enumerate(grid):
@@ -111,7 +115,7 @@ class GradualPruner:
         if step % self.every and step != total - 1:
             return
         with torch.no_grad():
-            for i, (weight, _) in enumerate(self.net.weighted_layers()):
+            for i in range(self.net.n_layers):
                 s = polynomial_sparsity(step + 1, total, self.targets[i], self.end_fraction)
                 self.net.mask(i).copy_(magnitude_mask(self.net.magnitude(i) * self.net.mask(i), s))
         self.net.apply_masks()

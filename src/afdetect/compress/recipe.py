@@ -24,7 +24,6 @@ from afdetect.compress.network import CompressibleNet, QuantSpec, from_float
 from afdetect.compress.prune import GradualPruner, allocate_sparsity, sensitivity
 from afdetect.compress.quantise import frac_bits_for
 from afdetect.data.store import Dataset
-from afdetect.deploy.engine import IntegerEngine
 from afdetect.model.io import FloatModel
 from afdetect.train.inference import predict_logits
 from afdetect.train.loop import FitConfig, fit
@@ -43,6 +42,7 @@ class CompressConfig:
         prune_end_fraction: share of the pruning stage after which sparsity is final.
         calibration_records: records (stratified) for sensitivity and activation ranges.
         act_percentile: activation percentile an activation's integer range must cover.
+        distill: weight of knowledge distillation from the float parent (0: none).
     """
 
     sparsity: float = 0.95
@@ -53,6 +53,7 @@ class CompressConfig:
     prune_end_fraction: float = 0.75
     calibration_records: int = 256
     act_percentile: float = 99.99
+    distill: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,46 +110,49 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
     net = from_float(parent.network)
     n_classes = parent.network.config.n_classes
     x = calibration_batch(train_set, config.calibration_records, config.prune.seed)
-    base = {"config": config.to_dict(), "parent": _fingerprint(parent),
-            "n_train": len(train_set)}
+    # Stage folders are named by what the stage depends on, so runs that differ only in
+    # later stages (e.g. bits) share the earlier ones within one work folder.
+    prune_key = {"parent": _fingerprint(parent), "n_train": len(train_set),
+                 "sparsity": config.sparsity, "prune": asdict(config.prune),
+                 "every": config.prune_every, "end": config.prune_end_fraction,
+                 "calibration": config.calibration_records, "distill": config.distill}
+    qat_key = {**prune_key, "quant": asdict(config.quant), "qat": asdict(config.qat),
+               "percentile": config.act_percentile}
+    prune_dir = work / f"prune-{_digest(prune_key)}"
+    qat_dir = work / f"qat-{_digest(qat_key)}"
     history: dict[str, list[dict[str, Any]]] = {}
     targets = [0.0] * net.n_layers
+    teaching: dict[str, Any] = {"teacher": parent.network.eval(), "distill": config.distill}
 
     def scorer(signals: list[np.ndarray]) -> np.ndarray:
         return predict_logits(net, signals)  # type: ignore[arg-type]
 
     if config.sparsity > 0:
-        targets = _sensitivity_targets(net, x, config, work / "sensitivity.json", progress)
+        targets = _sensitivity_targets(net, x, config, prune_dir / "sensitivity.json",
+                                       progress)
         pruner = GradualPruner(net, targets, config.prune_every, config.prune_end_fraction)
         history["prune"] = _stage(
-            net, work / "prune", lambda: fit(
-                net, config.prune, train_set, work / "prune", n_classes=n_classes,
-                fingerprint={**base, "stage": "prune"}, val_set=val_set,
+            net, prune_dir, lambda: fit(
+                net, config.prune, train_set, prune_dir, n_classes=n_classes,
+                fingerprint=prune_key, val_set=val_set,
                 val_every=config.prune.epochs, resume=True, progress=progress,
-                on_step=pruner.on_step, after_step=pruner.after_step, logits_fn=scorer))
+                on_step=pruner.on_step, after_step=pruner.after_step, logits_fn=scorer,
+                **teaching))
     integer = None
     net.fold()
     if config.quant.weight_bits:
-        if not (work / "qat" / "done.pt").is_file():
+        if not (qat_dir / "done.pt").is_file():
             net.enable_quantisation(config.quant, calibrate_fractions(
                 net, x, config.quant, config.act_percentile))
         history["qat"] = _stage(
-            net, work / "qat", lambda: fit(
-                net, config.qat, train_set, work / "qat", n_classes=n_classes,
-                fingerprint={**base, "stage": "qat"}, val_set=val_set,
+            net, qat_dir, lambda: fit(
+                net, config.qat, train_set, qat_dir, n_classes=n_classes,
+                fingerprint=qat_key, val_set=val_set,
                 val_every=config.qat.epochs, resume=True, progress=progress,
-                after_step=net.apply_masks, logits_fn=scorer))
+                after_step=net.apply_masks, logits_fn=scorer, **teaching))
         integer = to_integer(net)
     net.eval()
     return Compressed(net, integer, targets, history)
-
-
-def integer_logits(model: IntegerModel, signals: list[np.ndarray],
-                   progress: bool = False) -> np.ndarray:
-    """Float-scaled logits (n, n_classes) of the integer engine on normalised signals."""
-    engine = IntegerEngine(model)
-    return np.stack([engine.float_logits(s) for s in tqdm(
-        signals, desc="integer engine", unit="rec", disable=not progress)])
 
 
 def _stage(net: CompressibleNet, folder: Path, run: Any) -> list[dict[str, Any]]:
@@ -175,6 +179,10 @@ def _sensitivity_targets(net: CompressibleNet, x: torch.Tensor, config: Compress
         write_text_atomic(cache, json.dumps({"output_error": losses.tolist()}))
     sizes = [int(w.numel()) for w, _ in net.weighted_layers()]
     return allocate_sparsity(losses, sizes, config.sparsity)
+
+
+def _digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _fingerprint(parent: FloatModel) -> str:

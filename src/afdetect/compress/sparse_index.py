@@ -6,6 +6,7 @@ Positions are flat indices into the weight tensor in C order (output channel maj
 - ``relative``: one r-bit entry per kept weight holding the number of zeros skipped since
   the previous kept weight; a gap too long for r bits is bridged by filler entries of value
   2^r - 1, each skipping 2^r - 1 positions without a weight (Han et al., 2016).
+- ``dense``: nothing pruned, no index (0 bits).
 - ``csr``: per output channel, the count of kept weights (ceil(log2(row + 1)) bits), then
   per kept weight its column within the row (ceil(log2(row)) bits).
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCHEMES = ("bitmap", "relative", "csr")
+SCHEMES = ("dense", "bitmap", "relative", "csr")
 
 
 def pack_uint(values: np.ndarray, width: int) -> bytes:
@@ -88,6 +89,8 @@ def encode(mask: np.ndarray) -> IndexEncoding:
     flat = mask.reshape(mask.shape[0], -1).astype(bool)
     rows, row_len = flat.shape
     positions = np.flatnonzero(flat)
+    if flat.all():
+        return IndexEncoding("dense", 0, (), 0, flat.size)
     candidates = [IndexEncoding("bitmap", 1, (np.packbits(flat.ravel()).tobytes(),),
                                 flat.size, flat.size)]
     for r in range(1, 17):
@@ -110,7 +113,9 @@ def decode(scheme: str, param: int, streams: tuple[bytes, ...], entries: int,
     size = int(np.prod(shape))
     row_len = size // rows
     mask = np.zeros(size, dtype=bool)
-    if scheme == "bitmap":
+    if scheme == "dense":
+        mask[:] = True
+    elif scheme == "bitmap":
         mask[:] = np.unpackbits(np.frombuffer(streams[0], dtype=np.uint8))[:size].astype(bool)
     elif scheme == "relative":
         escape = (1 << param) - 1

@@ -231,14 +231,14 @@ static void emit(int l, const int16_t *out)
 static void layer_push(int l, const int16_t *in)
 {{
     const afd_layer *L = &layers[l];
-    int16_t *r = ring[l];
-    int32_t c, o, j, base, k2 = 2 * L->k;
+    int16_t *r = ring[l], *slot;
+    int32_t c, o, j, base;
     int32_t p = pos[l] + 1;
     if (p == L->k) p = 0;
     pos[l] = p;
-    for (c = 0; c < L->c_in; c++) {{
-        r[c * k2 + p] = in[c];
-        r[c * k2 + p + L->k] = in[c];
+    for (c = 0, slot = r + p; c < L->c_in; c++, slot += L->k + L->k) {{
+        slot[0] = in[c];
+        slot[L->k] = in[c];
     }}
     fill[l]++;
     if (fill[l] < L->k) return;

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from afdetect.compress.integer import IntegerLayer, IntegerModel
 
@@ -79,3 +80,11 @@ class IntegerEngine:
     def float_logits(self, x: np.ndarray) -> np.ndarray:
         """Logits on the float model's scale (for probabilities), float64 (n_classes,)."""
         return self.logits(x) * self.model.logit_scale(self.model.output_steps(len(x)))
+
+
+def engine_logits(model: IntegerModel, signals: list[np.ndarray],
+                  progress: bool = False) -> np.ndarray:
+    """Float-scaled logits (n, n_classes) of the integer engine on normalised signals."""
+    engine = IntegerEngine(model)
+    return np.stack([engine.float_logits(s) for s in tqdm(
+        signals, desc="integer engine", unit="rec", disable=not progress)])

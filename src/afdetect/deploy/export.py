@@ -64,6 +64,20 @@ def build(out_dir: str | Path, extra_flags: tuple[str, ...] = ()) -> Path:
     return binary
 
 
+def build_object(out_dir: str | Path) -> Path:
+    """Compile the library alone to ``afdetect_model.o`` (for its ``size``)."""
+    out = Path(out_dir)
+    compiler = c_compiler()
+    if compiler is None:
+        raise AfdetectError("no C compiler (cc, gcc or clang) found on PATH")
+    obj = out / "afdetect_model.o"
+    result = subprocess.run([compiler, *CFLAGS, "-c", "-o", str(obj),
+                             str(out / "afdetect_model.c")], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AfdetectError(f"C compilation failed: {result.stderr.strip()[:2000]}")
+    return obj
+
+
 def run_demo(binary: Path, samples: np.ndarray, adc_gain: int | None = None
              ) -> tuple[str, np.ndarray]:
     """Run the demo on integer samples; return (class label, integer logits)."""

@@ -104,7 +104,7 @@ def decode_model(data: bytes, source: str | Path = "<bytes>") -> tuple[IntegerMo
 def _decode_layer(spec: dict[str, Any], blocks: list[bytes], bits: int) -> IntegerLayer:
     shape = tuple(spec["shape"])
     index = spec["index"]
-    n_streams = 2 if index["scheme"] == "csr" else 1
+    n_streams = {"dense": 0, "csr": 2}.get(index["scheme"], 1)
     mask = decode(index["scheme"], index["param"], tuple(blocks[:n_streams]), index["entries"],
                   shape)
     kept = int(mask.sum())

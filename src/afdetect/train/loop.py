@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -105,6 +106,7 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         val_every: int = 1, resume: bool = False, progress: bool = True,
         on_step: StepHook | None = None, after_step: Callable[[], None] | None = None,
         logits_fn: Callable[[list[np.ndarray]], np.ndarray] | None = None,
+        teacher: nn.Module | None = None, distill: float = 0.0, temperature: float = 2.0,
         ) -> list[dict[str, Any]]:
     """Optimise ``model`` in place; checkpoint every epoch to ``out_dir/checkpoint.pt``.
 
@@ -112,6 +114,8 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         fingerprint: JSON-able description of the run; resuming with another is refused.
         on_step / after_step: hooks around each optimiser step (pruning masks use them).
         logits_fn: scores ``val_set`` (default: :func:`predict_logits` on ``model``).
+        teacher, distill, temperature: knowledge distillation; the loss becomes
+            (1 - distill) * cross-entropy + distill * T^2 * KL(teacher_T || model_T).
     Returns:
         the per-epoch history (also written to ``out_dir/history.json``).
     """
@@ -156,7 +160,14 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
             x, lengths = make_batch([train_set.signals[i] for i in index], rng, crop,
                                     config.gain_range)
             y = torch.from_numpy(train_set.labels[index])
-            loss = loss_fn(model(x, lengths), y)
+            logits = model(x, lengths)
+            loss = loss_fn(logits, y)
+            if teacher is not None and distill > 0:
+                with torch.no_grad():
+                    target = F.softmax(teacher(x, lengths) / temperature, dim=1)
+                soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target,
+                                reduction="batchmean") * temperature**2
+                loss = (1 - distill) * loss + distill * soft
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

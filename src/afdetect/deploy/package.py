@@ -9,9 +9,10 @@ import numpy as np
 
 from afdetect import CLASSES, __version__, metrics
 from afdetect.compress.accounting import report
-from afdetect.compress.recipe import CompressConfig, Compressed, compress, integer_logits
+from afdetect.compress.recipe import CompressConfig, Compressed, compress
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset, load_dataset
+from afdetect.deploy.engine import engine_logits
 from afdetect.deploy.format import save_compressed
 from afdetect.errors import AfdetectError
 from afdetect.model.io import load_float_model
@@ -55,7 +56,7 @@ def compress_file(parent_path: Path, data_dir: Path, out: Path, config: Compress
     metadata = build_metadata(parent, result, config)
     metadata["metrics_at_export"] = {
         "records": len(eval_set), "evaluated_on": where, "data": str(data_dir),
-        "compressed": _scores(eval_set, integer_logits(result.integer, eval_set.signals,
+        "compressed": _scores(eval_set, engine_logits(result.integer, eval_set.signals,
                                                        progress)),
         "float_parent": _scores(eval_set, predict_logits(parent.network, eval_set.signals)),
     }

@@ -1,0 +1,87 @@
+"""5-fold cross-validation of the compression recipe against its float parents.
+
+For every fold, ``afdetect compress`` compresses that fold's float model (from
+``benchmarks/cv_float.py``) on the fold's training records and scores the compressed model
+(integer engine) and its float parent on the held-out fold; the difference is paired.
+
+    python benchmarks/cv_compressed.py --data ../shared/data/cinc2017 [--sparsity S] [--bits B]
+
+Prints per-fold and mean +- std figures and writes them to ``--json``
+(default benchmarks/results/cv_compressed.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from folds import afdetect, run_folds
+
+from afdetect.atomic import write_text_atomic
+from afdetect.deploy.format import load_compressed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                        help="further `afdetect compress` options, e.g. --sparsity 0.97")
+    parser.add_argument("--json", type=Path,
+                        default=Path("benchmarks/results/cv_compressed.json"))
+    args = parser.parse_args()
+
+    def out(f: int) -> Path:
+        return args.runs / f"fold{f}" / "compressed.afq"
+
+    threads = str(max(1, 2 // args.jobs))
+    pending = [f for f in range(args.k) if not out(f).is_file()]
+    seconds = run_folds(pending, lambda f: afdetect(
+        "compress", "--model", str(args.runs / f"fold{f}" / "model.pt"), "--data",
+        str(args.data), "--out", str(out(f)), "--splits", str(args.runs / "splits.json"),
+        "--fold", str(f), "--threads", threads, *args.extra),
+        lambda f: args.runs / f"fold{f}" / "compress.log", args.jobs)
+
+    rows = []
+    for f in range(args.k):
+        _, metadata = load_compressed(out(f))
+        m = metadata["metrics_at_export"]
+        rows.append({"fold": f, "compressed": m["compressed"], "float": m["float_parent"],
+                     "size": metadata["size"], "recipe": metadata["recipe"],
+                     "compress_seconds": sum(h["seconds"] for stage in metadata["history"]
+                                             .values() for h in stage)})
+        print(f"fold {f}: CinC {m['compressed']['cinc_score']:.4f} (float "
+              f"{m['float_parent']['cinc_score']:.4f}), accuracy "
+              f"{m['compressed']['accuracy']:.4f} (float {m['float_parent']['accuracy']:.4f}), "
+              f"{metadata['size']['stored_bytes']} B, {metadata['size']['compression_ratio']:.1f}x")
+    summary: dict[str, object] = {
+        "protocol": "same 5-fold splits as cv_float.json; each fold's float model compressed "
+                    "on its training folds, both scored on the held-out fold (integer engine)",
+        "command": "python benchmarks/cv_compressed.py --data " + str(args.data)
+                   + (" --extra " + " ".join(args.extra) if args.extra else ""),
+        "folds": rows, "wall_seconds_this_run": seconds,
+    }
+    for key in ("cinc_score", "accuracy", "af_sensitivity", "af_specificity"):
+        comp = np.array([r["compressed"][key] for r in rows])
+        flt = np.array([r["float"][key] for r in rows])
+        summary[key] = {"compressed_mean": comp.mean(), "compressed_std": comp.std(),
+                        "float_mean": flt.mean(), "float_std": flt.std(),
+                        "loss_mean": (flt - comp).mean(), "loss_std": (flt - comp).std()}
+        print(f"{key:15s} compressed {comp.mean():.4f} +- {comp.std():.4f}   float "
+              f"{flt.mean():.4f} +- {flt.std():.4f}   loss {(flt - comp).mean():+.4f}")
+    for key in ("compression_ratio", "stored_bytes"):
+        values = [r["size"][key] for r in rows]
+        summary[key] = {"mean": float(np.mean(values)), "min": float(np.min(values)),
+                        "max": float(np.max(values))}
+    print(f"compression ratio {summary['compression_ratio']}, stored bytes "
+          f"{summary['stored_bytes']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.json, json.dumps(summary, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

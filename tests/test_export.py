@@ -1,0 +1,132 @@
+"""The C99 export: bit-exact against the Python integer engine on real records."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from conftest import SAMPLES
+from test_cli import assert_clean_error, run
+from test_compress import _quantised
+
+from afdetect.compress.integer import to_integer
+from afdetect.data.preprocess import PreprocessConfig, preprocess
+from afdetect.data.store import load_dataset
+from afdetect.deploy.engine import IntegerEngine
+from afdetect.deploy.export import build, check, export, run_demo
+from afdetect.deploy.format import save_compressed
+from afdetect.io.records import read_record
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                                reason="no C compiler on PATH")
+RECORDS = sorted(str(p) for p in SAMPLES.glob("*.hea"))
+METADATA = {"fs": 300, "preprocess": PreprocessConfig().to_dict(),
+            "classes": ["N", "A", "O", "~"], "parent": {"parameters": 1000},
+            "architecture": {"channels": [4, 6, 8], "kernel_sizes": [7, 5, 3],
+                             "first_stride": 2, "n_classes": 4, "dropout": 0.25}}
+
+
+@pytest.fixture(scope="module")
+def model():
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    return to_integer(_quantised(samples))
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export")
+    export(model, METADATA, out)
+    return out
+
+
+def test_c_engine_identical_to_python_on_real_records(model, exported: Path) -> None:
+    result = check(model, PreprocessConfig(), build(exported), RECORDS)
+    assert len(result.records) == 12 and not result.failures
+    assert result.identical
+
+
+def test_sanitizer_build_is_clean(model, exported: Path, tmp_path: Path) -> None:
+    shutil.copytree(exported, tmp_path / "san")
+    binary = build(tmp_path / "san", ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                                      "-g"))
+    engine = IntegerEngine(model)
+    for path in RECORDS[:4]:
+        signal = preprocess(read_record(path), PreprocessConfig())
+        _, logits = run_demo(binary, model.quantise_input(signal))  # raises on a report
+        assert np.array_equal(logits, engine.logits(signal))
+
+
+def test_integer_preprocessing_in_c_matches_python(model, exported: Path) -> None:
+    binary = build(exported)
+    engine = IntegerEngine(model)
+    for path in RECORDS:
+        raw = wfdb.rdrecord(path[:-4], physical=False)
+        signal = preprocess(read_record(path), PreprocessConfig())
+        _, logits = run_demo(binary, raw.d_signal[:, 0], adc_gain=int(raw.adc_gain[0]))
+        assert np.array_equal(logits, engine.logits(signal)), path
+
+
+def test_generated_c_has_no_float_malloc_or_multiply_in_inference(exported: Path,
+                                                                   tmp_path: Path) -> None:
+    source = re.sub(r"/\*.*?\*/", "", (exported / "afdetect_model.c").read_text(), flags=re.S)
+    assert not re.search(r"\b(float|double|malloc|calloc|free)\b", source)
+    assert "#include <stdio.h>" not in source and "#include <math.h>" not in source
+    # the compiled inference functions hold no multiply or divide instruction (only the
+    # once-per-recording preprocessing, afd_quantise_input, may)
+    asm = tmp_path / "model.s"
+    subprocess.run(["cc", "-std=c99", "-O2", "-S", "-o", str(asm),
+                    str(exported / "afdetect_model.c")], check=True)
+    functions = re.findall(r"^(\w+):\n(.*?)\.cfi_endproc", asm.read_text(), re.S | re.M)
+    names = {name for name, _ in functions}
+    assert {"afd_push", "afd_finish", "afd_reset"} <= names
+    for name, body in functions:
+        if name in ("afd_quantise_input", "floor_div"):
+            continue
+        assert not re.search(r"^\s+(i?mul|i?div)\w*\s", body, re.M), name
+
+
+def test_exported_readme_example_runs(model, exported: Path, tmp_path: Path) -> None:
+    shutil.copytree(exported, tmp_path / "fw")
+    readme = (tmp_path / "fw" / "README.md").read_text()
+    snippet = re.search(r"```c\n(.*?)```", readme, re.S).group(1)
+    raw = wfdb.rdrecord(str(SAMPLES / "A00004"), physical=False).d_signal[:, 0]
+    (tmp_path / "fw" / "firmware.c").write_text(snippet + f"""
+#include <stdio.h>
+static const int16_t strip[] = {{{", ".join(map(str, raw.tolist()))}}};
+int main(void)
+{{
+    int32_t i, n = (int32_t)(sizeof strip / sizeof strip[0]);
+    for (i = 0; i < n; i++) adc[i] = strip[i];
+    printf("%d\\n", classify_strip(n, 1000));
+    return 0;
+}}
+""")
+    subprocess.run(["make", "-C", str(tmp_path / "fw")], check=True, capture_output=True)
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-o",
+                    str(tmp_path / "fw" / "fw"), str(tmp_path / "fw" / "firmware.c"),
+                    str(tmp_path / "fw" / "afdetect_model.c")], check=True)
+    out = subprocess.run([str(tmp_path / "fw" / "fw")], capture_output=True, text=True)
+    signal = preprocess(read_record(SAMPLES / "A00004"), PreprocessConfig())
+    assert int(out.stdout) == int(IntegerEngine(model).logits(signal).argmax())
+    np.savetxt(tmp_path / "fw" / "raw_counts.txt", raw, fmt="%d")
+    demo = subprocess.run(["./afd_demo", "--adc", "1000", "raw_counts.txt"],
+                          cwd=tmp_path / "fw", capture_output=True, text=True, check=True)
+    assert demo.stdout.split()[0] in ("N", "A", "O", "~")
+
+
+def test_export_cli_check_and_refusals(model, tmp_path: Path) -> None:
+    save_compressed(tmp_path / "m.afq", model, METADATA)
+    result = run("export", "--model", tmp_path / "m.afq", "--out", tmp_path / "c",
+                 "--check", *RECORDS[:3], "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    out = json.loads(result.stdout)
+    assert out["identical"] is True and len(out["records"]) == 3
+    assert_clean_error(run("export", "--model", "float", "--out", tmp_path / "f"),
+                       "not a compressed model")
