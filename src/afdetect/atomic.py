@@ -20,6 +20,9 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plain open() would honour umask
     try:
         yield tmp
         os.replace(tmp, dest)
