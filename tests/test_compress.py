@@ -20,7 +20,7 @@ from afdetect.compress.prune import (
 )
 from afdetect.compress.quantise import pow2_quantise, window_size
 from afdetect.compress.recipe import calibrate_fractions, calibration_batch
-from afdetect.compress.sparse_index import decode, encode
+from afdetect.compress.sparse_index import common_shift, decode, encode
 from afdetect.data.store import load_dataset
 from afdetect.deploy.engine import IntegerEngine
 from afdetect.deploy.format import decode_model, encode_model
@@ -138,13 +138,22 @@ def test_index_encodings_hand_computed() -> None:
 def test_size_accounting_hand_computed() -> None:
     mask = np.array([[1, 0, 0], [0, 0, 1]], dtype=bool)[:, :, None]
     layer = layer_size("conv1", mask, np.array([3, -4]), code_bits=4)
-    # codes 2*4, bitmap 6, biases 2*3 (3 and -4 need 3 bits), scalars 40
+    # codes 2*4, bitmap 6, biases 2*3 (3 and -4 need 3 bits; no shared zero bits), scalars 48
     assert (layer.code_bits, layer.index_bits, layer.bias_bits) == (8, 6, 6)
     assert layer.stored_bits == 8 + 6 + 6 + LAYER_SCALAR_BITS
     t = totals([layer], baseline_params=100)
     assert t["stored_bits"] == layer.stored_bits + GLOBAL_BITS
     assert t["compression_ratio"] == pytest.approx(3200 / t["stored_bits"])
     assert t["weights_only_ratio"] == pytest.approx(32 * 6 / (8 + 6))
+
+
+def test_biases_are_stored_without_their_shared_zero_bits() -> None:
+    assert common_shift(np.array([12, -8, 0, 20])) == 2
+    assert common_shift(np.array([0, 0])) == 0
+    mask = np.ones((3, 1, 1), dtype=bool)
+    layer = layer_size("conv1", mask, np.array([12, -8, 20]), code_bits=3)
+    # stored as 3, -2, 5 (shift 2): 4 bits each
+    assert layer.bias_bits == 3 * 4
 
 
 def test_engine_equals_integer_simulation_and_qat_on_real_records(samples) -> None:

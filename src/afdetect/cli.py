@@ -71,13 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="FLOAT", help="float model name or file")
     p.add_argument("--data", required=True, type=Path, help="CinC 2017 style dataset folder")
     p.add_argument("--out", required=True, type=Path, help="compressed model file to write")
-    p.add_argument("--sparsity", type=float, help="overall pruned fraction (default 0.95)")
-    p.add_argument("--bits", type=int, help="bits per kept weight, sign included (default 4)")
-    p.add_argument("--act-bits", type=int, help="activation bits (default 8)")
+    # Defaults come from CompressConfig (the best recipe found; see the README).
+    p.add_argument("--sparsity", type=float, help="overall pruned fraction")
+    p.add_argument("--bits", type=int, help="bits per kept weight, sign included")
+    p.add_argument("--act-bits", type=int, help="activation bits")
     p.add_argument("--prune-epochs", type=int, help="fine-tuning epochs while pruning")
     p.add_argument("--qat-epochs", type=int, help="quantisation-aware fine-tuning epochs")
     p.add_argument("--prune-end", type=float, metavar="FRACTION",
-                   help="share of the pruning stage after which sparsity is final (0.75)")
+                   help="share of the pruning stage after which sparsity is final")
+    p.add_argument("--distill", type=float, metavar="WEIGHT",
+                   help="weight of distillation from the float parent, 0..1")
     p.add_argument("--work", type=Path, help="stage folder (default OUT.work); resumes")
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold: train on the rest, score it")
@@ -256,7 +259,10 @@ def _compress(args: argparse.Namespace) -> int:
         prune=dataclasses.replace(default.prune, epochs=args.prune_epochs or
                                   default.prune.epochs),
         qat=dataclasses.replace(default.qat, epochs=args.qat_epochs or default.qat.epochs),
-        prune_end_fraction=args.prune_end or default.prune_end_fraction)
+        prune_end_fraction=args.prune_end or default.prune_end_fraction,
+        distill=default.distill if args.distill is None else args.distill)
+    if not 0 <= config.distill <= 1:
+        raise AfdetectError("--distill must be in [0, 1]")
     _, parent = resolve_model(args.model)
     metadata = compress_file(parent, args.data, args.out, config, work_dir=args.work,
                              splits=args.splits, fold=args.fold)

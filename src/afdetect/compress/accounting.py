@@ -3,9 +3,10 @@
 Baseline bits: 32 x every float parameter of the float parent (conv weights, BatchNorm
 scale and shift, classifier weights and bias). Stored bits: everything the integer model
 needs to run: weight codes of kept weights, the index structure in full (fillers
-included), biases at their packed width, and per-layer scalars (exponent window, output
-fractional bits, index scheme and parameter, bias width: 8 bits each) plus 4 global
-bytes (weight, activation and input bits, input fractional bits).
+included), biases at their packed width (after dropping the trailing zero bits they all
+share), and per-layer scalars (exponent window, output fractional bits, index scheme and
+parameter, bias width and shift: 8 bits each) plus 4 global bytes (weight, activation and
+input bits, input fractional bits).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from afdetect.compress.integer import IntegerModel
-from afdetect.compress.sparse_index import encode, signed_width
+from afdetect.compress.sparse_index import common_shift, encode, signed_width
 
-LAYER_SCALAR_BITS = 5 * 8
+LAYER_SCALAR_BITS = 6 * 8
 GLOBAL_BITS = 4 * 8
 
 
@@ -56,7 +57,8 @@ def layer_size(name: str, mask: np.ndarray, bias: np.ndarray, code_bits: int,
     (32 for unquantised float weights); ``bias_width`` None means packed integers."""
     encoding = encode(mask)
     kept = int(mask.sum())
-    width = signed_width(bias) if bias_width is None else bias_width
+    width = (signed_width(bias >> common_shift(bias)) if bias_width is None
+             else bias_width)
     return LayerSize(name, tuple(mask.shape), int(mask.size), kept, kept * code_bits,
                      encoding.scheme, encoding.param, encoding.bits, len(bias) * width,
                      LAYER_SCALAR_BITS)

@@ -102,7 +102,7 @@ def to_integer(net: CompressibleNet) -> IntegerModel:
     if not (spec.weight_bits and spec.act_bits):
         raise ValueError("the network is not quantised")
     layers = []
-    for i, (weight, bias) in enumerate(net.weighted_layers()):
+    for i, (weight, _) in enumerate(net.weighted_layers()):
         mask = net.mask(i).detach().numpy().astype(bool)
         w = (weight.detach() * net.mask(i)).double()
         if w.dim() == 2:
@@ -118,7 +118,8 @@ def to_integer(net: CompressibleNet) -> IntegerModel:
             sign=np.where(mask, sign, 0).astype(np.int8),
             shift=np.where(mask, shift, 0).astype(np.int8),
             e_min=e_min,
-            bias=np.floor(bias.detach().double().numpy() * 2.0 ** acc_frac + 0.5).astype(np.int64),
+            bias=np.floor(net.effective_bias(i).detach().double().numpy() * 2.0 ** acc_frac
+                          + 0.5).astype(np.int64),
             in_frac=in_frac,
             out_frac=int(net.frac[i + 1]) if is_conv else 0,
             stride=net.strides[i] if is_conv else 1,

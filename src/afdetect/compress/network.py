@@ -113,9 +113,13 @@ class CompressibleNet(nn.Module):
     def effective_bias(self, i: int) -> torch.Tensor:
         bias: torch.Tensor = list(self.weighted_layers())[i][1]
         if int(self.bits[0]) and int(self.bits[1]):
-            # integer bias in the accumulator's units 2^(e_min - f_in)
-            acc_frac = int(self.frac[i]) - self.e_min(i)
-            bias = fixed_point_ste(bias, acc_frac, -(2 ** 62), 2 ** 62)
+            # An integer bias in the accumulator's units 2^(e_min - f_in), on a grid no finer
+            # than the layer's output: finer detail moves an output by under one step, and
+            # the coarse bias is stored in far fewer bits.
+            frac = int(self.frac[i]) - self.e_min(i)
+            if i < len(self.convs):
+                frac = min(frac, int(self.frac[i + 1]))
+            bias = fixed_point_ste(bias, frac, -(2 ** 62), 2 ** 62)
         return bias
 
     def e_min(self, i: int) -> int:

@@ -45,15 +45,15 @@ class CompressConfig:
         distill: weight of knowledge distillation from the float parent (0: none).
     """
 
-    sparsity: float = 0.95
-    quant: QuantSpec = field(default_factory=QuantSpec)
-    prune: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, lr=1e-3))
-    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=4, lr=1e-4))
+    sparsity: float = 0.97
+    quant: QuantSpec = field(default_factory=lambda: QuantSpec(weight_bits=3))
+    prune: FitConfig = field(default_factory=lambda: FitConfig(epochs=16, lr=3e-3))
+    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, lr=1e-4))
     prune_every: int = 16
-    prune_end_fraction: float = 0.75
+    prune_end_fraction: float = 0.6
     calibration_records: int = 256
     act_percentile: float = 99.99
-    distill: float = 0.0
+    distill: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

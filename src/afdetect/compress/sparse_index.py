@@ -56,6 +56,17 @@ def signed_width(values: np.ndarray) -> int:
     return max(2, hi.bit_length() + 1)
 
 
+def common_shift(values: np.ndarray) -> int:
+    """Trailing zero bits shared by every value (0 when all are zero): the values are
+    stored as ``values >> shift`` plus the shift."""
+    nonzero = np.abs(np.asarray(values, dtype=np.int64))
+    nonzero = nonzero[nonzero != 0]
+    if nonzero.size == 0:
+        return 0
+    lowest_bits = nonzero & -nonzero
+    return int(lowest_bits.min()).bit_length() - 1
+
+
 @dataclass(frozen=True)
 class IndexEncoding:
     """An encoded kept-position set: scheme, its parameter (r for relative), the packed

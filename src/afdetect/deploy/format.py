@@ -6,9 +6,10 @@ Layout (little endian)::
 
 The SHA-256 covers every byte before it. The payload holds, per layer in order, the sparse
 index streams, the packed weight codes ((sign << (bits-1)) | exponent offset, one per kept
-weight in C order) and the biases in two's complement at the layer's width. The header
-gives each block's length, the layer geometry and scales, and free-form metadata
-(classes, sampling rate, preprocessing, recipe, metrics at export).
+weight in C order) and the biases in two's complement at the layer's width, less the
+trailing zero bits they share (the header's ``bias_shift``). The header gives each block's
+length, the layer geometry and scales, and free-form metadata (classes, sampling rate,
+preprocessing, recipe, metrics at export).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import numpy as np
 
 from afdetect.atomic import write_bytes_atomic
 from afdetect.compress.integer import IntegerLayer, IntegerModel
-from afdetect.compress.sparse_index import decode, encode, pack_uint, signed_width, unpack_uint
+from afdetect.compress.sparse_index import (
+    common_shift,
+    decode,
+    encode,
+    pack_uint,
+    signed_width,
+    unpack_uint,
+)
 from afdetect.errors import InputError
 
 MAGIC = b"AFDQ"
@@ -49,14 +57,17 @@ def encode_model(model: IntegerModel, metadata: dict[str, Any]) -> bytes:
         positions = np.nonzero(layer.mask)
         codes = ((layer.sign[positions] < 0).astype(np.int64) << (model.weight_bits - 1)) \
             | layer.shift[positions].astype(np.int64)
-        width = signed_width(layer.bias)
+        bias_shift = common_shift(layer.bias)
+        bias = layer.bias >> bias_shift
+        width = signed_width(bias)
         blocks = [*index.streams, pack_uint(codes, model.weight_bits),
-                  pack_uint(layer.bias & ((1 << width) - 1), width)]
+                  pack_uint(bias & ((1 << width) - 1), width)]
         payload.extend(b"".join(blocks))
         layers.append({
             "shape": list(layer.mask.shape), "kept": int(layer.mask.sum()),
             "e_min": layer.e_min, "in_frac": layer.in_frac, "out_frac": layer.out_frac,
             "stride": layer.stride, "padding": layer.padding, "bias_width": width,
+            "bias_shift": bias_shift,
             "index": {"scheme": index.scheme, "param": index.param, "entries": index.entries},
             "blocks": [len(b) for b in blocks],
         })
@@ -113,7 +124,7 @@ def _decode_layer(spec: dict[str, Any], blocks: list[bytes], bits: int) -> Integ
     codes = unpack_uint(blocks[n_streams], bits, kept)
     width = spec["bias_width"]
     raw = unpack_uint(blocks[n_streams + 1], width, shape[0])
-    bias = np.where(raw >= 1 << (width - 1), raw - (1 << width), raw)
+    bias = np.where(raw >= 1 << (width - 1), raw - (1 << width), raw) << spec["bias_shift"]
     sign = np.zeros(shape, dtype=np.int8)
     shift = np.zeros(shape, dtype=np.int8)
     sign[mask] = np.where(codes >> (bits - 1), -1, 1)
