@@ -324,8 +324,11 @@ def _report(args: argparse.Namespace) -> int:
           f"{flash['weight_indices']}, rows {flash['row_pointers']}, biases {flash['biases']})"
           + (f"; compiled object text {flash['compiled']['text']} B, code "
              f"{flash['code']} B" if flash.get("compiled") else ""))
-    print(f"  RAM: {d['ram']['streaming']} B static (streaming, any length); a "
-          f"layer-by-layer schedule would need {d['ram']['layer_by_layer_30s']} B")
+    compiled = flash.get("compiled")
+    print(f"  RAM: {d['ram']['streaming']} B static (streaming, any length"
+          + (f"; compiled .bss + .data {compiled['bss'] + compiled['data']} B" if compiled
+             else "") + f"); a layer-by-layer schedule would need "
+          f"{d['ram']['layer_by_layer_30s']} B")
     print(f"  operations: {ops['shifts']:,} shifts, {ops['adds']:,} adds, "
           f"{ops['compares']:,} compares, {ops['memory_reads']:,} memory reads, 0 multiplies"
           f" (dense float: {dense['multiplies']:,} multiplies, {dense['adds']:,} adds)")

@@ -99,22 +99,23 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         row_bytes += 2 * len(rows)
         bias_bytes += 4 * c_out
         if is_conv:
-            ring_bytes += 2 * c_in * ring
-            column_bytes += 2 * c_out * 2  # output column and pooled-pair partner
             descriptors.append(
                 f"    {{L{i}_row, L{i}_off, L{i}_code, L{i}_bias, {c_in}, {c_out}, {k}, "
-                f"{layer.stride}, {layer.padding}, {layer.requant_shift}}}")
+                f"{layer.stride}, {layer.padding}, {layer.requant_shift}, "
+                f"{ring_bytes // 2}, {column_bytes // 4}}}")
+            ring_bytes += 2 * c_in * ring
+            column_bytes += 2 * c_out * 2  # output column and pooled-pair partner
     n_convs = len(model.convs)
     c_last = model.convs[-1].mask.shape[0]
     max_c = max(layer.mask.shape[0] for layer in model.convs)
-    max_ring = max(layer.mask.shape[1] * 2 * layer.kernel for layer in model.convs)
     other = 4 * c_last + 4 * n_convs * 4 + 4
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
                         column_bytes, other)
     values = {
         "n_classes": n_classes, "fs": fs, "input_bits": model.input_bits,
         "input_frac": model.input_frac, "act_top": 2 ** model.act_bits - 1,
-        "n_convs": n_convs, "c_last": c_last, "max_c": max_c, "max_ring": max_ring,
+        "n_convs": n_convs, "c_last": c_last, "max_c": max_c,
+        "ring_total": ring_bytes // 2, "column_total": column_bytes // 4,
         "fc": n_convs, "min_samples": int(metadata["preprocess"]["min_seconds"] * fs),
         "classes": ", ".join(f'"{c}"' for c in metadata["classes"]),
         "max_samples": max_samples, "bound": bound,
@@ -189,6 +190,7 @@ typedef struct {{
     const uint8_t *code;
     const int32_t *bias;
     int16_t c_in, c_out, k, stride, pad, shift;
+    uint16_t ring, col;  /* offsets of the layer's ring and columns in the buffers */
 }} afd_layer;
 
 static const afd_layer layers[{n_convs}] = {{
@@ -197,10 +199,11 @@ static const afd_layer layers[{n_convs}] = {{
 
 #define ACT_TOP {act_top}
 
-/* Per conv layer: a ring of the last K input columns, each stored twice. */
-static int16_t ring[{n_convs}][{max_ring}];
-static int16_t column[{n_convs}][{max_c}];
-static int16_t pooled[{n_convs}][{max_c}];
+/* Per conv layer: a ring of the last K input columns, each stored twice, its output
+   column and the pooled-pair partner; packed back to back, so RAM is exactly the sum. */
+static int16_t rings[{ring_total}];
+static int16_t columns[{column_total}];
+static int16_t pooled[{column_total}];
 static int32_t fill[{n_convs}];    /* input columns received, padding included */
 static int32_t pos[{n_convs}];     /* ring slot of the newest column */
 static int32_t phase[{n_convs}];   /* countdown to the next output (stride) */
@@ -231,7 +234,7 @@ static void emit(int l, const int16_t *out)
 static void layer_push(int l, const int16_t *in)
 {{
     const afd_layer *L = &layers[l];
-    int16_t *r = ring[l], *slot;
+    int16_t *r = rings + L->ring, *col = columns + L->col, *pool = pooled + L->col, *slot;
     int32_t c, o, j, base;
     int32_t p = pos[l] + 1;
     if (p == L->k) p = 0;
@@ -255,15 +258,15 @@ static void layer_push(int l, const int16_t *in)
         if (acc <= 0) v = 0;  /* ReLU: a non-positive accumulator rounds to <= 0 */
         else if (L->shift > 0) v = (acc + ((int32_t)1 << (L->shift - 1))) >> L->shift;
         else v = acc << -L->shift;
-        column[l][o] = (int16_t)(v > ACT_TOP ? ACT_TOP : v);
+        col[o] = (int16_t)(v > ACT_TOP ? ACT_TOP : v);
     }}
     if ((outputs[l]++ & 1) == 0) {{
-        for (o = 0; o < L->c_out; o++) pooled[l][o] = column[l][o];
+        for (o = 0; o < L->c_out; o++) pool[o] = col[o];
         return;
     }}
     for (o = 0; o < L->c_out; o++)
-        if (column[l][o] > pooled[l][o]) pooled[l][o] = column[l][o];
-    emit(l, pooled[l]);
+        if (col[o] > pool[o]) pool[o] = col[o];
+    emit(l, pool);
 }}
 
 static void push_padding(int l, int32_t n)
