@@ -11,12 +11,7 @@ from conftest import SAMPLES
 
 from afdetect.compress.accounting import GLOBAL_BITS, LAYER_SCALAR_BITS, layer_size, totals
 from afdetect.compress.integer import IntegerLayer, IntegerModel, simulate_logits, to_integer
-from afdetect.compress.network import (
-    CompressibleNet,
-    IncrementalQuantiser,
-    QuantSpec,
-    fold_batchnorm,
-)
+from afdetect.compress.network import CompressibleNet, QuantSpec, fold_batchnorm
 from afdetect.compress.prune import (
     GradualPruner,
     allocate_sparsity,
@@ -103,29 +98,6 @@ def test_pruned_weights_stay_zero_through_fine_tuning(samples, tmp_path: Path) -
         mask = net.mask(i)
         assert torch.all(weight[mask == 0] == 0)
         assert int(mask.sum()) == round(0.5 * mask.numel())
-
-
-def test_incremental_quantisation_largest_first_then_all(samples, tmp_path: Path) -> None:
-    net = _quantised(samples)
-    hook = IncrementalQuantiser(net, (0.5, 1.0), end_fraction=0.5)
-    assert hook.phase_starts(10) == [0, 5]
-    hook.on_step(0, 10)
-    for i, (weight, _) in enumerate(net.weighted_layers()):
-        kept = net.mask(i) > 0
-        chosen = net.quantised(i) > 0
-        assert int(chosen.sum()) == round(0.5 * int(kept.sum())) and bool(kept[chosen].all())
-        if chosen.any() and (kept & ~chosen).any():
-            assert weight[chosen].abs().min() >= weight[kept & ~chosen].abs().max()
-        exact = net.effective_weight(i).detach()
-        assert torch.equal(exact[kept & ~chosen], weight.detach()[kept & ~chosen])
-    with pytest.raises(ValueError, match="partly quantised"):
-        to_integer(net)
-    fit(net, FitConfig(epochs=2, batch_size=6, crop_seconds=8.0, lr=1e-3), samples, tmp_path,
-        fingerprint={"t": 2}, n_classes=4, progress=False, on_step=hook.on_step,
-        after_step=net.apply_masks)
-    assert all(bool((net.quantised(i)[net.mask(i) > 0] == 1).all())
-               for i in range(net.n_layers))
-    to_integer(net)  # fully quantised by the last phase
 
 
 def test_polynomial_schedule_and_allocation() -> None:

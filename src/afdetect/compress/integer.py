@@ -101,9 +101,6 @@ def to_integer(net: CompressibleNet) -> IntegerModel:
     spec = net.spec
     if not (spec.weight_bits and spec.act_bits):
         raise ValueError("the network is not quantised")
-    if any(bool(((net.quantised(i) < 1) & (net.mask(i) > 0)).any())
-           for i in range(net.n_layers)):
-        raise ValueError("the network is only partly quantised")
     layers = []
     for i, (weight, _) in enumerate(net.weighted_layers()):
         mask = net.mask(i).detach().numpy().astype(bool)

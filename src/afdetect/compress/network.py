@@ -66,8 +66,6 @@ class CompressibleNet(nn.Module):
         n = self.n_layers
         for i, (weight, _) in enumerate(self.weighted_layers()):
             self.register_buffer(f"mask{i}", torch.ones_like(weight))
-            # 1 where the weight is already power-of-two (incremental quantisation)
-            self.register_buffer(f"quantised{i}", torch.ones_like(weight))
         # Quantisation state lives in buffers so checkpoints carry it.
         self.register_buffer("bits", torch.zeros(3, dtype=torch.int64))  # w, act, input
         self.register_buffer("e_max", torch.zeros(n, dtype=torch.int64))
@@ -85,9 +83,6 @@ class CompressibleNet(nn.Module):
 
     def mask(self, i: int) -> torch.Tensor:
         return cast(torch.Tensor, getattr(self, f"mask{i}"))
-
-    def quantised(self, i: int) -> torch.Tensor:
-        return cast(torch.Tensor, getattr(self, f"quantised{i}"))
 
     @property
     def spec(self) -> QuantSpec:
@@ -112,9 +107,7 @@ class CompressibleNet(nn.Module):
         weight = list(self.weighted_layers())[i][0] * self.mask(i)
         bits = int(self.bits[0])
         if bits:
-            q = pow2_quantise_ste(weight, int(self.e_max[i]), bits) * self.mask(i)
-            # the gradient stays the identity for every weight (straight-through)
-            weight = weight + (q - weight) * self.quantised(i)
+            weight = pow2_quantise_ste(weight, int(self.e_max[i]), bits) * self.mask(i)
         return weight
 
     def effective_bias(self, i: int) -> torch.Tensor:
@@ -197,42 +190,6 @@ class CompressibleNet(nn.Module):
             if spec.weight_bits:
                 for i, (weight, _) in enumerate(self.weighted_layers()):
                     self.e_max[i] = best_exponent_window(weight * self.mask(i), spec.weight_bits)
-
-
-class IncrementalQuantiser:
-    """Step hook for :func:`afdetect.train.fit` (Zhou et al. 2017, incremental network
-    quantisation): the largest ``fractions[k]`` of each layer's kept weights are power-of-two
-    from phase k on, the rest stay float and learn to compensate. Phases start evenly
-    spread over the first ``end_fraction`` of the stage; the last fraction must be 1."""
-
-    def __init__(self, net: CompressibleNet, fractions: tuple[float, ...],
-                 end_fraction: float = 0.5) -> None:
-        if not fractions or fractions[-1] != 1.0:
-            raise ValueError("the last incremental quantisation fraction must be 1.0")
-        self.net = net
-        self.fractions = fractions
-        self.end_fraction = end_fraction
-
-    def phase_starts(self, total: int) -> list[int]:
-        n = len(self.fractions)
-        if n == 1:
-            return [0]
-        return [round(k * total * self.end_fraction / (n - 1)) for k in range(n)]
-
-    def on_step(self, step: int, total: int) -> None:
-        starts = self.phase_starts(total)
-        if step not in starts:
-            return
-        fraction = self.fractions[starts.index(step)]
-        with torch.no_grad():
-            for i, (weight, _) in enumerate(self.net.weighted_layers()):
-                magnitude = (weight * self.net.mask(i)).abs()
-                kept = int(self.net.mask(i).sum())
-                n = round(fraction * kept)
-                chosen = torch.zeros(magnitude.numel())
-                if n:
-                    chosen[torch.topk(magnitude.flatten(), n).indices] = 1.0
-                self.net.quantised(i).copy_(chosen.view_as(magnitude))
 
 
 def from_float(model: AFNet) -> CompressibleNet:

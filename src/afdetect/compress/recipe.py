@@ -20,12 +20,7 @@ from tqdm import tqdm
 
 from afdetect.atomic import atomic_path, write_text_atomic
 from afdetect.compress.integer import IntegerModel, to_integer
-from afdetect.compress.network import (
-    CompressibleNet,
-    IncrementalQuantiser,
-    QuantSpec,
-    from_float,
-)
+from afdetect.compress.network import CompressibleNet, QuantSpec, from_float
 from afdetect.compress.prune import GradualPruner, allocate_sparsity, sensitivity
 from afdetect.compress.quantise import frac_bits_for
 from afdetect.data.store import Dataset
@@ -48,8 +43,6 @@ class CompressConfig:
         calibration_records: records (stratified) for sensitivity and activation ranges.
         act_percentile: activation percentile an activation's integer range must cover.
         distill: weight of knowledge distillation from the float parent (0: none).
-        qat_fractions: share of each layer's kept weights (largest first) made power-of-two
-            at each phase of the quantisation stage; (1.0,) quantises all at once.
     """
 
     sparsity: float = 0.97
@@ -61,7 +54,6 @@ class CompressConfig:
     calibration_records: int = 256
     act_percentile: float = 99.99
     distill: float = 0.5
-    qat_fractions: tuple[float, ...] = (1.0,)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,7 +117,7 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
                  "every": config.prune_every, "end": config.prune_end_fraction,
                  "calibration": config.calibration_records, "distill": config.distill}
     qat_key = {**prune_key, "quant": asdict(config.quant), "qat": asdict(config.qat),
-               "percentile": config.act_percentile, "fractions": config.qat_fractions}
+               "percentile": config.act_percentile}
     prune_dir = work / f"prune-{_digest(prune_key)}"
     qat_dir = work / f"qat-{_digest(qat_key)}"
     history: dict[str, list[dict[str, Any]]] = {}
@@ -152,14 +144,12 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
         if not (qat_dir / "done.pt").is_file():
             net.enable_quantisation(config.quant, calibrate_fractions(
                 net, x, config.quant, config.act_percentile))
-        incremental = IncrementalQuantiser(net, config.qat_fractions)
         history["qat"] = _stage(
             net, qat_dir, lambda: fit(
                 net, config.qat, train_set, qat_dir, n_classes=n_classes,
                 fingerprint=qat_key, val_set=val_set,
                 val_every=config.qat.epochs, resume=True, progress=progress,
-                on_step=incremental.on_step, after_step=net.apply_masks, logits_fn=scorer,
-                **teaching))
+                after_step=net.apply_masks, logits_fn=scorer, **teaching))
         integer = to_integer(net)
     net.eval()
     return Compressed(net, integer, targets, history)
