@@ -9,6 +9,8 @@ import pytest
 from conftest import SAMPLES
 from test_cli import assert_clean_error, run
 
+from afdetect.compress.accounting import GLOBAL_BITS
+
 
 @pytest.fixture(scope="module")
 def compressed(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -72,3 +74,15 @@ def test_tampered_compressed_model_is_refused(compressed: Path, tmp_path: Path) 
     assert_clean_error(run("report", "--model", tmp_path / "short.afq"), "short.afq")
     assert_clean_error(run("compress", "--model", "float", "--data", SAMPLES, "--out",
                            tmp_path / "x.afq", "--bits", "1"), "--bits must be in 2..8")
+
+
+def test_shipped_default_model_is_the_compressed_one_within_its_size_contract() -> None:
+    result = run("report", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["model"] == "compressed" and report["weight_bits"] == 3
+    assert report["compression_ratio"] == pytest.approx(
+        32 * report["baseline_params"] / report["stored_bits"])
+    assert report["compression_ratio"] >= 91.1 and report["stored_bytes"] < 8 * 1024
+    assert report["stored_bits"] == sum(layer["stored_bits"] for layer in report["layers"]) \
+        + GLOBAL_BITS
