@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from afdetect.compress.integer import IntegerModel
-from afdetect.compress.sparse_index import common_shift, encode, signed_width
+from afdetect.compress.sparse_index import encode, shifted_integers
 
 LAYER_SCALAR_BITS = 6 * 8
 GLOBAL_BITS = 4 * 8
@@ -57,8 +57,7 @@ def layer_size(name: str, mask: np.ndarray, bias: np.ndarray, code_bits: int,
     (32 for unquantised float weights); ``bias_width`` None means packed integers."""
     encoding = encode(mask)
     kept = int(mask.sum())
-    width = (signed_width(bias >> common_shift(bias)) if bias_width is None
-             else bias_width)
+    width = shifted_integers(bias)[2] if bias_width is None else bias_width
     return LayerSize(name, tuple(mask.shape), int(mask.size), kept, kept * code_bits,
                      encoding.scheme, encoding.param, encoding.bits, len(bias) * width,
                      LAYER_SCALAR_BITS)

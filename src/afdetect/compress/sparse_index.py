@@ -67,6 +67,15 @@ def common_shift(values: np.ndarray) -> int:
     return int(lowest_bits.min()).bit_length() - 1
 
 
+def shifted_integers(values: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """How signed integers are stored: (``values >> shift``, shift, two's complement
+    width of the shifted values). The file format and the size accounting both use it."""
+    values = np.asarray(values, dtype=np.int64)
+    shift = common_shift(values)
+    stored = values >> shift
+    return stored, shift, signed_width(stored)
+
+
 @dataclass(frozen=True)
 class IndexEncoding:
     """An encoded kept-position set: scheme, its parameter (r for relative), the packed

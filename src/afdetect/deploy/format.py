@@ -25,11 +25,10 @@ import numpy as np
 from afdetect.atomic import write_bytes_atomic
 from afdetect.compress.integer import IntegerLayer, IntegerModel
 from afdetect.compress.sparse_index import (
-    common_shift,
     decode,
     encode,
     pack_uint,
-    signed_width,
+    shifted_integers,
     unpack_uint,
 )
 from afdetect.errors import InputError
@@ -57,9 +56,7 @@ def encode_model(model: IntegerModel, metadata: dict[str, Any]) -> bytes:
         positions = np.nonzero(layer.mask)
         codes = ((layer.sign[positions] < 0).astype(np.int64) << (model.weight_bits - 1)) \
             | layer.shift[positions].astype(np.int64)
-        bias_shift = common_shift(layer.bias)
-        bias = layer.bias >> bias_shift
-        width = signed_width(bias)
+        bias, bias_shift, width = shifted_integers(layer.bias)
         blocks = [*index.streams, pack_uint(codes, model.weight_bits),
                   pack_uint(bias & ((1 << width) - 1), width)]
         payload.extend(b"".join(blocks))
