@@ -15,6 +15,7 @@ from afdetect.compress.network import CompressibleNet, QuantSpec, fold_batchnorm
 from afdetect.compress.prune import (
     GradualPruner,
     allocate_sparsity,
+    group_sizes,
     magnitude_mask,
     polynomial_sparsity,
 )
@@ -50,10 +51,12 @@ def _trained_like_afnet(seed: int = 0) -> AFNet:
     return net.eval()
 
 
-def _quantised(samples, sparsity: float = 0.6) -> CompressibleNet:
+def _quantised(samples, sparsity: float = 0.6, granularity: str = "weight"
+               ) -> CompressibleNet:
     net = fold_batchnorm(_trained_like_afnet())
+    groups = group_sizes(net, granularity)
     for i, (weight, _) in enumerate(net.weighted_layers()):
-        net.mask(i).copy_(magnitude_mask(weight, sparsity))
+        net.mask(i).copy_(magnitude_mask(weight, sparsity, groups[i]))
     net.apply_masks()
     x = calibration_batch(samples, 12, seed=0)
     spec = QuantSpec(weight_bits=4, act_bits=8, input_bits=12)
@@ -90,7 +93,8 @@ def test_pow2_rounds_to_nearest_on_the_linear_scale() -> None:
 
 def test_pruned_weights_stay_zero_through_fine_tuning(samples, tmp_path: Path) -> None:
     net = fold_batchnorm(_trained_like_afnet())
-    pruner = GradualPruner(net, [0.5] * net.n_layers, every=1, end_fraction=0.5)
+    pruner = GradualPruner(net, [0.5] * net.n_layers, [1] * net.n_layers, every=1,
+                           end_fraction=0.5)
     fit(net, FitConfig(epochs=2, batch_size=4, crop_seconds=8.0, lr=1e-2), samples, tmp_path,
         fingerprint={"t": 1}, n_classes=4, progress=False, on_step=pruner.on_step,
         after_step=pruner.after_step)
@@ -135,6 +139,28 @@ def test_index_encodings_hand_computed() -> None:
         assert np.array_equal(decode(e.scheme, e.param, e.streams, e.entries, m.shape), m)
 
 
+def test_kernel_pruning_and_its_index_hand_computed() -> None:
+    # kernels (L2 norms): [3,4] -> 5, [1,1] -> 1.41, [0,2] -> 2, [6,0] -> 6
+    weight = torch.tensor([[[3.0, 4.0], [1.0, 1.0]], [[0.0, 2.0], [6.0, 0.0]]])
+    mask = magnitude_mask(weight, 0.5, group=2)
+    assert mask.tolist() == [[[1, 1], [0, 0]], [[0, 0], [1, 1]]]
+    assert magnitude_mask(weight, 0.75, group=1).tolist() == [[[0, 1], [0, 0]],
+                                                             [[0, 0], [1, 0]]]
+    net = CompressibleNet(SMALL)  # conv1 has one input channel: pruned weight by weight
+    assert group_sizes(net, "kernel") == [1, 5, 3, 1]
+    assert group_sizes(net, "weight") == [1, 1, 1, 1]
+    kernels = np.array([[1, 0, 0], [0, 0, 1]], dtype=bool)
+    whole = np.repeat(kernels[:, :, None], 4, axis=2)  # 8 of 24 weights in 2 kernels
+    # per weight: bitmap 24; relative r=2 needs 8 entries; per kernel: bitmap 6 bits
+    enc = encode(whole)
+    assert (enc.scheme, enc.bits) == ("kernel-bitmap", 6)
+    assert np.array_equal(decode(enc.scheme, enc.param, enc.streams, enc.entries,
+                                 whole.shape), whole)
+    ragged = whole.copy()
+    ragged[0, 0, 1] = False  # no longer whole kernels: a per-weight scheme
+    assert not encode(ragged).scheme.startswith("kernel-")
+
+
 def test_size_accounting_hand_computed() -> None:
     mask = np.array([[1, 0, 0], [0, 0, 1]], dtype=bool)[:, :, None]
     layer = layer_size("conv1", mask, np.array([3, -4]), code_bits=4)
@@ -168,8 +194,11 @@ def test_engine_equals_integer_simulation_and_qat_on_real_records(samples) -> No
         assert np.allclose(engine.float_logits(signal), qat, rtol=1e-4, atol=1e-4)
 
 
-def test_file_round_trip_and_refusals(samples) -> None:
-    model = to_integer(_quantised(samples))
+@pytest.mark.parametrize("granularity", ["weight", "kernel"])
+def test_file_round_trip_and_refusals(samples, granularity: str) -> None:
+    model = to_integer(_quantised(samples, granularity=granularity))
+    schemes = {encode(layer.mask).scheme for layer in model.layers}
+    assert any(s.startswith("kernel-") for s in schemes) == (granularity == "kernel")
     data = encode_model(model, {"classes": ["N", "A", "O", "~"]})
     again, metadata = decode_model(data)
     assert metadata == {"classes": ["N", "A", "O", "~"]}

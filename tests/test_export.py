@@ -50,6 +50,17 @@ def test_c_engine_identical_to_python_on_real_records(model, exported: Path) -> 
     assert result.identical
 
 
+def test_c_engine_runs_kernel_pruned_layers_by_kernel(tmp_path: Path) -> None:
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    model = to_integer(_quantised(samples, granularity="kernel"))
+    export(model, METADATA, tmp_path)
+    source = (tmp_path / "afdetect_model.c").read_text()
+    groups = re.findall(r"L\d_bias, \d+, \d+, (\d+), (\d+),", source)  # k, group
+    assert groups == [("7", "1"), ("5", "5"), ("3", "3")]  # conv1 has one input channel
+    result = check(model, PreprocessConfig(), build(tmp_path), RECORDS)
+    assert len(result.records) == 12 and result.identical
+
+
 def test_sanitizer_build_is_clean(model, exported: Path, tmp_path: Path) -> None:
     shutil.copytree(exported, tmp_path / "san")
     binary = build(tmp_path / "san", ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",

@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the pruning stage after which sparsity is final")
     p.add_argument("--distill", type=float, metavar="WEIGHT",
                    help="weight of distillation from the float parent, 0..1")
+    p.add_argument("--granularity", choices=("weight", "kernel"),
+                   help="prune single weights or whole kernels (one index entry per kernel)")
     p.add_argument("--work", type=Path, help="stage folder (default OUT.work); resumes")
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold: train on the rest, score it")
@@ -260,7 +262,8 @@ def _compress(args: argparse.Namespace) -> int:
                                   default.prune.epochs),
         qat=dataclasses.replace(default.qat, epochs=args.qat_epochs or default.qat.epochs),
         prune_end_fraction=args.prune_end or default.prune_end_fraction,
-        distill=default.distill if args.distill is None else args.distill)
+        distill=default.distill if args.distill is None else args.distill,
+        granularity=args.granularity or default.granularity)
     if not 0 <= config.distill <= 1:
         raise AfdetectError("--distill must be in [0, 1]")
     _, parent = resolve_model(args.model)

@@ -1,5 +1,11 @@
 """Magnitude pruning: per-layer sparsity from a sensitivity analysis, reached gradually
-with the polynomial schedule of Zhu & Gupta (2017) while fine-tuning."""
+with the polynomial schedule of Zhu & Gupta (2017) while fine-tuning.
+
+Weights are pruned one by one (``weight`` granularity) or a whole convolution kernel at a
+time (``kernel``: the k taps joining one input channel to one output channel, ranked by
+their L2 norm; Mao et al., 2017). A kept kernel is located by one index entry instead of k,
+so at the same stored size a kernel-pruned layer keeps several times more weights.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,31 @@ import torch.nn.functional as F
 from afdetect.compress.network import CompressibleNet
 
 SENSITIVITY_GRID = (0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+GRANULARITIES = ("weight", "kernel")
 
 
-def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """1 for the ``round((1 - sparsity) * n)`` largest magnitudes (at least one), else 0."""
-    keep = max(1, round((1.0 - sparsity) * weight.numel()))
-    mask = torch.zeros(weight.numel(), dtype=weight.dtype)
-    mask[torch.topk(weight.detach().abs().flatten(), keep).indices] = 1
-    return mask.view_as(weight)
+def magnitude_mask(weight: torch.Tensor, sparsity: float, group: int = 1) -> torch.Tensor:
+    """Keep the ``round((1 - sparsity) * n_groups)`` groups (at least one) of largest L2
+    norm, where a group is ``group`` consecutive entries along the last axis (1: single
+    weights ranked by magnitude); 1 for kept entries, else 0."""
+    scores = weight.detach().reshape(-1, group).pow(2).sum(dim=1)
+    keep = max(1, round((1.0 - sparsity) * scores.numel()))
+    mask = torch.zeros(scores.numel(), dtype=weight.dtype)
+    mask[torch.topk(scores, keep).indices] = 1
+    return mask.repeat_interleave(group).view_as(weight)
+
+
+def group_sizes(net: CompressibleNet, granularity: str) -> list[int]:
+    """Pruning group of each weighted layer: the kernel length for ``kernel`` granularity
+    on convolutions with several input channels (with one input channel a kernel is the
+    whole filter), else 1."""
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}")
+    sizes = []
+    for weight, _ in net.weighted_layers():
+        by_kernel = granularity == "kernel" and weight.dim() == 3 and weight.shape[1] > 1
+        sizes.append(int(weight.shape[2]) if by_kernel else 1)
+    return sizes
 
 
 def polynomial_sparsity(step: int, total: int, final: float, end_fraction: float = 0.75,
@@ -29,14 +52,15 @@ def polynomial_sparsity(step: int, total: int, final: float, end_fraction: float
 
 
 @torch.no_grad()
-def sensitivity(net: CompressibleNet, x: torch.Tensor,
+def sensitivity(net: CompressibleNet, x: torch.Tensor, groups: list[int],
                 grid: tuple[float, ...] = SENSITIVITY_GRID) -> np.ndarray:
     """Relative output error, shape (n_layers, len(grid)), of each layer pruned alone.
 
     For layer l and sparsity s: ||y - y_s||^2 / ||y||^2, where y is the layer's linear
     output on its inputs in the unpruned net (calibration batch ``x``) and y_s the same
-    with the smallest-magnitude fraction s of its weights removed. Unlike the loss, this
-    does not saturate at high sparsity, so it still ranks layers there.
+    with the smallest-magnitude fraction s of its weights (in pruning ``groups``) removed.
+    Unlike the loss, this does not saturate at high sparsity, so it still ranks layers
+    there.
     """
     net.eval()
     inputs: list[torch.Tensor] = []
@@ -61,7 +85,7 @@ def sensitivity(net: CompressibleNet, x: torch.Tensor,
         reference = apply(w)
         energy = float((reference ** 2).sum()) or 1.0
         for j, s in enumerate(grid):
-            pruned = w * magnitude_mask(net.magnitude(i), s)
+            pruned = w * magnitude_mask(net.magnitude(i), s, groups[i])
             result[i, j] = float(((apply(pruned) - reference) ** 2).sum()) / energy
     return result
 
@@ -104,10 +128,11 @@ class GradualPruner:
     """Step hook for :func:`afdetect.train.fit`: raises each layer's sparsity along the
     polynomial schedule, recomputing its magnitude mask every ``every`` steps."""
 
-    def __init__(self, net: CompressibleNet, targets: list[float], every: int = 16,
-                 end_fraction: float = 0.75) -> None:
+    def __init__(self, net: CompressibleNet, targets: list[float], groups: list[int],
+                 every: int = 16, end_fraction: float = 0.75) -> None:
         self.net = net
         self.targets = targets
+        self.groups = groups
         self.every = every
         self.end_fraction = end_fraction
 
@@ -117,7 +142,8 @@ class GradualPruner:
         with torch.no_grad():
             for i in range(self.net.n_layers):
                 s = polynomial_sparsity(step + 1, total, self.targets[i], self.end_fraction)
-                self.net.mask(i).copy_(magnitude_mask(self.net.magnitude(i) * self.net.mask(i), s))
+                self.net.mask(i).copy_(magnitude_mask(
+                    self.net.magnitude(i) * self.net.mask(i), s, self.groups[i]))
         self.net.apply_masks()
 
     def after_step(self) -> None:

@@ -21,7 +21,13 @@ from tqdm import tqdm
 from afdetect.atomic import atomic_path, write_text_atomic
 from afdetect.compress.integer import IntegerModel, to_integer
 from afdetect.compress.network import CompressibleNet, QuantSpec, from_float
-from afdetect.compress.prune import GradualPruner, allocate_sparsity, sensitivity
+from afdetect.compress.prune import (
+    GRANULARITIES,
+    GradualPruner,
+    allocate_sparsity,
+    group_sizes,
+    sensitivity,
+)
 from afdetect.compress.quantise import frac_bits_for
 from afdetect.data.store import Dataset
 from afdetect.model.io import FloatModel
@@ -35,6 +41,7 @@ class CompressConfig:
 
     Attributes:
         sparsity: overall fraction of pruned weights (0 skips pruning).
+        granularity: prune single ``weight``s or whole ``kernel``s (see prune.py).
         quant: weight/activation/input bits (weight_bits 0 skips quantisation).
         prune: fine-tuning while pruning.
         qat: quantisation-aware fine-tuning.
@@ -54,6 +61,11 @@ class CompressConfig:
     calibration_records: int = 256
     act_percentile: float = 99.99
     distill: float = 0.5
+    granularity: str = "weight"
+
+    def __post_init__(self) -> None:
+        if self.granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +128,8 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
                  "sparsity": config.sparsity, "prune": asdict(config.prune),
                  "every": config.prune_every, "end": config.prune_end_fraction,
                  "calibration": config.calibration_records, "distill": config.distill}
+    if config.granularity != "weight":  # keeps the folders of weight-level runs valid
+        prune_key["granularity"] = config.granularity
     qat_key = {**prune_key, "quant": asdict(config.quant), "qat": asdict(config.qat),
                "percentile": config.act_percentile}
     prune_dir = work / f"prune-{_digest(prune_key)}"
@@ -128,9 +142,11 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
         return predict_logits(net, signals)  # type: ignore[arg-type]
 
     if config.sparsity > 0:
-        targets = _sensitivity_targets(net, x, config, prune_dir / "sensitivity.json",
+        groups = group_sizes(net, config.granularity)
+        targets = _sensitivity_targets(net, x, config, groups, prune_dir / "sensitivity.json",
                                        progress)
-        pruner = GradualPruner(net, targets, config.prune_every, config.prune_end_fraction)
+        pruner = GradualPruner(net, targets, groups, config.prune_every,
+                               config.prune_end_fraction)
         history["prune"] = _stage(
             net, prune_dir, lambda: fit(
                 net, config.prune, train_set, prune_dir, n_classes=n_classes,
@@ -169,13 +185,13 @@ def _stage(net: CompressibleNet, folder: Path, run: Any) -> list[dict[str, Any]]
 
 
 def _sensitivity_targets(net: CompressibleNet, x: torch.Tensor, config: CompressConfig,
-                         cache: Path, progress: bool) -> list[float]:
+                         groups: list[int], cache: Path, progress: bool) -> list[float]:
     if cache.is_file():
         losses = np.array(json.loads(cache.read_text())["output_error"])
     else:
         if progress:
             tqdm.write("sensitivity analysis: output error of each layer pruned alone")
-        losses = sensitivity(net, x)
+        losses = sensitivity(net, x, groups)
         write_text_atomic(cache, json.dumps({"output_error": losses.tolist()}))
     sizes = [int(w.numel()) for w, _ in net.weighted_layers()]
     return allocate_sparsity(losses, sizes, config.sparsity)

@@ -9,6 +9,9 @@ Positions are flat indices into the weight tensor in C order (output channel maj
 - ``dense``: nothing pruned, no index (0 bits).
 - ``csr``: per output channel, the count of kept weights (ceil(log2(row + 1)) bits), then
   per kept weight its column within the row (ceil(log2(row)) bits).
+- ``kernel-<scheme>``: when whole kernels are kept or pruned (kernel-level sparsity of a
+  (c_out, c_in, k) convolution), one of the encodings above of the (c_out, c_in) kernel
+  mask: one entry locates k weights.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCHEMES = ("dense", "bitmap", "relative", "csr")
+BASE_SCHEMES = ("dense", "bitmap", "relative", "csr")
+SCHEMES = (*BASE_SCHEMES, *(f"kernel-{s}" for s in BASE_SCHEMES[1:]))
+KERNEL = "kernel-"
 
 
 def pack_uint(values: np.ndarray, width: int) -> bytes:
@@ -105,7 +110,36 @@ def relative_entries(positions: np.ndarray, r: int) -> np.ndarray:
 
 
 def encode(mask: np.ndarray) -> IndexEncoding:
-    """The smallest of the three encodings of ``mask`` (c_out, ...) kept positions."""
+    """The smallest encoding of ``mask`` (c_out, ...) kept positions, per weight or, when
+    the mask is constant along the kernel axis of a (c_out, c_in, k) tensor, per kernel."""
+    best = _encode_positions(mask)
+    kernels = whole_kernels(mask)
+    if kernels is not None and not kernels.all():
+        coarse = _encode_positions(kernels)
+        if coarse.bits < best.bits:
+            best = IndexEncoding(KERNEL + coarse.scheme, coarse.param, coarse.streams,
+                                 coarse.bits, coarse.entries)
+    return best
+
+
+def whole_kernels(mask: np.ndarray) -> np.ndarray | None:
+    """The (c_out, c_in) kernel mask of a (c_out, c_in, k > 1) ``mask`` that keeps or
+    prunes whole kernels; None for any other mask."""
+    if mask.ndim != 3 or mask.shape[2] < 2:
+        return None
+    kernels = np.asarray(mask.any(axis=2), dtype=bool)
+    if not np.array_equal(np.repeat(kernels[:, :, None], mask.shape[2], axis=2), mask):
+        return None
+    return kernels
+
+
+def stream_count(scheme: str) -> int:
+    """Packed streams an encoding of ``scheme`` consists of."""
+    return {"dense": 0, "csr": 2}.get(scheme.removeprefix(KERNEL), 1)
+
+
+def _encode_positions(mask: np.ndarray) -> IndexEncoding:
+    """The smallest of the per-position encodings of ``mask`` (c_out, ...)."""
     flat = mask.reshape(mask.shape[0], -1).astype(bool)
     rows, row_len = flat.shape
     positions = np.flatnonzero(flat)
@@ -129,6 +163,9 @@ def encode(mask: np.ndarray) -> IndexEncoding:
 def decode(scheme: str, param: int, streams: tuple[bytes, ...], entries: int,
            shape: tuple[int, ...]) -> np.ndarray:
     """The boolean mask of ``shape`` that :func:`encode` encoded."""
+    if scheme.startswith(KERNEL) and len(shape) == 3:
+        kernels = decode(scheme.removeprefix(KERNEL), param, streams, entries, shape[:2])
+        return np.repeat(kernels[:, :, None], shape[2], axis=2)
     rows = shape[0]
     size = int(np.prod(shape))
     row_len = size // rows

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from afdetect.compress.integer import IntegerModel
+from afdetect.compress.sparse_index import whole_kernels
 from afdetect.errors import AfdetectError
 
 INT32_MAX = 2**31 - 1
@@ -83,11 +84,18 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     for i, layer in enumerate(model.layers):
         is_conv = i < len(model.convs)
         c_out, c_in, k = layer.mask.shape
-        out, src, tap = np.nonzero(layer.mask)
-        rows = np.searchsorted(out, np.arange(c_out + 1))
         ring = 2 * k  # each column stored twice: every window is contiguous
+        kernels = whole_kernels(layer.mask) if is_conv else None
+        group = 1 if kernels is None else k  # weights located by one index entry
+        if kernels is None:
+            out, src, tap = np.nonzero(layer.mask)
+        else:
+            out, src = np.nonzero(kernels)
+            tap = np.zeros_like(src)
+        rows = np.searchsorted(out, np.arange(c_out + 1))
         offsets = src * ring + tap if is_conv else src
-        codes = (layer.sign[out, src, tap] < 0).astype(np.int64) << 7 | layer.shift[out, src, tap]
+        kept = np.nonzero(layer.mask)  # C order: a kernel's taps are consecutive
+        codes = (layer.sign[kept] < 0).astype(np.int64) << 7 | layer.shift[kept]
         tables += [
             _c_array("uint16_t", f"L{i}_row", rows),
             _c_array("uint16_t", f"L{i}_off", offsets),
@@ -101,7 +109,7 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         if is_conv:
             descriptors.append(
                 f"    {{L{i}_row, L{i}_off, L{i}_code, L{i}_bias, {c_in}, {c_out}, {k}, "
-                f"{layer.stride}, {layer.padding}, {layer.requant_shift}, "
+                f"{group}, {layer.stride}, {layer.padding}, {layer.requant_shift}, "
                 f"{ring_bytes // 2}, {column_bytes // 4}}}")
             ring_bytes += 2 * c_in * ring
             column_bytes += 2 * c_out * 2  # output column and pooled-pair partner
@@ -181,15 +189,17 @@ _SOURCE = """\
 
 const char *const afd_class_names[AFD_N_CLASSES] = {{{classes}}};
 
-/* Per layer: kept weights grouped by output channel (row[o] .. row[o + 1] - 1);
-   off = input channel * 2K + tap (ring offset), code = sign << 7 | shift. */
+/* Per layer: index entries grouped by output channel (row[o] .. row[o + 1] - 1), each
+   locating `group` consecutive kept weights (1, or a whole kernel of K taps):
+   off = input channel * 2K + first tap (ring offset); then the codes of every kept
+   weight in the same order, code = sign << 7 | shift. */
 {tables}
 typedef struct {{
     const uint16_t *row;
     const uint16_t *off;
     const uint8_t *code;
     const int32_t *bias;
-    int16_t c_in, c_out, k, stride, pad, shift;
+    int16_t c_in, c_out, k, group, stride, pad, shift;
     uint16_t ring, col;  /* offsets of the layer's ring and columns in the buffers */
 }} afd_layer;
 
@@ -235,7 +245,9 @@ static void layer_push(int l, const int16_t *in)
 {{
     const afd_layer *L = &layers[l];
     int16_t *r = rings + L->ring, *col = columns + L->col, *pool = pooled + L->col, *slot;
-    int32_t c, o, j, base;
+    const int16_t *x;
+    const uint8_t *code = L->code;  /* walks the codes in index order */
+    int32_t c, o, j, t, base;
     int32_t p = pos[l] + 1;
     if (p == L->k) p = 0;
     pos[l] = p;
@@ -251,9 +263,11 @@ static void layer_push(int l, const int16_t *in)
     for (o = 0; o < L->c_out; o++) {{
         int32_t acc = L->bias[o], v;
         for (j = L->row[o]; j < L->row[o + 1]; j++) {{
-            uint8_t code = L->code[j];
-            int32_t t = shifted(r[L->off[j] + base], code & 0x7F);
-            if (code & 0x80) acc -= t; else acc += t;
+            x = r + L->off[j] + base;
+            for (t = 0; t < L->group; t++, code++) {{
+                v = shifted(x[t], *code & 0x7F);
+                if (*code & 0x80) acc -= v; else acc += v;
+            }}
         }}
         if (acc <= 0) v = 0;  /* ReLU: a non-positive accumulator rounds to <= 0 */
         else if (L->shift > 0) v = (acc + ((int32_t)1 << (L->shift - 1))) >> L->shift;

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from afdetect.compress.integer import IntegerModel
+from afdetect.compress.sparse_index import whole_kernels
 from afdetect.deploy.export import build_object
 from afdetect.model.cnn import CNNConfig
 
@@ -38,11 +39,13 @@ def integer_counts(model: IntegerModel, n_samples: int) -> dict[str, int]:
                         [layer.stride for layer in model.convs], n_samples)
     for layer, (_, n_out) in zip(model.convs, geometry, strict=True):
         kept = int(layer.mask.sum())
+        kernels = whole_kernels(layer.mask)
+        entries = kept if kernels is None else int(kernels.sum())  # ring offsets read
         c_out = layer.mask.shape[0]
         shifts += n_out * (kept + c_out)        # one per term, one requantisation per output
         adds += n_out * (kept + c_out)          # accumulate, rounding offset
         compares += n_out * c_out * 2 + (n_out // 2) * c_out  # clamp low/high, max pool
-        reads += n_out * (3 * kept + 3 * c_out)  # activation, code, offset; bias and rows
+        reads += n_out * (2 * kept + entries + 3 * c_out)  # activation, code; bias, rows
     steps = geometry[-1][1] // 2
     fc = model.classifier
     kept = int(fc.mask.sum())

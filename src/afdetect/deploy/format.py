@@ -29,12 +29,14 @@ from afdetect.compress.sparse_index import (
     encode,
     pack_uint,
     shifted_integers,
+    stream_count,
     unpack_uint,
 )
 from afdetect.errors import InputError
 
 MAGIC = b"AFDQ"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added the kernel-level index schemes
+READABLE_VERSIONS = (1, 2)
 _PREFIX = struct.Struct("<4sHI")
 _DIGEST = 32
 
@@ -84,9 +86,9 @@ def decode_model(data: bytes, source: str | Path = "<bytes>") -> tuple[IntegerMo
     if len(data) < _PREFIX.size + _DIGEST or data[:4] != MAGIC:
         raise InputError(source, "not an afdetect compressed model (bad magic)")
     _, version, header_len = _PREFIX.unpack_from(data)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise InputError(source, f"compressed model format version {version} is not supported "
-                                 f"(this afdetect reads version {FORMAT_VERSION})")
+                                 f"(this afdetect reads versions {READABLE_VERSIONS})")
     body, digest = data[:-_DIGEST], data[-_DIGEST:]
     if hashlib.sha256(body).digest() != digest:
         raise InputError(source, "checksum mismatch: the file is truncated or corrupted")
@@ -112,7 +114,7 @@ def decode_model(data: bytes, source: str | Path = "<bytes>") -> tuple[IntegerMo
 def _decode_layer(spec: dict[str, Any], blocks: list[bytes], bits: int) -> IntegerLayer:
     shape = tuple(spec["shape"])
     index = spec["index"]
-    n_streams = {"dense": 0, "csr": 2}.get(index["scheme"], 1)
+    n_streams = stream_count(index["scheme"])
     mask = decode(index["scheme"], index["param"], tuple(blocks[:n_streams]), index["entries"],
                   shape)
     kept = int(mask.sum())
