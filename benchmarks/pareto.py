@@ -5,9 +5,13 @@ folds and is scored on the held-out fold, the same protocol as the cross-validat
 Pruning stages are shared between points that differ only in bits, so a sweep costs one
 pruning run per sparsity. Ablations: pruning alone (float weights and activations, 32-bit
 values stored with the same sparse index) and logarithmic quantisation alone (no pruning).
+Two recipes: weight-level pruning (``recipe``) and kernel-level pruning (``kernel recipe``,
+one index entry per kept kernel), each over its own sparsity grid.
 
     python benchmarks/pareto.py --data ../shared/data/cinc2017 [--folds 0] \\
-        [--sparsity 0.8 0.9 0.95 0.97 0.98] [--bits 3 4 5] [--prune-epochs 6] [--qat-epochs 3]
+        [--sparsity 0.8 0.9 0.95 0.97 0.98] [--bits 3 4 5] \\
+        [--kernel-sparsity 0.85 0.89 0.92 0.94] [--kernel-bits 2 3] \\
+        [--prune-epochs 6] [--qat-epochs 3]
 
 The sweep's schedule is shorter than the shipped recipe's (see ``--prune-epochs``), so its
 points sit a little below what the full recipe reaches at the same size.
@@ -50,7 +54,8 @@ def point(kind: str, sparsity: float, bits: int, parent_path: Path, dataset: Any
     parent = load_float_model(parent_path)
     train_set, held_out = split_for_fold(dataset, splits, fold)
     config = dataclasses.replace(base, sparsity=sparsity,
-                                 quant=dataclasses.replace(base.quant, weight_bits=bits))
+                                 quant=dataclasses.replace(base.quant, weight_bits=bits),
+                                 granularity="kernel" if kind == "kernel recipe" else "weight")
     result = compress(parent, train_set, config, work, progress=False)
     baseline = sum(p.numel() for p in parent.network.parameters())
     if result.integer is not None:
@@ -78,6 +83,9 @@ def main() -> None:
     parser.add_argument("--sparsity", type=float, nargs="+",
                         default=[0.8, 0.9, 0.95, 0.97, 0.98])
     parser.add_argument("--bits", type=int, nargs="+", default=[3, 4, 5])
+    parser.add_argument("--kernel-sparsity", type=float, nargs="+",
+                        default=[0.85, 0.89, 0.92, 0.94])
+    parser.add_argument("--kernel-bits", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--prune-epochs", type=int, default=6,
                         help="shorter than the shipped recipe, so the sweep fits an evening")
     parser.add_argument("--qat-epochs", type=int, default=3)
@@ -94,6 +102,7 @@ def main() -> None:
     tasks = [[("recipe", s, b) for b in args.bits] + [("pruning only", s, 0)]
              for s in args.sparsity]
     tasks.append([("log quantisation only", 0.0, b) for b in args.bits])
+    tasks += [[("kernel recipe", s, b) for b in args.kernel_bits] for s in args.kernel_sparsity]
     todo = [(fold, [g for g in group if not any(
         p["fold"] == fold and (p["kind"], p["sparsity"], p["bits"]) == g for p in points)])
         for fold in args.folds for group in tasks]
@@ -142,17 +151,19 @@ def _float_scores(runs: Path, dataset: Any, fold: int) -> tuple[Any, Any]:
 
 def plot(points: list[dict[str, Any]], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
-    styles = {"recipe": "o-", "pruning only": "s--", "log quantisation only": "^:"}
+    styles = {"recipe": "o-", "kernel recipe": "D-", "pruning only": "s--",
+              "log quantisation only": "^:"}
     for kind in styles:
-        # one line per bit width for the recipe; each ablation is one line
+        # one line per bit width for the recipes; each ablation is one line
+        recipe = kind.endswith("recipe")
         groups = sorted({p["bits"] for p in points if p["kind"] == kind}) \
-            if kind == "recipe" else [None]
+            if recipe else [None]
         for bits in groups:
             sel = sorted((p for p in points if p["kind"] == kind
                           and bits in (None, p["bits"])), key=lambda p: p["stored_bytes"])
             if not sel:
                 continue
-            label = kind + (f", {bits}-bit" if kind == "recipe" else "")
+            label = kind + (f", {bits}-bit" if recipe else "")
             left.plot([p["stored_bytes"] for p in sel], [p["cinc_score"] for p in sel],
                       styles[kind], label=label)
             right.plot([p["compression_ratio"] for p in sel], [p["accuracy"] for p in sel],

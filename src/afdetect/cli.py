@@ -308,8 +308,8 @@ def _report(args: argparse.Namespace) -> int:
               "scheme", "bias+scale bits", "stored bytes"]
     rows = [[r["name"], "x".join(map(str, r["shape"])), str(r["weights"]), str(r["kept"]),
              f"{r['sparsity']:.3f}", str(r["code_bits"]), str(r["index_bits"]),
-             r["index_scheme"] + (f"(r={r['index_param']})" if r["index_scheme"] == "relative"
-                                  else ""),
+             r["index_scheme"] + (f"(r={r['index_param']})"
+                                  if r["index_scheme"].endswith("relative") else ""),
              str(r["bias_bits"] + r["scalar_bits"]), f"{r['stored_bytes']:.1f}"]
             for r in result["layers"]]
     rows.append(["total", "", str(result["weights"]), str(result["kept"]),

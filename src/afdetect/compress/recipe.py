@@ -52,16 +52,16 @@ class CompressConfig:
         distill: weight of knowledge distillation from the float parent (0: none).
     """
 
-    sparsity: float = 0.97
-    quant: QuantSpec = field(default_factory=lambda: QuantSpec(weight_bits=3))
+    sparsity: float = 0.89
+    quant: QuantSpec = field(default_factory=lambda: QuantSpec(weight_bits=2))
     prune: FitConfig = field(default_factory=lambda: FitConfig(epochs=24, lr=3e-3))
-    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=12, lr=1e-4))
+    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=24, lr=1e-4))
     prune_every: int = 16
     prune_end_fraction: float = 0.5
     calibration_records: int = 256
     act_percentile: float = 99.99
     distill: float = 0.5
-    granularity: str = "weight"
+    granularity: str = "kernel"
 
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
