@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BASE_SCHEMES = ("dense", "bitmap", "relative", "csr")
-SCHEMES = (*BASE_SCHEMES, *(f"kernel-{s}" for s in BASE_SCHEMES[1:]))
 KERNEL = "kernel-"
+BASE_SCHEMES = ("dense", "bitmap", "relative", "csr")
+SCHEMES = (*BASE_SCHEMES, *(KERNEL + s for s in BASE_SCHEMES[1:]))
 
 
 def pack_uint(values: np.ndarray, width: int) -> bytes:
