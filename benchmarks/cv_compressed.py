@@ -62,6 +62,7 @@ def main() -> None:
         "protocol": "same 5-fold splits as cv_float.json; each fold's float model compressed "
                     "on its training folds, both scored on the held-out fold (integer engine)",
         "command": "python benchmarks/cv_compressed.py --data " + str(args.data)
+                   + " --runs " + str(args.runs)
                    + (" --extra " + " ".join(args.extra) if args.extra else ""),
         "folds": rows, "wall_seconds_this_run": seconds,
     }

@@ -11,6 +11,7 @@ from test_cli import assert_clean_error, run
 
 from afdetect.compress.accounting import GLOBAL_BITS
 from afdetect.compress.recipe import CompressConfig
+from afdetect.deploy.format import load_compressed
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +21,11 @@ def compressed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert run("train", "--data", SAMPLES, "--out", tmp / "float", "--epochs", "1").returncode == 0
     result = run("compress", "--model", tmp / "float" / "model.pt", "--data", SAMPLES,
                  "--out", tmp / "m.afq", "--sparsity", "0.8", "--bits", "4",
-                 "--prune-epochs", "1", "--qat-epochs", "1")
+                 "--prune-epochs", "1", "--qat-epochs", "1", "--qat-lr", "2e-4")
     assert result.returncode == 0, result.stderr
     assert "compression" in result.stdout and "in-sample" in result.stdout
+    recipe = load_compressed(tmp / "m.afq")[1]["recipe"]
+    assert recipe["qat"]["lr"] == 2e-4 and recipe["prune"]["lr"] == CompressConfig().prune.lr
     return tmp / "m.afq"
 
 
@@ -59,7 +62,7 @@ def test_compress_resumes_from_its_stages(compressed: Path, tmp_path: Path) -> N
     assert any(s.startswith("prune-") for s in stages) and any(s.startswith("qat-") for s in stages)
     result = run("compress", "--model", compressed.parent / "float" / "model.pt", "--data",
                  SAMPLES, "--out", tmp_path / "again.afq", "--work", work, "--sparsity", "0.8",
-                 "--bits", "4", "--prune-epochs", "1", "--qat-epochs", "1")
+                 "--bits", "4", "--prune-epochs", "1", "--qat-epochs", "1", "--qat-lr", "2e-4")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in work.iterdir()) == stages  # nothing retrained
     assert (tmp_path / "again.afq").read_bytes() != b""

@@ -9,10 +9,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from afdetect import CLASSES, __version__
 from afdetect.errors import AfdetectError
+
+if TYPE_CHECKING:  # the CLI imports torch-backed modules only inside commands
+    from afdetect.train import FitConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--act-bits", type=int, help="activation bits")
     p.add_argument("--prune-epochs", type=int, help="fine-tuning epochs while pruning")
     p.add_argument("--qat-epochs", type=int, help="quantisation-aware fine-tuning epochs")
+    p.add_argument("--prune-lr", type=float, help="learning rate while pruning")
+    p.add_argument("--qat-lr", type=float, help="learning rate of quantisation-aware tuning")
     p.add_argument("--prune-end", type=float, metavar="FRACTION",
                    help="share of the pruning stage after which sparsity is final")
     p.add_argument("--distill", type=float, metavar="WEIGHT",
@@ -234,6 +239,14 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stage(default: FitConfig, epochs: int | None, lr: float | None) -> FitConfig:
+    """``default`` with the epochs and learning rate given on the command line."""
+    import dataclasses
+
+    return dataclasses.replace(default, epochs=epochs or default.epochs,
+                               lr=default.lr if lr is None else lr)
+
+
 def _compress(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -258,14 +271,15 @@ def _compress(args: argparse.Namespace) -> int:
         raise AfdetectError("--sparsity must be in [0, 1)")
     config = dataclasses.replace(
         default, sparsity=sparsity, quant=quant,
-        prune=dataclasses.replace(default.prune, epochs=args.prune_epochs or
-                                  default.prune.epochs),
-        qat=dataclasses.replace(default.qat, epochs=args.qat_epochs or default.qat.epochs),
+        prune=_stage(default.prune, args.prune_epochs, args.prune_lr),
+        qat=_stage(default.qat, args.qat_epochs, args.qat_lr),
         prune_end_fraction=args.prune_end or default.prune_end_fraction,
         distill=default.distill if args.distill is None else args.distill,
         granularity=args.granularity or default.granularity)
     if not 0 <= config.distill <= 1:
         raise AfdetectError("--distill must be in [0, 1]")
+    if config.prune.lr <= 0 or config.qat.lr <= 0:
+        raise AfdetectError("--prune-lr and --qat-lr must be positive")
     _, parent = resolve_model(args.model)
     metadata = compress_file(parent, args.data, args.out, config, work_dir=args.work,
                              splits=args.splits, fold=args.fold)

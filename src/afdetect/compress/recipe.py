@@ -55,7 +55,7 @@ class CompressConfig:
     sparsity: float = 0.89
     quant: QuantSpec = field(default_factory=lambda: QuantSpec(weight_bits=2))
     prune: FitConfig = field(default_factory=lambda: FitConfig(epochs=24, lr=3e-3))
-    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=24, lr=1e-4))
+    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=24, lr=3e-4))
     prune_every: int = 16
     prune_end_fraction: float = 0.5
     calibration_records: int = 256
