@@ -55,7 +55,8 @@ def point(kind: str, sparsity: float, bits: int, parent_path: Path, dataset: Any
     train_set, held_out = split_for_fold(dataset, splits, fold)
     config = dataclasses.replace(base, sparsity=sparsity,
                                  quant=dataclasses.replace(base.quant, weight_bits=bits),
-                                 granularity="kernel" if kind == "kernel recipe" else "weight")
+                                 granularity="kernel" if kind == "kernel recipe" else "weight",
+                                 size_budget=0)  # each point at one width
     result = compress(parent, train_set, config, work, progress=False)
     baseline = sum(p.numel() for p in parent.network.parameters())
     if result.integer is not None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from pathlib import Path
@@ -9,7 +10,15 @@ import pytest
 import torch
 from conftest import SAMPLES
 
-from afdetect.compress.accounting import GLOBAL_BITS, LAYER_SCALAR_BITS, layer_size, totals
+from afdetect.compress.accounting import (
+    GLOBAL_BITS,
+    LAYER_SCALAR_BITS,
+    integer_model_sizes,
+    layer_size,
+    stored_bits,
+    totals,
+)
+from afdetect.compress.bitwidth import choose_layer_bits, quantisation_errors, widen_within_budget
 from afdetect.compress.integer import IntegerLayer, IntegerModel, simulate_logits, to_integer
 from afdetect.compress.network import CompressibleNet, QuantSpec, fold_batchnorm
 from afdetect.compress.prune import (
@@ -51,16 +60,21 @@ def _trained_like_afnet(seed: int = 0) -> AFNet:
     return net.eval()
 
 
-def _quantised(samples, sparsity: float = 0.6, granularity: str = "weight"
-               ) -> CompressibleNet:
+def _pruned(sparsity: float = 0.6, granularity: str = "weight") -> CompressibleNet:
     net = fold_batchnorm(_trained_like_afnet())
     groups = group_sizes(net, granularity)
     for i, (weight, _) in enumerate(net.weighted_layers()):
         net.mask(i).copy_(magnitude_mask(weight, sparsity, groups[i]))
     net.apply_masks()
+    return net
+
+
+def _quantised(samples, sparsity: float = 0.6, granularity: str = "weight",
+               layer_bits: list[int] | None = None) -> CompressibleNet:
+    net = _pruned(sparsity, granularity)
     x = calibration_batch(samples, 12, seed=0)
     spec = QuantSpec(weight_bits=4, act_bits=8, input_bits=12)
-    net.enable_quantisation(spec, calibrate_fractions(net, x, spec, 99.9))
+    net.enable_quantisation(spec, calibrate_fractions(net, x, spec, 99.9), layer_bits)
     return net
 
 
@@ -72,15 +86,18 @@ def test_batchnorm_folding_preserves_outputs(samples) -> None:
         assert torch.allclose(model(x), folded(x), atol=1e-4, rtol=1e-4)
 
 
-def test_every_kept_weight_is_a_signed_power_of_two_in_its_window(samples) -> None:
-    net = _quantised(samples)
+@pytest.mark.parametrize("layer_bits", [None, [2, 3, 5, 4]])
+def test_every_kept_weight_is_a_signed_power_of_two_in_its_window(samples, layer_bits
+                                                                   ) -> None:
+    net = _quantised(samples, layer_bits=layer_bits)
+    widths = layer_bits or [4] * net.n_layers
     for i in range(net.n_layers):
         w = net.effective_weight(i).detach().double()
         kept = w[net.mask(i) > 0]
         exponents = torch.log2(kept.abs())
         assert torch.equal(exponents, torch.round(exponents))  # exact powers of two
         assert exponents.max() <= int(net.e_max[i])
-        assert exponents.min() >= int(net.e_max[i]) - window_size(4) + 1
+        assert exponents.min() >= int(net.e_max[i]) - window_size(widths[i]) + 1
         assert torch.all(w[net.mask(i) == 0] == 0)
 
 
@@ -182,8 +199,10 @@ def test_biases_are_stored_without_their_shared_zero_bits() -> None:
     assert layer.bias_bits == 3 * 4
 
 
-def test_engine_equals_integer_simulation_and_qat_on_real_records(samples) -> None:
-    net = _quantised(samples)
+@pytest.mark.parametrize("layer_bits", [None, [3, 2, 4, 3]])
+def test_engine_equals_integer_simulation_and_qat_on_real_records(samples, layer_bits
+                                                                  ) -> None:
+    net = _quantised(samples, layer_bits=layer_bits)
     model = to_integer(net)
     engine = IntegerEngine(model)
     for signal in samples.signals:
@@ -194,9 +213,11 @@ def test_engine_equals_integer_simulation_and_qat_on_real_records(samples) -> No
         assert np.allclose(engine.float_logits(signal), qat, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("granularity", ["weight", "kernel"])
-def test_file_round_trip_and_refusals(samples, granularity: str) -> None:
-    model = to_integer(_quantised(samples, granularity=granularity))
+@pytest.mark.parametrize(("granularity", "layer_bits"),
+                         [("weight", None), ("kernel", None), ("kernel", [2, 3, 2, 5])])
+def test_file_round_trip_and_refusals(samples, granularity: str, layer_bits) -> None:
+    model = to_integer(_quantised(samples, granularity=granularity, layer_bits=layer_bits))
+    assert model.weight_bits == (layer_bits or [4] * len(model.layers))
     schemes = {encode(layer.mask).scheme for layer in model.layers}
     assert any(s.startswith("kernel-") for s in schemes) == (granularity == "kernel")
     data = encode_model(model, {"classes": ["N", "A", "O", "~"]})
@@ -205,7 +226,8 @@ def test_file_round_trip_and_refusals(samples, granularity: str) -> None:
     for a, b in zip(model.layers, again.layers, strict=True):
         for field in ("mask", "sign", "shift", "bias"):
             assert np.array_equal(getattr(a, field), getattr(b, field)), field
-        assert (a.e_min, a.in_frac, a.out_frac) == (b.e_min, b.in_frac, b.out_frac)
+        assert (a.e_min, a.in_frac, a.out_frac, a.bits) == (b.e_min, b.in_frac, b.out_frac,
+                                                             b.bits)
     with pytest.raises(InputError, match="checksum mismatch"):
         decode_model(data[:-100], "m.afq")
     flipped = bytearray(data)
@@ -224,11 +246,11 @@ def test_hand_built_integer_model() -> None:
     """One conv (1->1 channel, kernel 1) and a 1->2 classifier, checked by hand."""
     conv = IntegerLayer(mask=np.ones((1, 1, 1), bool), sign=np.ones((1, 1, 1), np.int8),
                         shift=np.array([[[1]]], np.int8), e_min=-1, bias=np.array([0]),
-                        in_frac=1, out_frac=1, stride=1, padding=0)
+                        in_frac=1, out_frac=1, stride=1, padding=0, bits=2)
     fc = IntegerLayer(mask=np.ones((2, 1, 1), bool), sign=np.array([[[1]], [[-1]]], np.int8),
                       shift=np.zeros((2, 1, 1), np.int8), e_min=0, bias=np.array([1, 0]),
-                      in_frac=1, out_frac=0, stride=1, padding=0)
-    model = IntegerModel([conv, fc], weight_bits=2, act_bits=8, input_bits=8, input_frac=1)
+                      in_frac=1, out_frac=0, stride=1, padding=0, bits=2)
+    model = IntegerModel([conv, fc], act_bits=8, input_bits=8, input_frac=1)
     x = np.array([1.0, -1.0, 2.0, 0.5])  # -> input ints [2, -2, 4, 1]
     # conv weight 2^(-1+1) = 1: acc = in << 1 = [4, -4, 8, 2] (acc frac 2); requant shift
     # 2 - 1 = 1: (acc + 1) >> 1 = [2, -2, 4, 1]; relu [2, 0, 4, 1]; pool [2, 4]; sum 6, T = 2
@@ -239,3 +261,77 @@ def test_hand_built_integer_model() -> None:
     assert engine.logits(x).tolist() == [8, -6]
     assert engine.float_logits(x).tolist() == [2.0, -1.5]
     assert json.dumps(decode_model(encode_model(model, {}))[1]) == "{}"
+
+
+def _as_version_2(data: bytes) -> bytes:
+    """The same model in format version 2: one ``weight_bits`` for all layers."""
+    header_len = struct.unpack_from("<I", data, 6)[0]
+    header = json.loads(data[10:10 + header_len])
+    bits = {layer.pop("bits") for layer in header["layers"]}
+    assert len(bits) == 1
+    header["weight_bits"] = bits.pop()
+    new_header = json.dumps(header).encode()
+    body = struct.pack("<4sHI", b"AFDQ", 2, len(new_header)) + new_header \
+        + data[10 + header_len:-32]
+    return body + hashlib.sha256(body).digest()
+
+
+def test_version_2_files_with_one_width_still_load(samples) -> None:
+    model = to_integer(_quantised(samples, granularity="kernel"))
+    again, _ = decode_model(_as_version_2(encode_model(model, {})))
+    for a, b in zip(model.layers, again.layers, strict=True):
+        assert np.array_equal(a.shift, b.shift) and np.array_equal(a.sign, b.sign)
+        assert a.bits == b.bits == 4
+
+
+def test_checkpoints_from_before_per_layer_widths_load_with_one_width(samples) -> None:
+    net = _quantised(samples)
+    state = net.state_dict()
+    del state["layer_bits"]
+    again = CompressibleNet(SMALL)
+    again.fold()
+    again.load_state_dict(state)
+    assert again.layer_bits.tolist() == [4] * net.n_layers
+
+
+def test_widening_follows_error_per_added_bit_within_the_budget() -> None:
+    # gains per added bit: layer 0 0.5/10, layer 1 0.9/100, layer 2 0.2/1, layer 3 none
+    errors = np.array([[0.6, 0.1], [1.0, 0.1], [0.3, 0.1], [0.1, 0.1]])
+    kept = [10, 100, 1, 50]
+    added = []
+
+    def fits(widths: list[int]) -> bool:
+        added.append(widths)
+        return sum(k for k, b in zip(kept, widths, strict=True) if b == 3) <= 20
+
+    assert widen_within_budget(errors, kept, 2, fits) == [3, 2, 3, 2]
+    assert added == [[2, 2, 3, 2], [3, 2, 3, 2], [3, 3, 3, 2]]  # layer 1 tried, too big
+
+
+def test_layer_bits_chosen_within_the_size_budget(samples) -> None:
+    x = calibration_batch(samples, 12, seed=0)
+    spec = QuantSpec(weight_bits=2, act_bits=8, input_bits=12)
+    net = _pruned()
+    torch.manual_seed(1)
+    with torch.no_grad():  # magnitudes over several octaves, as in a trained net
+        for weight, _ in net.weighted_layers():
+            weight.mul_(torch.exp2(2 * torch.randn_like(weight)))
+    fractions = calibrate_fractions(net, x, spec, 99.9)
+    errors = quantisation_errors(net, x, (2, 3))
+    assert errors.shape == (net.n_layers, 2) and np.all(errors >= 0)
+    assert int(net.bits[0]) == 0 and int(net.layer_bits.sum()) == 0  # left unquantised
+
+    def stored(widths: list[int]) -> int:
+        net.enable_quantisation(spec, fractions, widths)
+        size = stored_bits(integer_model_sizes(to_integer(net)))
+        net.bits.zero_()
+        net.layer_bits.zero_()
+        return size
+
+    uniform = stored([2] * net.n_layers)
+    budget = (uniform + 20 + 7) // 8  # room for some 20 weights' extra bit, not all
+    widths = choose_layer_bits(net, x, spec, fractions, budget)
+    assert set(widths) == {2, 3}
+    assert stored(widths) <= 8 * budget < stored([3] * net.n_layers)
+    assert int(net.bits[0]) == 0  # still unquantised afterwards
+    assert choose_layer_bits(net, x, spec, fractions, uniform // 8) == [2] * net.n_layers

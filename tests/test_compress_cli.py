@@ -85,7 +85,8 @@ def test_shipped_default_model_is_the_compressed_one_within_its_size_contract() 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["model"] == "compressed"
-    assert report["weight_bits"] == CompressConfig().quant.weight_bits  # the default recipe
+    base = CompressConfig().quant.weight_bits  # the default recipe
+    assert set(report["weight_bits"]) <= {base, base + 1}
     assert report["compression_ratio"] == pytest.approx(
         32 * report["baseline_params"] / report["stored_bits"])
     assert report["compression_ratio"] >= 91.1 and report["stored_bytes"] < 8 * 1024

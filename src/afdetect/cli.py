@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Defaults come from CompressConfig (the best recipe found; see the README).
     p.add_argument("--sparsity", type=float, help="overall pruned fraction")
     p.add_argument("--bits", type=int, help="bits per kept weight, sign included")
+    p.add_argument("--size-budget", type=int, metavar="BYTES",
+                   help="widen layers to --bits + 1 by sensitivity while the stored model "
+                        "fits BYTES (0: every layer --bits)")
     p.add_argument("--act-bits", type=int, help="activation bits")
     p.add_argument("--prune-epochs", type=int, help="fine-tuning epochs while pruning")
     p.add_argument("--qat-epochs", type=int, help="quantisation-aware fine-tuning epochs")
@@ -275,9 +278,12 @@ def _compress(args: argparse.Namespace) -> int:
         qat=_stage(default.qat, args.qat_epochs, args.qat_lr),
         prune_end_fraction=args.prune_end or default.prune_end_fraction,
         distill=default.distill if args.distill is None else args.distill,
-        granularity=args.granularity or default.granularity)
+        granularity=args.granularity or default.granularity,
+        size_budget=default.size_budget if args.size_budget is None else args.size_budget)
     if not 0 <= config.distill <= 1:
         raise AfdetectError("--distill must be in [0, 1]")
+    if config.size_budget < 0:
+        raise AfdetectError("--size-budget must be 0 or a number of bytes")
     if config.prune.lr <= 0 or config.qat.lr <= 0:
         raise AfdetectError("--prune-lr and --qat-lr must be positive")
     _, parent = resolve_model(args.model)
@@ -316,18 +322,18 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"model {name}: {model.weight_bits}-bit power-of-two weights, "
+    print(f"model {name}: {model.weight_bits_text}-bit power-of-two weights, "
           f"{model.act_bits}-bit activations")
-    header = ["layer", "shape", "weights", "kept", "sparsity", "code bits", "index bits",
-              "scheme", "bias+scale bits", "stored bytes"]
+    header = ["layer", "shape", "weights", "kept", "sparsity", "bits", "code bits",
+              "index bits", "scheme", "bias+scale bits", "stored bytes"]
     rows = [[r["name"], "x".join(map(str, r["shape"])), str(r["weights"]), str(r["kept"]),
-             f"{r['sparsity']:.3f}", str(r["code_bits"]), str(r["index_bits"]),
+             f"{r['sparsity']:.3f}", str(bits), str(r["code_bits"]), str(r["index_bits"]),
              r["index_scheme"] + (f"(r={r['index_param']})"
                                   if r["index_scheme"].endswith("relative") else ""),
              str(r["bias_bits"] + r["scalar_bits"]), f"{r['stored_bytes']:.1f}"]
-            for r in result["layers"]]
+            for r, bits in zip(result["layers"], result["weight_bits"], strict=True)]
     rows.append(["total", "", str(result["weights"]), str(result["kept"]),
-                 f"{result['sparsity']:.3f}", "", "", "", "", str(result["stored_bytes"])])
+                 f"{result['sparsity']:.3f}", "", "", "", "", "", str(result["stored_bytes"])])
     print(_table(header, rows))
     print(f"compression ratio {result['compression_ratio']:.1f}x (whole model vs "
           f"{result['baseline_bytes']} bytes of 32-bit float parameters), weights-only "

@@ -63,9 +63,14 @@ def layer_size(name: str, mask: np.ndarray, bias: np.ndarray, code_bits: int,
                      LAYER_SCALAR_BITS)
 
 
+def stored_bits(layers: list[LayerSize]) -> int:
+    """Bits the whole model stores: its layers and the global scalars."""
+    return sum(layer.stored_bits for layer in layers) + GLOBAL_BITS
+
+
 def totals(layers: list[LayerSize], baseline_params: int) -> dict[str, Any]:
     """Whole-model figures: ratios against the 32-bit float parent, and bytes."""
-    stored = sum(layer.stored_bits for layer in layers) + GLOBAL_BITS
+    stored = stored_bits(layers)
     n_weights = sum(layer.weights for layer in layers)
     weight_bits = sum(layer.code_bits + layer.index_bits for layer in layers)
     return {
@@ -84,7 +89,7 @@ def totals(layers: list[LayerSize], baseline_params: int) -> dict[str, Any]:
 def integer_model_sizes(model: IntegerModel) -> list[LayerSize]:
     """Per-layer stored sizes of an integer model, exactly as its file stores it."""
     names = [f"conv{i + 1}" for i in range(len(model.convs))] + ["classifier"]
-    return [layer_size(name, layer.mask, layer.bias, model.weight_bits)
+    return [layer_size(name, layer.mask, layer.bias, layer.bits)
             for name, layer in zip(names, model.layers, strict=True)]
 
 

@@ -33,6 +33,7 @@ class IntegerLayer:
         mask: kept weights.  sign: -1/+1 where kept, 0 elsewhere.
         shift: exponent offset e - e_min in [0, 2^(bits-1) - 1] where kept, 0 elsewhere.
         e_min: lowest exponent of the layer's window.
+        bits: bits per kept weight's code, sign included.
         bias: int64 (c_out,), in units of 2^(e_min - in_frac).
         in_frac / out_frac: fractional bits of the input and output activations
             (``out_frac`` unused for the classifier).
@@ -48,6 +49,7 @@ class IntegerLayer:
     out_frac: int
     stride: int
     padding: int
+    bits: int
 
     @property
     def requant_shift(self) -> int:
@@ -63,10 +65,19 @@ class IntegerModel:
     """A network the shift-add engine executes; the last layer is the classifier."""
 
     layers: list[IntegerLayer]
-    weight_bits: int
     act_bits: int
     input_bits: int
     input_frac: int
+
+    @property
+    def weight_bits(self) -> list[int]:
+        """Code bits of each layer's kept weights."""
+        return [layer.bits for layer in self.layers]
+
+    @property
+    def weight_bits_text(self) -> str:
+        """``"2"``, or ``"2/3"`` when layers differ."""
+        return "/".join(str(b) for b in sorted(set(self.weight_bits)))
 
     @property
     def convs(self) -> list[IntegerLayer]:
@@ -108,7 +119,8 @@ def to_integer(net: CompressibleNet) -> IntegerModel:
         if w.dim() == 2:
             w, mask = w[:, :, None], mask[:, :, None]
         e_min = net.e_min(i)
-        shift = (pow2_exponents(w, int(net.e_max[i]), spec.weight_bits) - e_min).numpy()
+        bits = int(net.layer_bits[i])
+        shift = (pow2_exponents(w, int(net.e_max[i]), bits) - e_min).numpy()
         sign = np.sign(w.numpy()).astype(np.int8)
         in_frac = int(net.frac[i])
         acc_frac = in_frac - e_min
@@ -124,9 +136,9 @@ def to_integer(net: CompressibleNet) -> IntegerModel:
             out_frac=int(net.frac[i + 1]) if is_conv else 0,
             stride=net.strides[i] if is_conv else 1,
             padding=net.paddings[i] if is_conv else 0,
+            bits=bits,
         ))
-    return IntegerModel(layers, spec.weight_bits, spec.act_bits, spec.input_bits,
-                        int(net.frac[0]))
+    return IntegerModel(layers, spec.act_bits, spec.input_bits, int(net.frac[0]))
 
 
 def dense_weights(layer: IntegerLayer) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,7 @@ class CompressibleNet(nn.Module):
     """Input (batch, 1, n_samples) normalised ECG -> logits (batch, n_classes)."""
 
     bits: torch.Tensor
+    layer_bits: torch.Tensor
     e_max: torch.Tensor
     frac: torch.Tensor
 
@@ -70,6 +71,8 @@ class CompressibleNet(nn.Module):
         self.register_buffer("bits", torch.zeros(3, dtype=torch.int64))  # w, act, input
         self.register_buffer("e_max", torch.zeros(n, dtype=torch.int64))
         self.register_buffer("frac", torch.zeros(n, dtype=torch.int64))  # f_0..f_{L-1}
+        self.register_buffer("layer_bits", torch.zeros(n, dtype=torch.int64))  # per layer
+        self.register_load_state_dict_pre_hook(_uniform_layer_bits)
 
     @property
     def n_layers(self) -> int:
@@ -105,7 +108,7 @@ class CompressibleNet(nn.Module):
 
     def effective_weight(self, i: int) -> torch.Tensor:
         weight = list(self.weighted_layers())[i][0] * self.mask(i)
-        bits = int(self.bits[0])
+        bits = int(self.layer_bits[i])
         if bits:
             weight = pow2_quantise_ste(weight, int(self.e_max[i]), bits) * self.mask(i)
         return weight
@@ -123,7 +126,7 @@ class CompressibleNet(nn.Module):
         return bias
 
     def e_min(self, i: int) -> int:
-        return int(self.e_max[i]) - window_size(int(self.bits[0])) + 1
+        return int(self.e_max[i]) - window_size(int(self.layer_bits[i])) + 1
 
     def activation_range(self) -> tuple[int, int]:
         return 0, 2 ** int(self.bits[1]) - 1
@@ -181,15 +184,30 @@ class CompressibleNet(nn.Module):
                 bias.copy_(bn.bias + (bias - bn.running_mean) * scale)
         self.norms = None
 
-    def enable_quantisation(self, spec: QuantSpec, frac: list[int]) -> None:
+    def enable_quantisation(self, spec: QuantSpec, frac: list[int],
+                            layer_bits: list[int] | None = None) -> None:
         """Switch on quantisation: weight windows from the current weights, the given
-        fractional bits for the input (``frac[0]``) and each conv block's output."""
+        fractional bits for the input (``frac[0]``) and each conv block's output.
+
+        ``layer_bits`` gives each weighted layer its own code width (default: every layer
+        ``spec.weight_bits``)."""
+        widths = layer_bits or [spec.weight_bits] * self.n_layers
+        if len(widths) != self.n_layers:
+            raise ValueError(f"layer_bits needs {self.n_layers} entries")
         with torch.no_grad():
             self.bits.copy_(torch.tensor([spec.weight_bits, spec.act_bits, spec.input_bits]))
+            self.layer_bits.copy_(torch.tensor(widths if spec.weight_bits else [0] * len(widths)))
             self.frac.copy_(torch.tensor(frac))
             if spec.weight_bits:
                 for i, (weight, _) in enumerate(self.weighted_layers()):
-                    self.e_max[i] = best_exponent_window(weight * self.mask(i), spec.weight_bits)
+                    self.e_max[i] = best_exponent_window(weight * self.mask(i), widths[i])
+
+
+def _uniform_layer_bits(_: nn.Module, state: dict[str, Any], prefix: str, *__: Any) -> None:
+    """Checkpoints written before per-layer widths existed had one width for all layers."""
+    key = prefix + "layer_bits"
+    if key not in state and prefix + "bits" in state and prefix + "e_max" in state:
+        state[key] = torch.full_like(state[prefix + "e_max"], int(state[prefix + "bits"][0]))
 
 
 def from_float(model: AFNet) -> CompressibleNet:

@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from afdetect.atomic import atomic_path, write_text_atomic
+from afdetect.compress.bitwidth import choose_layer_bits
 from afdetect.compress.integer import IntegerModel, to_integer
 from afdetect.compress.network import CompressibleNet, QuantSpec, from_float
 from afdetect.compress.prune import (
@@ -50,18 +51,23 @@ class CompressConfig:
         calibration_records: records (stratified) for sensitivity and activation ranges.
         act_percentile: activation percentile an activation's integer range must cover.
         distill: weight of knowledge distillation from the float parent (0: none).
+        size_budget: stored bytes within which layers get one weight bit more than
+            ``quant.weight_bits``, by sensitivity (see bitwidth.py); 0: one width for all.
+            Judged on the model as quantisation-aware tuning starts; the biases' widths
+            can still move the final size by a few bytes.
     """
 
     sparsity: float = 0.89
     quant: QuantSpec = field(default_factory=lambda: QuantSpec(weight_bits=2))
     prune: FitConfig = field(default_factory=lambda: FitConfig(epochs=24, lr=3e-3))
-    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=24, lr=3e-4))
+    qat: FitConfig = field(default_factory=lambda: FitConfig(epochs=24, lr=1e-3))
     prune_every: int = 16
     prune_end_fraction: float = 0.5
     calibration_records: int = 256
     act_percentile: float = 99.99
     distill: float = 0.5
     granularity: str = "kernel"
+    size_budget: int = 6300
 
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
@@ -132,6 +138,8 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
         prune_key["granularity"] = config.granularity
     qat_key = {**prune_key, "quant": asdict(config.quant), "qat": asdict(config.qat),
                "percentile": config.act_percentile}
+    if config.size_budget:  # keeps the folders of uniform-width runs valid
+        qat_key["size_budget"] = config.size_budget
     prune_dir = work / f"prune-{_digest(prune_key)}"
     qat_dir = work / f"qat-{_digest(qat_key)}"
     history: dict[str, list[dict[str, Any]]] = {}
@@ -158,8 +166,14 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
     net.fold()
     if config.quant.weight_bits:
         if not (qat_dir / "done.pt").is_file():
-            net.enable_quantisation(config.quant, calibrate_fractions(
-                net, x, config.quant, config.act_percentile))
+            fractions = calibrate_fractions(net, x, config.quant, config.act_percentile)
+            widths = [config.quant.weight_bits] * net.n_layers
+            if config.size_budget:
+                if progress:
+                    tqdm.write("bit allocation: logit error of each layer quantised alone")
+                widths = choose_layer_bits(net, x, config.quant, fractions,
+                                           config.size_budget)
+            net.enable_quantisation(config.quant, fractions, widths)
         history["qat"] = _stage(
             net, qat_dir, lambda: fit(
                 net, config.qat, train_set, qat_dir, n_classes=n_classes,

@@ -179,6 +179,6 @@ Static RAM: {sizes.ram} bytes (rings {sizes.ram_rings}, columns {sizes.ram_colum
 other {sizes.ram_other}), independent of the recording length.
 
 Model metadata: classes {metadata["classes"]}, recipe {metadata.get("recipe", {})
-.get("sparsity")} sparsity / {model.weight_bits}-bit power-of-two weights /
+.get("sparsity")} sparsity / {model.weight_bits_text}-bit power-of-two weights /
 {model.act_bits}-bit activations.
 """

@@ -5,11 +5,11 @@ Layout (little endian)::
     b"AFDQ" | u16 format version | u32 header length | header (UTF-8 JSON) | payload | SHA-256
 
 The SHA-256 covers every byte before it. The payload holds, per layer in order, the sparse
-index streams, the packed weight codes ((sign << (bits-1)) | exponent offset, one per kept
-weight in C order) and the biases in two's complement at the layer's width, less the
-trailing zero bits they share (the header's ``bias_shift``). The header gives each block's
-length, the layer geometry and scales, and free-form metadata (classes, sampling rate,
-preprocessing, recipe, metrics at export).
+index streams, the packed weight codes ((sign << (bits-1)) | exponent offset at the layer's
+code width ``bits``, one per kept weight in C order) and the biases in two's complement at
+the layer's width, less the trailing zero bits they share (the header's ``bias_shift``).
+The header gives each block's length, the layer geometry and scales, and free-form
+metadata (classes, sampling rate, preprocessing, recipe, metrics at export).
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from afdetect.compress.sparse_index import (
 from afdetect.errors import InputError
 
 MAGIC = b"AFDQ"
-FORMAT_VERSION = 2  # 2 added the kernel-level index schemes
-READABLE_VERSIONS = (1, 2)
+# 2 added the kernel-level index schemes; 3 per-layer code widths (earlier versions give
+# one ``weight_bits`` for every layer in the header).
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _PREFIX = struct.Struct("<4sHI")
 _DIGEST = 32
 
@@ -56,23 +58,24 @@ def encode_model(model: IntegerModel, metadata: dict[str, Any]) -> bytes:
     for layer in model.layers:
         index = encode(layer.mask)
         positions = np.nonzero(layer.mask)
-        codes = ((layer.sign[positions] < 0).astype(np.int64) << (model.weight_bits - 1)) \
+        codes = ((layer.sign[positions] < 0).astype(np.int64) << (layer.bits - 1)) \
             | layer.shift[positions].astype(np.int64)
         bias, bias_shift, width = shifted_integers(layer.bias)
-        blocks = [*index.streams, pack_uint(codes, model.weight_bits),
+        blocks = [*index.streams, pack_uint(codes, layer.bits),
                   pack_uint(bias & ((1 << width) - 1), width)]
         payload.extend(b"".join(blocks))
         layers.append({
             "shape": list(layer.mask.shape), "kept": int(layer.mask.sum()),
             "e_min": layer.e_min, "in_frac": layer.in_frac, "out_frac": layer.out_frac,
-            "stride": layer.stride, "padding": layer.padding, "bias_width": width,
+            "stride": layer.stride, "padding": layer.padding, "bits": layer.bits,
+            "bias_width": width,
             "bias_shift": bias_shift,
             "index": {"scheme": index.scheme, "param": index.param, "entries": index.entries},
             "blocks": [len(b) for b in blocks],
         })
     header = json.dumps({
         "format": "afdetect-compressed",
-        "weight_bits": model.weight_bits, "act_bits": model.act_bits,
+        "act_bits": model.act_bits,
         "input_bits": model.input_bits, "input_frac": model.input_frac,
         "layers": layers, "metadata": metadata,
     }, separators=(",", ":")).encode()
@@ -101,11 +104,12 @@ def decode_model(data: bytes, source: str | Path = "<bytes>") -> tuple[IntegerMo
             for n in spec["blocks"]:
                 blocks.append(body[offset:offset + n])
                 offset += n
-            layers.append(_decode_layer(spec, blocks, header["weight_bits"]))
+            bits = spec["bits"] if version >= 3 else header["weight_bits"]
+            layers.append(_decode_layer(spec, blocks, int(bits)))
         if offset != len(body):
             raise ValueError("payload length disagrees with the header")
-        model = IntegerModel(layers, header["weight_bits"], header["act_bits"],
-                             header["input_bits"], header["input_frac"])
+        model = IntegerModel(layers, header["act_bits"], header["input_bits"],
+                             header["input_frac"])
         return model, header["metadata"]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(source, f"corrupt compressed model ({exc})") from None
@@ -129,7 +133,8 @@ def _decode_layer(spec: dict[str, Any], blocks: list[bytes], bits: int) -> Integ
     sign[mask] = np.where(codes >> (bits - 1), -1, 1)
     shift[mask] = codes & ((1 << (bits - 1)) - 1)
     return IntegerLayer(mask, sign, shift, spec["e_min"], bias.astype(np.int64),
-                        spec["in_frac"], spec["out_frac"], spec["stride"], spec["padding"])
+                        spec["in_frac"], spec["out_frac"], spec["stride"], spec["padding"],
+                        bits)
 
 
 def save_compressed(path: str | Path, model: IntegerModel, metadata: dict[str, Any]) -> None:
