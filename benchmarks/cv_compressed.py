@@ -20,6 +20,7 @@ import numpy as np
 from folds import afdetect, run_folds
 
 from afdetect.atomic import write_text_atomic
+from afdetect.compress.accounting import report
 from afdetect.deploy.format import load_compressed
 
 
@@ -48,16 +49,20 @@ def main() -> None:
 
     rows = []
     for f in range(args.k):
-        _, metadata = load_compressed(out(f))
+        model, metadata = load_compressed(out(f))
         m = metadata["metrics_at_export"]
+        # sizes as the accounting counts them now (a file's own figures are from its export)
+        size = {k: v for k, v in report(model, metadata["parent"]["parameters"]).items()
+                if k != "layers"}
         rows.append({"fold": f, "compressed": m["compressed"], "float": m["float_parent"],
-                     "size": metadata["size"], "recipe": metadata["recipe"],
+                     "size": size, "weight_bits": model.weight_bits, "recipe": metadata["recipe"],
                      "compress_seconds": sum(h["seconds"] for stage in metadata["history"]
                                              .values() for h in stage)})
         print(f"fold {f}: CinC {m['compressed']['cinc_score']:.4f} (float "
               f"{m['float_parent']['cinc_score']:.4f}), accuracy "
               f"{m['compressed']['accuracy']:.4f} (float {m['float_parent']['accuracy']:.4f}), "
-              f"{metadata['size']['stored_bytes']} B, {metadata['size']['compression_ratio']:.1f}x")
+              f"{size['stored_bytes']} B, {size['compression_ratio']:.1f}x, bits "
+              f"{model.weight_bits}")
     summary: dict[str, object] = {
         "protocol": "same 5-fold splits as cv_float.json; each fold's float model compressed "
                     "on its training folds, both scored on the held-out fold (integer engine)",

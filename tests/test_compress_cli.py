@@ -35,7 +35,7 @@ def test_report_accounts_for_every_layer(compressed: Path) -> None:
     report = json.loads(result.stdout)
     layers = report["layers"]
     assert [r["name"] for r in layers][-1] == "classifier"
-    assert sum(r["stored_bits"] for r in layers) + 32 == report["stored_bits"]
+    assert sum(r["stored_bits"] for r in layers) + GLOBAL_BITS == report["stored_bits"]
     assert report["compression_ratio"] == pytest.approx(
         32 * report["baseline_params"] / report["stored_bits"])
     assert report["sparsity"] == pytest.approx(0.8, abs=0.01)
@@ -78,6 +78,8 @@ def test_tampered_compressed_model_is_refused(compressed: Path, tmp_path: Path) 
     assert_clean_error(run("report", "--model", tmp_path / "short.afq"), "short.afq")
     assert_clean_error(run("compress", "--model", "float", "--data", SAMPLES, "--out",
                            tmp_path / "x.afq", "--bits", "1"), "--bits must be in 2..8")
+    assert_clean_error(run("compress", "--model", "float", "--data", SAMPLES, "--out",
+                           tmp_path / "x.afq", "--size-budget", "-5"), "--size-budget must be")
 
 
 def test_shipped_default_model_is_the_compressed_one_within_its_size_contract() -> None:

@@ -269,6 +269,8 @@ def _compress(args: argparse.Namespace) -> int:
         input_bits=default.quant.input_bits)
     if not 2 <= quant.weight_bits <= 8 or not 2 <= quant.act_bits <= 16:
         raise AfdetectError("--bits must be in 2..8 and --act-bits in 2..16")
+    if args.size_budget is not None and args.size_budget < 0:
+        raise AfdetectError("--size-budget must be 0 or a number of bytes")
     sparsity = default.sparsity if args.sparsity is None else args.sparsity
     if not 0 <= sparsity < 1:
         raise AfdetectError("--sparsity must be in [0, 1)")
@@ -282,8 +284,6 @@ def _compress(args: argparse.Namespace) -> int:
         size_budget=default.size_budget if args.size_budget is None else args.size_budget)
     if not 0 <= config.distill <= 1:
         raise AfdetectError("--distill must be in [0, 1]")
-    if config.size_budget < 0:
-        raise AfdetectError("--size-budget must be 0 or a number of bytes")
     if config.prune.lr <= 0 or config.qat.lr <= 0:
         raise AfdetectError("--prune-lr and --qat-lr must be positive")
     _, parent = resolve_model(args.model)

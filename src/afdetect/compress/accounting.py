@@ -4,8 +4,8 @@ Baseline bits: 32 x every float parameter of the float parent (conv weights, Bat
 scale and shift, classifier weights and bias). Stored bits: everything the integer model
 needs to run: weight codes of kept weights, the index structure in full (fillers
 included), biases at their packed width (after dropping the trailing zero bits they all
-share), and per-layer scalars (exponent window, output fractional bits, index scheme and
-parameter, bias width and shift: 8 bits each) plus 4 global bytes (weight, activation and
+share), and per-layer scalars (code width, exponent window, output fractional bits, index
+scheme and parameter, bias width and shift: 8 bits each) plus 3 global bytes (activation and
 input bits, input fractional bits).
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 from afdetect.compress.integer import IntegerModel
 from afdetect.compress.sparse_index import encode, shifted_integers
 
-LAYER_SCALAR_BITS = 6 * 8
-GLOBAL_BITS = 4 * 8
+LAYER_SCALAR_BITS = 7 * 8
+GLOBAL_BITS = 3 * 8
 
 
 @dataclass(frozen=True)

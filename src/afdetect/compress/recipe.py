@@ -38,7 +38,7 @@ from afdetect.train.loop import FitConfig, fit
 
 @dataclass(frozen=True)
 class CompressConfig:
-    """The whole recipe; its defaults are the best found (see benchmarks/pareto.py).
+    """The whole recipe; its defaults are the best found in cross-validation (README).
 
     Attributes:
         sparsity: overall fraction of pruned weights (0 skips pruning).
@@ -72,6 +72,8 @@ class CompressConfig:
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}")
+        if self.size_budget < 0:
+            raise ValueError("size_budget must be 0 (one width) or a number of bytes")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
