@@ -11,7 +11,8 @@ within a budget."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -34,17 +35,13 @@ def quantisation_errors(net: CompressibleNet, x: torch.Tensor, widths: tuple[int
     reference = net(x)
     energy = float((reference ** 2).sum()) or 1.0
     errors = np.zeros((net.n_layers, len(widths)))
-    saved = net.layer_bits.clone(), net.e_max.clone()
-    try:
+    with _quantisation_state_kept(net):
         for i, (weight, _) in enumerate(net.weighted_layers()):
             for j, bits in enumerate(widths):
                 net.layer_bits.zero_()
                 net.layer_bits[i] = bits
                 net.e_max[i] = best_exponent_window(weight * net.mask(i), bits)
                 errors[i, j] = float(((net(x) - reference) ** 2).sum()) / energy
-    finally:
-        net.layer_bits.copy_(saved[0])
-        net.e_max.copy_(saved[1])
     return errors
 
 
@@ -78,15 +75,22 @@ def choose_layer_bits(net: CompressibleNet, x: torch.Tensor, spec: QuantSpec,
     base = spec.weight_bits
     errors = quantisation_errors(net, x, (base, base + 1))
     kept = [int(net.mask(i).sum()) for i in range(net.n_layers)]
-    saved = [(buffer, buffer.clone()) for buffer in (net.bits, net.layer_bits, net.e_max,
-                                                     net.frac)]
 
     def fits(widths: list[int]) -> bool:
         net.enable_quantisation(spec, fractions, widths)
         return stored_bits(integer_model_sizes(to_integer(net))) <= 8 * size_budget
 
-    try:
+    with _quantisation_state_kept(net):
         return widen_within_budget(errors, kept, base, fits)
+
+
+@contextmanager
+def _quantisation_state_kept(net: CompressibleNet) -> Iterator[None]:
+    """Restore the net's quantisation buffers (widths, windows, scales) on exit."""
+    saved = [(buffer, buffer.clone()) for buffer in (net.bits, net.layer_bits, net.e_max,
+                                                     net.frac)]
+    try:
+        yield
     finally:
         with torch.no_grad():
             for buffer, value in saved:
