@@ -33,11 +33,11 @@ class IntegerLayer:
         mask: kept weights.  sign: -1/+1 where kept, 0 elsewhere.
         shift: exponent offset e - e_min in [0, 2^(bits-1) - 1] where kept, 0 elsewhere.
         e_min: lowest exponent of the layer's window.
-        bits: bits per kept weight's code, sign included.
         bias: int64 (c_out,), in units of 2^(e_min - in_frac).
         in_frac / out_frac: fractional bits of the input and output activations
             (``out_frac`` unused for the classifier).
         stride / padding: convolution geometry (1 / 0 for the classifier).
+        bits: code width of each kept weight, sign included.
     """
 
     mask: np.ndarray

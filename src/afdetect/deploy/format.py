@@ -68,8 +68,7 @@ def encode_model(model: IntegerModel, metadata: dict[str, Any]) -> bytes:
             "shape": list(layer.mask.shape), "kept": int(layer.mask.sum()),
             "e_min": layer.e_min, "in_frac": layer.in_frac, "out_frac": layer.out_frac,
             "stride": layer.stride, "padding": layer.padding, "bits": layer.bits,
-            "bias_width": width,
-            "bias_shift": bias_shift,
+            "bias_width": width, "bias_shift": bias_shift,
             "index": {"scheme": index.scheme, "param": index.param, "entries": index.entries},
             "blocks": [len(b) for b in blocks],
         })
