@@ -49,9 +49,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw the trace with its verdict (one file per recording if several)")
     p.set_defaults(run=_predict)
 
-    p = sub.add_parser("evaluate", help="score a model on a labelled dataset folder")
-    p.add_argument("--data", required=True, type=Path, help="CinC 2017 style dataset folder")
+    p = sub.add_parser("scan", help="monitor long recordings: AF episodes and AF burden")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
+                   help="WFDB record (.hea/.dat), .csv (mV) or .npy (mV), or a folder")
     _model_option(p)
+    p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .csv/.npy)")
+    p.add_argument("--lead", default="0", help="lead name or 0-based index (default 0)")
+    _scan_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON (with every window)")
+    p.add_argument("--csv", type=Path, metavar="FILE", help="also write the episodes as CSV")
+    p.add_argument("--annotations", metavar="EXT",
+                   help="write WFDB rhythm annotations RECORD.EXT (see --annotations-dir)")
+    p.add_argument("--annotations-dir", type=Path, metavar="DIR", default=Path("."),
+                   help="folder for --annotations (default: the current folder)")
+    p.add_argument("--reference", default="atr", metavar="EXT",
+                   help="reference rhythm annotator drawn by --plot when present (default atr)")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="draw the timeline and episode onsets (FILE_<record>.png if several)")
+    p.set_defaults(run=_scan)
+
+    p = sub.add_parser("evaluate", help="score a model on a labelled dataset folder")
+    p.add_argument("--data", required=True, type=Path, help="CinC 2017 style dataset folder, "
+                   "or with --episodes a folder of WFDB records with rhythm annotations")
+    _model_option(p)
+    p.add_argument("--episodes", action="store_true",
+                   help="scan long records and score AF episodes (EC57) against annotations")
+    p.add_argument("--annotator", default="atr",
+                   help="reference annotation extension for --episodes (default atr)")
+    _scan_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the confusion matrix")
     p.set_defaults(run=_evaluate)
@@ -126,6 +151,37 @@ def _model_option(p: argparse.ArgumentParser) -> None:
                    help="built-in model name or model file (default: the shipped default)")
 
 
+def _scan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--window", type=float, metavar="S",
+                   help="window length in seconds (default 30; rounded to model steps)")
+    p.add_argument("--hop", type=float, metavar="S",
+                   help="seconds between window starts (default 10)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for PyTorch (default 1)")
+
+
+def _scan_config(args: argparse.Namespace) -> Any:
+    import dataclasses
+
+    from afdetect.monitor.scan import ScanConfig
+
+    default = ScanConfig()
+    window = default.window_s if args.window is None else args.window
+    hop = default.hop_s if args.hop is None else args.hop
+    if not (window > 0 and hop > 0):
+        raise AfdetectError("--window and --hop must be positive seconds")
+    return dataclasses.replace(default, window_s=window, hop_s=hop)
+
+
+def _step_model(args: argparse.Namespace) -> Any:
+    import torch
+
+    from afdetect.monitor.scan import step_model
+
+    torch.set_num_threads(max(1, args.threads))
+    return step_model(_classifier(args))
+
+
 def _lead(text: str) -> str | int:
     return int(text) if text.lstrip("-").isdigit() else text
 
@@ -162,11 +218,7 @@ def _predict(args: argparse.Namespace) -> int:
             plot_trace(p.recording.signal, p.recording.fs, target,
                        f"{p.recording.name}: {p.label} ({max(p.probabilities):.0%})",
                        dict(zip(CLASSES, p.probabilities, strict=True)))
-    for failure in failures:
-        print(f"afdetect: error: {failure}", file=sys.stderr)
-    if failures and rows:
-        print(f"afdetect: {len(rows)} classified, {len(failures)} failed", file=sys.stderr)
-    return 1 if failures else 0
+    return _report_failures(failures, len(rows), "classified")
 
 
 def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -183,9 +235,129 @@ def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
+def _scan(args: argparse.Namespace) -> int:
+    from afdetect.monitor.rhythm import write_rhythm_annotations
+    from afdetect.monitor.scan import scan_files
+
+    config = _scan_config(args)
+    model = _step_model(args)
+    scans, failures = scan_files(model, args.inputs, config, fs=args.fs, lead=_lead(args.lead),
+                                 progress=not args.json)
+    if args.json:
+        print(json.dumps({"model": model.name, "window_s": config.window_s,
+                          "hop_s": config.hop_s, "rule": config.rule.to_dict(),
+                          "recordings": [s.to_dict() for s in scans],
+                          "errors": [str(f) for f in failures]}, indent=2))
+    else:
+        for scan in scans:
+            af = scan.af_episodes()
+            print(f"{scan.record}: {scan.duration_s / 3600:.2f} h at {scan.fs:g} Hz, AF burden "
+                  f"{scan.af_burden:.1%} ({scan.af_seconds:.0f} s), {len(af)} AF episode(s)")
+            print(_table(["label", "start", "end", "duration_s"],
+                         [[e.label, _clock(e.start_s), _clock(e.end_s), f"{e.duration_s:.0f}"]
+                          for e in scan.episodes]))
+    if args.csv:
+        _write_episodes_csv(args.csv, scans)
+    for scan in scans:
+        if args.annotations:
+            write_rhythm_annotations(scan.record, scan.episodes, scan.fs, args.annotations,
+                                     args.annotations_dir)
+        if args.plot:
+            _plot_scan(args, scan, len(scans))
+    return _report_failures(failures, len(scans), "scanned")
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600:d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _plot_scan(args: argparse.Namespace, scan: Any, n_scans: int) -> None:
+    from afdetect.errors import InputError
+    from afdetect.io.records import open_stream
+    from afdetect.monitor.rhythm import read_rhythm
+    from afdetect.plots import plot_scan
+
+    stream = open_stream(scan.source, fs=args.fs, lead=_lead(args.lead))
+    try:
+        reference = read_rhythm(scan.source, args.reference, scan.fs, scan.duration_s)
+    except InputError:
+        reference = None  # a record without annotations is drawn without a reference row
+    target = args.plot if n_scans == 1 else args.plot.with_name(
+        f"{args.plot.stem}_{scan.record}{args.plot.suffix or '.png'}")
+    plot_scan(scan, stream, target, reference)
+
+
+def _write_episodes_csv(path: Path, scans: list[Any]) -> None:
+    from afdetect.atomic import write_text_atomic
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["record", "label", "start_s", "end_s", "duration_s"])
+    for scan in scans:
+        for e in scan.episodes:
+            writer.writerow([scan.record, e.label, f"{e.start_s:.3f}", f"{e.end_s:.3f}",
+                             f"{e.duration_s:.3f}"])
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _report_failures(failures: list[Any], n_done: int, verb: str) -> int:
+    for failure in failures:
+        print(f"afdetect: error: {failure}", file=sys.stderr)
+    if failures and n_done:
+        print(f"afdetect: {n_done} {verb}, {len(failures)} failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _evaluate_episodes(args: argparse.Namespace) -> int:
+    from afdetect.monitor.evaluate import episode_report, scan_annotated
+
+    config = _scan_config(args)
+    model = _step_model(args)
+    scored, failures = scan_annotated(model, args.data, config, args.annotator,
+                                      progress=not args.json)
+    if not scored:
+        for failure in failures:
+            print(f"afdetect: error: {failure}", file=sys.stderr)
+        raise AfdetectError(f"{args.data}: no record with {args.annotator!r} rhythm annotations "
+                            "could be scored")
+    report = episode_report(scored)
+    report.update(model=model.name, data=str(args.data), window_s=config.window_s,
+                  hop_s=config.hop_s, rule=config.rule.to_dict(),
+                  skipped={f.path: f.problem for f in failures})
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"model {model.name} on {args.data}: {len(scored)} records, AF episodes of at "
+              f"least {report['min_episode_s']:g} s count for episode sensitivity")
+        rows = []
+        for key, name in (("episode_sensitivity", "episode Se"), ("episode_ppv", "episode +P"),
+                          ("duration_sensitivity", "duration Se"),
+                          ("duration_ppv", "duration +P")):
+            rows.append([name, _fmt(report["gross"][key]), _fmt(report["average"][key])])
+        print(_table(["EC57 AF statistic", "gross", "average"], rows))
+        w = report["windows"]
+        print(f"windows: {w['n_windows']}, AF sensitivity {_fmt(w['sensitivity'])}, "
+              f"specificity {_fmt(w['specificity'])}, positive predictivity {_fmt(w['ppv'])}")
+        print(_table(["record", "reference burden", "detected burden"],
+                     [[name, _fmt(r["reference_burden"]), _fmt(r["detected_burden"])]
+                      for name, r in report["records"].items()]))
+        print(f"mean absolute burden error {_fmt(report['burden_mae'])}")
+    for failure in failures:
+        print(f"afdetect: skipped {failure}", file=sys.stderr)
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from afdetect.evaluate import evaluate
     from afdetect.plots import plot_confusion
+
+    if args.episodes:
+        return _evaluate_episodes(args)
 
     summary = evaluate(_classifier(args), args.data, progress=not args.json)
     if args.json:

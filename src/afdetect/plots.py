@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,6 +13,11 @@ import numpy as np
 
 from afdetect import CLASSES
 from afdetect.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from afdetect.io.records import SignalStream
+    from afdetect.monitor.rhythm import RhythmInterval
+    from afdetect.monitor.scan import RecordingScan
 
 NAMES = {"N": "Normal", "A": "AF", "O": "Other", "~": "Noisy"}
 
@@ -67,3 +73,68 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
+
+
+RHYTHM_COLOURS = {"A": "tab:red", "N": "tab:green", "O": "tab:blue", "~": "tab:gray"}
+
+
+def plot_scan(scan: RecordingScan, stream: SignalStream, path: str | Path,
+              reference: list[RhythmInterval] | None = None, max_onsets: int = 4) -> None:
+    """A monitoring timeline: P(AF) per window, detected episodes, the reference rhythm
+    when given, then a 10-s strip around each of the first ``max_onsets`` AF onsets on the
+    standard ECG grid (25 mm/s, 10 mm/mV)."""
+    onsets = [e.start_s for e in scan.af_episodes()][:max_onsets]
+    fig = plt.figure(figsize=(11.0, 3.2 + 2.3 * len(onsets)))
+    grid = fig.add_gridspec(2 + len(onsets), 1, height_ratios=[2.2, 1.0] + [2.0] * len(onsets))
+    ax = fig.add_subplot(grid[0])
+    hours = scan.duration_s > 3 * 3600
+    unit, div = ("h", 3600.0) if hours else ("min", 60.0)
+    centres = (scan.window_starts + scan.window_steps / 2) * scan.step_s / div
+    ax.plot(centres, scan.probabilities[:, CLASSES.index("A")], lw=0.8, color="black")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(0, scan.duration_s / div)
+    ax.set_ylabel("P(AF) per window")
+    ax.set_title(f"{scan.record}: AF burden {scan.af_burden:.1%} "
+                 f"({scan.af_seconds / 60:.1f} min), {len(scan.af_episodes())} AF episode(s)")
+    ax.grid(alpha=0.3)
+    bars = fig.add_subplot(grid[1], sharex=ax)
+    rows = [("detected", [(e.label, e.start_s, e.end_s) for e in scan.episodes])]
+    if reference is not None:
+        rows.append(("reference", [("A" if r.rhythm == "(AFIB" else r.rhythm, r.start_s,
+                                    r.end_s) for r in reference]))
+    for y, (_, spans) in enumerate(reversed(rows)):
+        for label, start, end in spans:
+            bars.broken_barh([(start / div, (end - start) / div)], (y + 0.1, 0.8),
+                             color=RHYTHM_COLOURS.get(label, "lightgray"))
+    bars.set_yticks([y + 0.5 for y in range(len(rows))], [name for name, _ in reversed(rows)])
+    bars.set_xlabel(f"time ({unit}); red AF, green normal, blue other, gray noisy/other "
+                    "reference rhythms")
+    for i, onset in enumerate(onsets):
+        _ecg_strip(fig.add_subplot(grid[2 + i]), stream, max(0.0, onset - 5.0), 10.0,
+                   f"AF onset at {onset / 60:.1f} min")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _ecg_strip(ax: plt.Axes, stream: SignalStream, start_s: float, seconds: float,
+               title: str) -> None:
+    """Draw ``seconds`` of the recording on ECG paper: 1 mm = 0.04 s = 0.1 mV."""
+    a = int(start_s * stream.fs)
+    b = min(stream.n_samples, a + int(seconds * stream.fs))
+    mv = stream.read(a, b) / stream.counts_per_mv
+    mv = mv - np.median(mv)
+    t = start_s + np.arange(len(mv)) / stream.fs
+    low, high = np.floor(mv.min() * 2) / 2 - 0.5, np.ceil(mv.max() * 2) / 2 + 0.5
+    for step, width in ((0.04, 0.3), (0.2, 0.8)):
+        for x in np.arange(start_s, start_s + seconds + 1e-9, step):
+            ax.axvline(x, color="#f4a6a6", lw=width, zorder=0)
+    for step, width in ((0.1, 0.3), (0.5, 0.8)):
+        for y in np.arange(low, high + 1e-9, step):
+            ax.axhline(y, color="#f4a6a6", lw=width, zorder=0)
+    ax.plot(t, mv, color="black", lw=0.7)
+    ax.set_xlim(start_s, start_s + seconds)
+    ax.set_ylim(low, high)
+    ax.set_aspect(0.04 / 0.1)  # 1 mm squares: 0.04 s wide, 0.1 mV high
+    ax.set_title(f"{title} (25 mm/s, 10 mm/mV)", fontsize=9)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mV")

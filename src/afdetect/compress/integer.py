@@ -141,23 +141,40 @@ def to_integer(net: CompressibleNet) -> IntegerModel:
     return IntegerModel(layers, spec.act_bits, spec.input_bits, int(net.frac[0]))
 
 
+def conv_accumulator_bound(model: IntegerModel) -> int:
+    """Largest |accumulator| any conv layer can reach, whatever the input (it saturates)."""
+    bound = 0
+    peak_in = 2 ** (model.input_bits - 1)
+    for layer in model.convs:
+        terms = np.where(layer.mask, peak_in * np.exp2(layer.shift.astype(np.float64)), 0)
+        per_channel = terms.reshape(terms.shape[0], -1).sum(axis=1) + np.abs(layer.bias)
+        bound = max(bound, int(per_channel.max()))
+        peak_in = 2 ** model.act_bits - 1
+    return bound
+
+
 def dense_weights(layer: IntegerLayer) -> np.ndarray:
     """sign * 2^shift as float64, shape (c_out, c_in, kernel): exact integer values."""
     return layer.sign.astype(np.float64) * np.exp2(layer.shift.astype(np.float64))
 
 
+def requantise(acc: torch.Tensor, layer: IntegerLayer, act_bits: int) -> torch.Tensor:
+    """Accumulators (integers held in a float tensor) -> activations: rounding right shift
+    by the layer's requantisation shift, then ReLU and saturation at ``act_bits``."""
+    s = layer.requant_shift
+    acc = torch.floor((acc + 2.0 ** (s - 1)) * 2.0 ** -s) if s > 0 else acc * 2.0 ** -s
+    return torch.clamp(acc, 0, 2 ** act_bits - 1)
+
+
 @torch.no_grad()
 def simulate_logits(model: IntegerModel, x: np.ndarray) -> np.ndarray:
     """Integer logits, int64 (n_classes,), of one normalised signal (n_samples,)."""
-    top = 2 ** model.act_bits - 1
     a = torch.from_numpy(model.quantise_input(x).astype(np.float64))[None, None, :]
     for layer in model.convs:
         acc = F.conv1d(a, torch.from_numpy(dense_weights(layer)),
                        torch.from_numpy(layer.bias.astype(np.float64)),
                        stride=layer.stride, padding=layer.padding)
-        s = layer.requant_shift
-        acc = torch.floor((acc + 2.0 ** (s - 1)) / 2.0 ** s) if s > 0 else acc * 2.0 ** -s
-        a = F.max_pool1d(torch.clamp(acc, 0, top), 2)
+        a = F.max_pool1d(requantise(acc, layer, model.act_bits), 2)
     total = a[0].sum(dim=1)
     fc = model.classifier
     logits = torch.from_numpy(dense_weights(fc)[:, :, 0]) @ total

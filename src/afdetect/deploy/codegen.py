@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from afdetect.compress.integer import IntegerModel
+from afdetect.compress.integer import IntegerModel, conv_accumulator_bound
 from afdetect.compress.sparse_index import whole_kernels
 from afdetect.errors import AfdetectError
 
@@ -46,14 +46,8 @@ class ExportSizes:
 
 def accumulator_bound(model: IntegerModel, max_samples: int) -> int:
     """Largest |accumulator| any layer can reach on inputs of up to ``max_samples``."""
-    bound = 0
-    peak_in = 2 ** (model.input_bits - 1)
+    bound = conv_accumulator_bound(model)
     top = 2 ** model.act_bits - 1
-    for i, layer in enumerate(model.convs):
-        terms = np.where(layer.mask, peak_in * np.exp2(layer.shift.astype(np.float64)), 0)
-        per_channel = terms.reshape(terms.shape[0], -1).sum(axis=1) + np.abs(layer.bias)
-        bound = max(bound, int(per_channel.max()))
-        peak_in = top if i == 0 else peak_in
     steps = model.output_steps(max_samples)
     fc = model.classifier
     terms = np.where(fc.mask, top * steps * np.exp2(fc.shift.astype(np.float64)), 0)

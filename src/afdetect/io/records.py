@@ -6,6 +6,7 @@ file raise :class:`~afdetect.errors.InputError` naming the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,3 +178,126 @@ def _is_numeric_row(cells: list[str]) -> bool:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class SignalStream:
+    """One lead of a recording of any length, read in bounded chunks of integer counts.
+
+    Attributes:
+        name: record name (file stem).
+        source: the file it reads.
+        fs: sampling rate in Hz.
+        n_samples: samples in the recording.
+        counts_per_mv: ADC gain: the counts of :meth:`chunks` per millivolt.
+        lead: lead name, or ``""``.
+    """
+
+    name: str
+    source: str
+    fs: float
+    n_samples: int
+    counts_per_mv: float
+    lead: str
+    _read: Callable[[int, int], np.ndarray]
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` (exclusive) as int64 counts, shape (stop - start,)."""
+        return self._read(start, stop)
+
+    def chunks(self, size: int) -> Iterator[np.ndarray]:
+        """The whole lead, ``size`` samples at a time (the last chunk may be shorter)."""
+        for start in range(0, self.n_samples, size):
+            yield self.read(start, min(start + size, self.n_samples))
+
+
+# Floating-point inputs (CSV, .npy in mV) become counts at this gain: 1 uV per count.
+FLOAT_COUNTS_PER_MV = 1000.0
+
+
+def open_stream(path: str | Path, *, fs: float | None = None,
+                lead: str | int = 0) -> SignalStream:
+    """Open one lead of a recording for chunked reading (see :func:`read_record`).
+
+    WFDB records are read a chunk at a time from the signal file as stored integers, so
+    memory does not grow with the recording; CSV files are read whole and ``.npy`` arrays
+    memory-mapped, both converted to counts of 1 uV.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".npy"):
+        if suffix == ".npy":
+            array = _npy_lead(path, _require_fs(path, fs), lead)
+            rec_name, rec_lead = path.stem, ""
+        else:
+            rec = read_csv(path, fs=_require_fs(path, fs), lead=lead)
+            array, rec_name, rec_lead = rec.signal, rec.name, rec.lead
+        if array.size and not np.all(np.isfinite(array)):
+            raise InputError(path, "NaN or infinite samples")
+
+        def read_float(start: int, stop: int) -> np.ndarray:
+            return np.round(np.asarray(array[start:stop], dtype=np.float64)
+                            * FLOAT_COUNTS_PER_MV).astype(np.int64)
+
+        return SignalStream(rec_name, str(path), float(_require_fs(path, fs)), len(array),
+                            FLOAT_COUNTS_PER_MV, rec_lead, read_float)
+    if suffix not in WFDB_SUFFIXES and suffix != "":
+        raise InputError(path, f"unsupported file type {suffix!r} (expected WFDB, .csv or .npy)")
+    return _wfdb_stream(path, fs, lead)
+
+
+def _npy_lead(path: Path, fs: float, lead: str | int) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except Exception as exc:
+        raise InputError(path, f"not a readable .npy array ({_one_line(exc)})") from None
+    if array.dtype.kind not in "iuf" or array.ndim not in (1, 2) or array.size == 0:
+        raise InputError(path, f"expected a 1-D or 2-D numeric array, got {array.dtype} "
+                               f"with shape {array.shape}")
+    if array.ndim == 1:
+        return array
+    return array[:, _pick_lead(path, [], array.shape[1], lead)]
+
+
+def _wfdb_stream(path: Path, fs: float | None, lead: str | int) -> SignalStream:
+    base = path.with_suffix("") if path.suffix.lower() in WFDB_SUFFIXES else path
+    header = base.with_suffix(".hea")
+    if not header.is_file():
+        raise InputError(header, "no such WFDB header")
+    try:
+        meta = wfdb.rdheader(str(base))
+    except Exception as exc:
+        raise InputError(header, f"unreadable WFDB header ({_one_line(exc)})") from None
+    if fs is not None and abs(fs - float(meta.fs)) > 1e-6:
+        raise InputError(path, f"--fs {fs:g} disagrees with the header's {meta.fs:g} Hz")
+    names = list(meta.sig_name or [])
+    channel = _pick_lead(header, names, meta.n_sig, lead)
+    n_samples = int(meta.sig_len or 0)
+    if n_samples <= 0:
+        raise InputError(header, "the header gives no signal length")
+    gain = float((meta.adc_gain or [0])[channel] or 0) or 200.0  # WFDB's default gain
+    units = ((meta.units or ["mV"])[channel] or "mV").lower().replace("µ", "u")
+    gain /= {"mv": 1.0, "uv": 1e-3, "v": 1e3}.get(units, 1.0)  # counts per mV
+
+    def read_wfdb_counts(start: int, stop: int) -> np.ndarray:
+        try:
+            rec = wfdb.rdrecord(str(base), sampfrom=start, sampto=stop, channels=[channel],
+                                physical=False)
+        except Exception as exc:
+            raise InputError(base, f"unreadable WFDB signal ({_one_line(exc)})") from None
+        counts = np.asarray(rec.d_signal, dtype=np.int64)[:, 0]
+        if len(counts) < stop - start:
+            raise InputError(base, f"signal file holds fewer samples than the header's "
+                                   f"{n_samples}")
+        return counts
+
+    # A header claiming more samples than the signal file holds fails here, not hours in.
+    read_wfdb_counts(n_samples - 1, n_samples)
+    return SignalStream(base.name, str(path), float(meta.fs), n_samples, gain,
+                        names[channel] if names else "", read_wfdb_counts)

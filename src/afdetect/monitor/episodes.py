@@ -1,0 +1,131 @@
+"""From overlapping window probabilities to rhythm episodes and AF burden.
+
+The documented rule (:class:`EpisodeRule`; defaults from cross-validation on the MIT-BIH
+development records, ``benchmarks/monitor_accuracy.py``):
+
+1. Every time step (``step_s`` seconds, the model's output resolution) takes the mean
+   class probabilities of the windows that cover it: overlapping windows smooth.
+2. A step is AF when its mean P(AF) is at least ``af_threshold``; otherwise it takes the
+   most probable of the other classes.
+3. Non-AF gaps shorter than ``min_gap_s`` between two AF runs become AF; then AF runs
+   shorter than ``min_af_s`` take their steps' most probable other class.
+4. Runs of equal labels are the episodes; AF burden is AF time over the time covered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from afdetect import CLASSES
+
+AF = CLASSES.index("A")
+
+
+@dataclass(frozen=True)
+class EpisodeRule:
+    """How window probabilities become episodes (see the module docstring).
+
+    Attributes:
+        af_threshold: mean P(AF) from which a step is AF.
+        min_af_s: shortest AF episode kept, in seconds.
+        min_gap_s: shortest non-AF gap kept between two AF episodes, in seconds.
+    """
+
+    af_threshold: float = 0.5
+    min_af_s: float = 30.0
+    min_gap_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.af_threshold <= 1:
+            raise ValueError("af_threshold must be in (0, 1]")
+        if self.min_af_s < 0 or self.min_gap_s < 0:
+            raise ValueError("min_af_s and min_gap_s must be >= 0")
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A run of one rhythm label, in seconds from the start of the recording."""
+
+    label: str
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {"label": self.label, "start_s": round(self.start_s, 3),
+                "end_s": round(self.end_s, 3)}
+
+
+def step_probabilities(window_starts: np.ndarray, window_steps: int,
+                       probabilities: np.ndarray) -> np.ndarray:
+    """Mean probabilities of the windows covering each step.
+
+    Args:
+        window_starts: (n_windows,) first step of each window.
+        window_steps: steps per window.
+        probabilities: (n_windows, n_classes).
+    Returns:
+        (n_steps, n_classes), n_steps = last window's end; rows covered by no window are 0.
+    """
+    if not len(window_starts):
+        return np.zeros((0, probabilities.shape[1]))
+    n_steps = int(window_starts[-1]) + window_steps
+    diff = np.zeros((n_steps + 1, probabilities.shape[1]))
+    count = np.zeros(n_steps + 1)
+    np.add.at(diff, window_starts, probabilities)
+    np.add.at(diff, window_starts + window_steps, -probabilities)
+    np.add.at(count, window_starts, 1)
+    np.add.at(count, window_starts + window_steps, -1)
+    covered = np.cumsum(count)[:-1]
+    return np.cumsum(diff, axis=0)[:-1] / np.maximum(covered, 1)[:, None]
+
+
+def step_labels(probabilities: np.ndarray, step_s: float, rule: EpisodeRule) -> np.ndarray:
+    """Class index per step (see the module docstring), shape (n_steps,)."""
+    other = probabilities.copy()
+    other[:, AF] = -1
+    fallback = other.argmax(axis=1)
+    is_af = probabilities[:, AF] >= rule.af_threshold
+    is_af = _fill_short(is_af, value=False, max_len=rule.min_gap_s / step_s, inner_only=True)
+    is_af = _fill_short(is_af, value=True, max_len=rule.min_af_s / step_s, inner_only=False)
+    return np.where(is_af, AF, fallback)
+
+
+def episodes_of(labels: np.ndarray, step_s: float) -> list[Episode]:
+    """Runs of equal labels as :class:`Episode` s."""
+    episodes = []
+    for value, start, stop in _runs(labels):
+        episodes.append(Episode(CLASSES[int(value)], start * step_s, stop * step_s))
+    return episodes
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
+    """(value, start, stop) of every run of equal values."""
+    if not len(values):
+        return []
+    edges = np.flatnonzero(np.diff(values)) + 1
+    starts = np.concatenate([[0], edges])
+    stops = np.concatenate([edges, [len(values)]])
+    return [(int(values[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def _fill_short(mask: np.ndarray, *, value: bool, max_len: float,
+                inner_only: bool) -> np.ndarray:
+    """Flip runs of ``value`` shorter than ``max_len`` steps; with ``inner_only``, only runs
+    with the other value on both sides."""
+    out = mask.copy()
+    for v, start, stop in _runs(mask.astype(np.int8)):
+        if bool(v) != value or stop - start >= max_len:
+            continue
+        if inner_only and (start == 0 or stop == len(mask)):
+            continue
+        out[start:stop] = not value
+    return out

@@ -1,0 +1,296 @@
+"""``afdetect scan``: a recording of any length -> window decisions, episodes, AF burden.
+
+Data flows one way, a chunk at a time, so memory does not grow with the recording:
+:class:`~afdetect.io.records.SignalStream` (raw counts) -> :class:`IntegerFrontEnd`
+(resample, baseline, scale, quantise) -> :class:`StreamingStack` (the conv blocks, once
+over the recording) -> per-step class scores -> windows (sums of ``window_steps`` steps
+every ``hop_steps``) -> :mod:`afdetect.monitor.episodes`.
+
+A window's logits are the classifier applied to the mean of the last block's columns in
+it, exactly as a strip's are over the whole strip; the conv blocks just see the recording
+around the window instead of zero padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from afdetect import CLASSES
+from afdetect.compress.integer import IntegerModel, dense_weights
+from afdetect.errors import InputError
+from afdetect.io.records import SignalStream, open_stream
+from afdetect.model.cnn import AFNet
+from afdetect.models import Classifier, CompressedClassifier, FloatClassifier, softmax
+from afdetect.monitor.episodes import (
+    Episode,
+    EpisodeRule,
+    episodes_of,
+    step_labels,
+    step_probabilities,
+)
+from afdetect.monitor.frontend import FrontEndConfig, IntegerFrontEnd
+from afdetect.monitor.stack import StreamingStack, float_stack, integer_stack
+
+MIN_FS = 100.0
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Windows, chunking and the episode rule of a scan.
+
+    Attributes:
+        window_s: window length in seconds, rounded to whole model steps.
+        hop_s: seconds between window starts, rounded to whole model steps.
+        chunk_s: seconds of recording read at a time (bounds memory).
+        frontend: streaming normalisation.
+        rule: how windows become episodes.
+    """
+
+    window_s: float = 30.0
+    hop_s: float = 10.0
+    chunk_s: float = 600.0
+    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
+    rule: EpisodeRule = field(default_factory=EpisodeRule)
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or self.hop_s <= 0 or self.chunk_s <= 0:
+            raise ValueError("window, hop and chunk lengths must be positive")
+
+
+class StepModel(Protocol):
+    """What a scan needs from a model: the conv blocks as a stream, and the classifier
+    split into a per-step score and a per-window finish."""
+
+    name: str
+    fs: int
+    downsampling: int
+    input_frac: int
+    input_bits: int
+
+    def stack(self) -> StreamingStack: ...
+
+    def step_scores(self, columns: torch.Tensor) -> np.ndarray:
+        """(c_last, n_steps) columns -> (n_steps, n_classes) additive class scores."""
+        ...
+
+    def window_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
+        """(n_windows, n_classes) score sums over ``n_steps`` steps -> float logits."""
+        ...
+
+
+@dataclass
+class IntegerStepModel:
+    """The compressed model: integer scores; window logits ``sum + bias * T``."""
+
+    name: str
+    model: IntegerModel
+    fs: int
+
+    @property
+    def downsampling(self) -> int:
+        return self.model.convs[0].stride * 2 ** len(self.model.convs)
+
+    @property
+    def input_frac(self) -> int:
+        return self.model.input_frac
+
+    @property
+    def input_bits(self) -> int:
+        return self.model.input_bits
+
+    def stack(self) -> StreamingStack:
+        return integer_stack(self.model)
+
+    def step_scores(self, columns: torch.Tensor) -> np.ndarray:
+        weights = dense_weights(self.model.classifier)[:, :, 0].astype(np.int64)
+        return (weights @ columns.numpy().astype(np.int64)).T
+
+    def integer_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
+        """The C engine's window logits: int64 (n_windows, n_classes)."""
+        return sums + self.model.classifier.bias[None, :] * n_steps
+
+    def window_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
+        return self.integer_logits(sums, n_steps) * self.model.logit_scale(n_steps)
+
+
+@dataclass
+class FloatStepModel:
+    """A float network on the same front end (its input is ``d / 2^k`` unquantised)."""
+
+    name: str
+    network: AFNet
+    fs: int
+    input_frac: int = 16
+    input_bits: int = 40
+
+    @property
+    def downsampling(self) -> int:
+        return self.network.config.downsampling
+
+    def stack(self) -> StreamingStack:
+        return float_stack(self.network)
+
+    def step_scores(self, columns: torch.Tensor) -> np.ndarray:
+        weight = self.network.classifier.weight.detach().double().numpy()
+        return (weight @ columns.double().numpy()).T
+
+    def window_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
+        bias = self.network.classifier.bias.detach().double().numpy()
+        return sums / n_steps + bias[None, :]
+
+
+def step_model(classifier: Classifier) -> IntegerStepModel | FloatStepModel:
+    """The scan view of a loaded model."""
+    fs = int(classifier.preprocess.fs)
+    if isinstance(classifier, CompressedClassifier):
+        return IntegerStepModel(classifier.name, classifier.model, fs)
+    if isinstance(classifier, FloatClassifier):
+        return FloatStepModel(classifier.name, classifier.model.network, fs)
+    raise TypeError(f"cannot scan with {type(classifier).__name__}")
+
+
+@dataclass
+class RecordingScan:
+    """What a scan found in one recording.
+
+    Attributes:
+        window_starts: (n_windows,) first model step of each window.
+        window_steps: steps per window; ``step_s`` seconds per step.
+        probabilities: (n_windows, n_classes) window class probabilities.
+        integer_logits: (n_windows, n_classes) int64 for the compressed model, else None.
+        steps: (n_steps, n_classes) mean probabilities per step (see episodes).
+        episodes: rhythm episodes covering the windows, in order.
+    """
+
+    record: str
+    source: str
+    fs: float
+    duration_s: float
+    lead: str
+    step_s: float
+    window_starts: np.ndarray
+    window_steps: int
+    probabilities: np.ndarray
+    integer_logits: np.ndarray | None
+    steps: np.ndarray
+    episodes: list[Episode]
+
+    @property
+    def covered_s(self) -> float:
+        return len(self.steps) * self.step_s
+
+    @property
+    def af_seconds(self) -> float:
+        return sum(e.duration_s for e in self.episodes if e.label == "A")
+
+    @property
+    def af_burden(self) -> float:
+        """AF time over the time the windows cover."""
+        return self.af_seconds / self.covered_s if self.covered_s else 0.0
+
+    def af_episodes(self) -> list[Episode]:
+        return [e for e in self.episodes if e.label == "A"]
+
+    def to_dict(self, windows: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "record": self.record, "source": self.source, "fs": self.fs,
+            "duration_s": round(self.duration_s, 3), "lead": self.lead,
+            "covered_s": round(self.covered_s, 3),
+            "af_burden": round(self.af_burden, 6), "af_seconds": round(self.af_seconds, 3),
+            "episodes": [e.to_dict() for e in self.episodes],
+        }
+        if windows:
+            out["windows"] = [
+                {"start_s": round(float(s) * self.step_s, 3),
+                 "end_s": round(float(s + self.window_steps) * self.step_s, 3),
+                 "label": CLASSES[int(p.argmax())],
+                 "probabilities": {c: round(float(v), 6)
+                                   for c, v in zip(CLASSES, p, strict=True)}}
+                for s, p in zip(self.window_starts, self.probabilities, strict=True)]
+        return out
+
+
+def window_geometry(config: ScanConfig, step_s: float) -> tuple[int, int]:
+    """(window_steps, hop_steps): the window and hop rounded to whole steps (at least 1)."""
+    return max(1, round(config.window_s / step_s)), max(1, round(config.hop_s / step_s))
+
+
+def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
+                   progress: bool = False) -> np.ndarray:
+    """Per-step class scores (n_steps, n_classes) over the whole stream, chunk by chunk."""
+    if stream.fs < MIN_FS:
+        raise InputError(stream.source, f"sampling rate {stream.fs:g} Hz is below the "
+                                        f"{MIN_FS:g} Hz an ECG classifier needs")
+    front = IntegerFrontEnd(stream.fs, model.fs, model.input_frac, model.input_bits,
+                            config.frontend)
+    stack = model.stack()
+    scale = 2.0 ** -model.input_frac if isinstance(model, FloatStepModel) else 1.0
+    chunk = max(1, int(config.chunk_s * stream.fs))
+    scores, low, high = [], None, None
+    for counts in tqdm(stream.chunks(chunk), total=-(-stream.n_samples // chunk),
+                       desc=f"scanning {stream.name}", unit="chunk", disable=not progress,
+                       leave=False):
+        low = counts.min() if low is None else min(low, counts.min())
+        high = counts.max() if high is None else max(high, counts.max())
+        q = front.push(counts)
+        scores.append(model.step_scores(stack.push(q * scale if scale != 1.0 else q)))
+    if high is None or low is None or (high - low) / stream.counts_per_mv < 0.05:
+        raise InputError(stream.source, "flat line: no signal in the whole recording")
+    return np.concatenate(scores) if scores else np.zeros((0, len(CLASSES)))
+
+
+def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | None = None,
+                progress: bool = False) -> RecordingScan:
+    """Scan one opened recording; see the module docstring."""
+    config = config or ScanConfig()
+    step_s = model.downsampling / model.fs
+    window_steps, hop_steps = window_geometry(config, step_s)
+    min_s = window_steps * step_s + 1.5 * config.frontend.block / model.fs
+    if stream.duration_s < min_s:
+        raise InputError(stream.source, f"too short to scan: {stream.duration_s:.1f} s; "
+                                        f"one {window_steps * step_s:.1f}-s window needs "
+                                        f"{min_s:.1f} s (use `afdetect predict` for strips)")
+    scores = step_scores_of(model, stream, config, progress)
+    starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)
+    csum = np.concatenate([np.zeros((1, scores.shape[1]), dtype=scores.dtype),
+                           np.cumsum(scores, axis=0)])
+    sums = csum[starts + window_steps] - csum[starts]
+    integer = (model.integer_logits(sums, window_steps)
+               if isinstance(model, IntegerStepModel) else None)
+    probabilities = softmax(model.window_logits(sums, window_steps).astype(np.float64))
+    steps = step_probabilities(starts, window_steps, probabilities)
+    labels = step_labels(steps, step_s, config.rule)
+    return RecordingScan(stream.name, stream.source, stream.fs, stream.duration_s, stream.lead,
+                         step_s, starts, window_steps, probabilities, integer, steps,
+                         episodes_of(labels, step_s))
+
+
+def relabel(scan: RecordingScan, rule: EpisodeRule) -> RecordingScan:
+    """The same windows under another episode rule (no re-scan)."""
+    labels = step_labels(scan.steps, scan.step_s, rule)
+    return RecordingScan(**{**scan.__dict__, "episodes": episodes_of(labels, scan.step_s)})
+
+
+def scan_files(model: StepModel, inputs: list[str | Path], config: ScanConfig | None = None,
+               *, fs: float | None = None, lead: str | int = 0, progress: bool = False
+               ) -> tuple[list[RecordingScan], list[InputError]]:
+    """Scan every recording in ``inputs`` (files or folders); bad files are returned."""
+    from afdetect.predict import expand_inputs
+
+    scans: list[RecordingScan] = []
+    failures: list[InputError] = []
+    files = expand_inputs(inputs)
+    for path in tqdm(files, desc="recordings", unit="rec", disable=not progress or len(files) < 2):
+        try:
+            scans.append(scan_stream(model, open_stream(path, fs=fs, lead=lead), config,
+                                     progress))
+        except InputError as exc:
+            failures.append(exc if exc.path == str(path) else InputError(path, exc.problem))
+    return scans, failures
+
