@@ -45,7 +45,7 @@ def exported(model, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_c_engine_identical_to_python_on_real_records(model, exported: Path) -> None:
-    result = check(model, PreprocessConfig(), build(exported), RECORDS)
+    result = check(model, METADATA, build(exported), RECORDS)
     assert len(result.records) == 12 and not result.failures
     assert result.identical
 
@@ -57,7 +57,7 @@ def test_c_engine_runs_kernel_pruned_layers_by_kernel(tmp_path: Path) -> None:
     source = (tmp_path / "afdetect_model.c").read_text()
     groups = re.findall(r"L\d_bias, \d+, \d+, (\d+), (\d+),", source)  # k, group
     assert groups == [("7", "1"), ("5", "5"), ("3", "3")]  # conv1 has one input channel
-    result = check(model, PreprocessConfig(), build(tmp_path), RECORDS)
+    result = check(model, METADATA, build(tmp_path), RECORDS)
     assert len(result.records) == 12 and result.identical
 
 

@@ -535,7 +535,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from afdetect.data.preprocess import PreprocessConfig
     from afdetect.deploy.export import build, check, export
 
     name, _, model, metadata = _load_compressed_model(args.model, "export")
@@ -544,15 +543,16 @@ def _export(args: argparse.Namespace) -> int:
         print(f"wrote the C engine for {name} to {args.out} ({sizes.tables} bytes of tables, "
               f"{sizes.ram} bytes of RAM); see {args.out / 'README.md'}")
         return 0
-    result = check(model, PreprocessConfig(**metadata["preprocess"]), build(args.out),
-                   args.check)
+    result = check(model, metadata, build(args.out), args.check)
     if args.json:
         print(json.dumps({"records": result.records, "identical": result.identical,
                           "errors": result.failures}, indent=2))
     else:
-        print(_table(["record", "class", "identical", "C logits"],
-                     [[r["record"], r["label"], str(r["identical"]),
-                       " ".join(map(str, r["c_logits"]))] for r in result.records]))
+        print(_table(["record", "mode", "class", "identical", "C logits"],
+                     [[r["record"], r["mode"], r["label"], str(r["identical"]),
+                       " ".join(map(str, r["c_logits"])) if "c_logits" in r else
+                       f"{r['windows_identical']} of {r['windows']} windows"]
+                      for r in result.records]))
         print(f"{sum(r['identical'] for r in result.records)} of {len(result.records)} "
               "recordings: C logits identical to the Python integer engine")
     for failure in result.failures:

@@ -19,6 +19,7 @@ import numpy as np
 from afdetect.compress.integer import IntegerModel, conv_accumulator_bound
 from afdetect.compress.sparse_index import whole_kernels
 from afdetect.errors import AfdetectError
+from afdetect.monitor.frontend import FrontEndConfig
 
 INT32_MAX = 2**31 - 1
 
@@ -44,11 +45,11 @@ class ExportSizes:
         return self.ram_rings + self.ram_columns + self.ram_other
 
 
-def accumulator_bound(model: IntegerModel, max_samples: int) -> int:
-    """Largest |accumulator| any layer can reach on inputs of up to ``max_samples``."""
+def accumulator_bound(model: IntegerModel, steps: int) -> int:
+    """Largest |accumulator| any layer can reach when the classifier sums ``steps`` steps
+    (a strip's whole length, or a monitoring window)."""
     bound = conv_accumulator_bound(model)
     top = 2 ** model.act_bits - 1
-    steps = model.output_steps(max_samples)
     fc = model.classifier
     terms = np.where(fc.mask, top * steps * np.exp2(fc.shift.astype(np.float64)), 0)
     per_class = terms.reshape(terms.shape[0], -1).sum(axis=1) + np.abs(fc.bias) * steps
@@ -63,15 +64,26 @@ def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: in
     return f"static const {ctype} {name}[{len(values)}] = {{\n    {body}\n}};\n"
 
 
-def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float = 600.0
+def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float = 600.0,
+             frontend: FrontEndConfig | None = None, max_window_steps: int = 64
              ) -> tuple[dict[str, str], ExportSizes]:
-    """C sources ``{file name: text}`` for ``model`` and their static memory sizes."""
+    """C sources ``{file name: text}`` for ``model`` and their static memory sizes.
+
+    Strips may be up to ``max_seconds`` long; the continuous mode takes windows of up to
+    ``max_window_steps`` steps and any number of samples. Both are proven free of int32
+    overflow here.
+    """
     fs = int(metadata["fs"])
+    frontend = frontend or FrontEndConfig()
     max_samples = int(max_seconds * fs)
-    bound = accumulator_bound(model, max_samples)
+    bound = accumulator_bound(model, model.output_steps(max_samples))
     if bound > INT32_MAX:
         raise AfdetectError(f"accumulators may reach {bound} > 2^31 - 1 on {max_seconds:g} s "
                             "recordings; the int32 C engine cannot run this model")
+    stream_bound = accumulator_bound(model, max_window_steps)
+    if stream_bound > INT32_MAX:
+        raise AfdetectError(f"window logits may reach {stream_bound} > 2^31 - 1 over "
+                            f"{max_window_steps} steps; export a shorter maximum window")
     n_classes = model.classifier.mask.shape[0]
     tables, descriptors = [], []
     codes_bytes = index_bytes = row_bytes = bias_bytes = ring_bytes = column_bytes = 0
@@ -110,7 +122,9 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     n_convs = len(model.convs)
     c_last = model.convs[-1].mask.shape[0]
     max_c = max(layer.mask.shape[0] for layer in model.convs)
-    other = 4 * c_last + 4 * n_convs * 4 + 4
+    stream = (2 * frontend.block + 4 * frontend.block + 16 * frontend.span
+              + 4 * n_classes * (max_window_steps + 1) + 4 * 16)
+    other = 4 * c_last + 4 * n_convs * 4 + 4 + stream
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
                         column_bytes, other)
     values = {
@@ -121,10 +135,13 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         "fc": n_convs, "min_samples": int(metadata["preprocess"]["min_seconds"] * fs),
         "classes": ", ".join(f'"{c}"' for c in metadata["classes"]),
         "max_samples": max_samples, "bound": bound,
+        "step_samples": model.convs[0].stride * 2 ** n_convs, "max_window": max_window_steps,
+        "block": frontend.block, "block_log2": frontend.block.bit_length() - 1,
+        "span": frontend.span,
     }
     header = _HEADER.format(**values)
     source = _SOURCE.format(tables="\n".join(tables), descriptors=",\n".join(descriptors),
-                            **values)
+                            **values) + _SOURCE_STREAM.format(**values)
     return {"afdetect_model.h": header, "afdetect_model.c": source, "demo.c": _DEMO,
             "Makefile": _MAKEFILE}, sizes
 
@@ -165,6 +182,21 @@ void afd_push(int16_t sample);
 int afd_finish(int32_t logits[AFD_N_CLASSES]);
 /* afd_reset, afd_push for each sample, afd_finish. */
 int afd_classify(const int16_t *samples, int32_t n, int32_t logits[AFD_N_CLASSES]);
+/* Continuous monitoring (afdetect scan's integer pipeline): raw ADC counts of up to 16
+   bits at fs_in_hz (>= 100) go in one by one, indefinitely, in static RAM; the engine
+   resamples, removes the baseline, scales and quantises inside. A decision comes every
+   hop_steps model steps (AFD_STEP_SAMPLES samples at AFD_SAMPLING_RATE_HZ each) over the
+   last window_steps steps (at most AFD_MAX_WINDOW_STEPS). Returns 0, or -1 for bad
+   arguments; it ends any strip in progress. */
+#define AFD_STEP_SAMPLES {step_samples}
+#define AFD_MAX_WINDOW_STEPS {max_window}
+#define AFD_BLOCK {block}
+#define AFD_BLOCK_LOG2 {block_log2}
+#define AFD_SPAN {span}
+int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps);
+/* Push one raw count. When it completes a window, writes that window's integer logits
+   and returns the class index (0 N, 1 A, 2 O, 3 ~); otherwise returns -1. */
+int afd_stream_push(int32_t adc_count, int32_t logits[AFD_N_CLASSES]);
 /* afd_push's input from raw samples at AFD_SAMPLING_RATE_HZ with adc_per_mv counts per
    millivolt, in integers: subtract the mean, scale by the power of two nearest the
    standard deviation, multiply by 2^AFD_INPUT_FRAC_BITS, round half up, clamp. Needs the
@@ -211,7 +243,7 @@ static int16_t pooled[{column_total}];
 static int32_t fill[{n_convs}];    /* input columns received, padding included */
 static int32_t pos[{n_convs}];     /* ring slot of the newest column */
 static int32_t phase[{n_convs}];   /* countdown to the next output (stride) */
-static int32_t outputs[{n_convs}]; /* outputs produced, for pooling pairs */
+static int32_t outputs[{n_convs}]; /* parity of the outputs produced, for pooling pairs */
 static int32_t sums[{c_last}];
 static int32_t steps;
 static int32_t pushed;
@@ -224,11 +256,18 @@ static int32_t shifted(int32_t x, int32_t s)
 
 static void layer_push(int l, const int16_t *in);
 
+static void stream_step(const int16_t *out);
+static int streaming;  /* 1 in continuous mode: steps go to stream_step */
+
 static void emit(int l, const int16_t *out)
 {{
     int32_t c;
     if (l + 1 < {n_convs}) {{
         layer_push(l + 1, out);
+        return;
+    }}
+    if (streaming) {{
+        stream_step(out);
         return;
     }}
     for (c = 0; c < {c_last}; c++) sums[c] += out[c];
@@ -249,8 +288,7 @@ static void layer_push(int l, const int16_t *in)
         slot[0] = in[c];
         slot[L->k] = in[c];
     }}
-    fill[l]++;
-    if (fill[l] < L->k) return;
+    if (fill[l] < L->k && ++fill[l] < L->k) return;  /* saturates: streams never end */
     if (--phase[l] > 0) return;
     phase[l] = L->stride;
     base = p + 1;  /* oldest column of the window */
@@ -268,7 +306,8 @@ static void layer_push(int l, const int16_t *in)
         else v = acc << -L->shift;
         col[o] = (int16_t)(v > ACT_TOP ? ACT_TOP : v);
     }}
-    if ((outputs[l]++ & 1) == 0) {{
+    outputs[l] ^= 1;  /* parity of the outputs produced: pooling pairs */
+    if (outputs[l]) {{
         for (o = 0; o < L->c_out; o++) pool[o] = col[o];
         return;
     }}
@@ -295,12 +334,13 @@ void afd_reset(void)
     for (c = 0; c < {c_last}; c++) sums[c] = 0;
     steps = 0;
     pushed = 0;
+    streaming = 0;
     for (l = 0; l < {n_convs}; l++) push_padding(l, layers[l].pad);
 }}
 
 void afd_push(int16_t sample)
 {{
-    pushed++;
+    if (pushed < AFD_MIN_SAMPLES) pushed++;
     layer_push(0, &sample);
 }}
 
@@ -369,11 +409,198 @@ int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_
 }}
 """
 
+_SOURCE_STREAM = """
+/* ---- Continuous monitoring: raw ADC counts in, a window decision every hop ----
+   The same integer front end as afdetect scan (afdetect.monitor.frontend):
+   linear-interpolation resampling on the exact rational grid, a centred moving-average
+   baseline over AFD_BLOCK samples, a power-of-two scale per block from the standard
+   deviation of the last AFD_SPAN blocks, quantisation to AFD_INPUT_BITS. Every counter
+   wraps or saturates, so it runs indefinitely in static RAM. */
+
+static int64_t asr64(int64_t x, int s)  /* floor(x / 2^s) without shifting a negative */
+{{
+    return x >= 0 ? x >> s : ~((~x) >> s);
+}}
+
+static int32_t bit_length(uint64_t x)
+{{
+    int32_t n = 0;
+    while (x) {{ n++; x >>= 1; }}
+    return n;
+}}
+
+static struct {{
+    int32_t p, q;          /* resampling: fs_in / AFD_SAMPLING_RATE_HZ = p / q */
+    int32_t ahead;         /* 1 + floor(n p / q) - raw samples seen, for the next output n */
+    int32_t r;             /* n p mod q */
+    int32_t prev, cur;     /* the last two raw samples */
+    int16_t ring[AFD_BLOCK];   /* the last AFD_BLOCK resampled counts */
+    int32_t ring_pos, seen;    /* next ring slot; resampled counts seen (saturates) */
+    int64_t ring_sum;
+    int32_t block[AFD_BLOCK];  /* detrended samples of the block being filled */
+    int32_t block_fill;
+    int64_t span_sum[AFD_SPAN], span_sq[AFD_SPAN];
+    int32_t span_pos, span_fill;
+    int32_t scores[AFD_MAX_WINDOW_STEPS][AFD_N_CLASSES];  /* per-step class scores */
+    int32_t step_pos, step_fill, window, hop, until_hop;
+    int32_t ready;
+    int32_t logits[AFD_N_CLASSES];
+}} S;
+
+static void stream_step(const int16_t *out)
+{{
+    int32_t c, j, t, acc, v;
+    int32_t *score = S.scores[S.step_pos];
+    for (c = 0; c < AFD_N_CLASSES; c++) {{
+        acc = 0;
+        for (j = L{fc}_row[c]; j < L{fc}_row[c + 1]; j++) {{
+            v = (int32_t)out[L{fc}_off[j]] << (L{fc}_code[j] & 0x7F);
+            if (L{fc}_code[j] & 0x80) acc -= v; else acc += v;
+        }}
+        score[c] = acc;
+    }}
+    if (++S.step_pos == S.window) S.step_pos = 0;
+    if (S.step_fill < S.window) S.step_fill++;
+    if (S.step_fill < S.window || --S.until_hop > 0) return;
+    S.until_hop = S.hop;
+    for (c = 0; c < AFD_N_CLASSES; c++) {{
+        acc = 0;
+        for (t = 0; t < S.window; t++) acc += S.scores[t][c] + L{fc}_bias[c];
+        S.logits[c] = acc;
+    }}
+    S.ready = 1;
+}}
+
+static void stream_block(void)
+{{
+    int64_t total = 0, total_sq = 0, num, den, sum = 0, sq = 0;
+    int32_t i, b, k, e, n;
+    int16_t q;
+    const int32_t top = (1 << (AFD_INPUT_BITS - 1)) - 1;
+    for (i = 0; i < AFD_BLOCK; i++) {{
+        sum += S.block[i];
+        sq += (int64_t)S.block[i] * S.block[i];
+    }}
+    S.span_sum[S.span_pos] = sum;
+    S.span_sq[S.span_pos] = sq;
+    if (++S.span_pos == AFD_SPAN) S.span_pos = 0;
+    if (S.span_fill < AFD_SPAN) S.span_fill++;
+    for (i = 0; i < S.span_fill; i++) {{
+        total += S.span_sum[i];
+        total_sq += S.span_sq[i];
+    }}
+    /* k = round(log2(std)) = floor((b + 1) / 2), b = floor(log2(var)), var = num / den */
+    n = AFD_BLOCK * S.span_fill;
+    num = (int64_t)n * total_sq - total * total;
+    den = (int64_t)n * n;
+    k = 0;
+    if (num > 0) {{
+        b = bit_length((uint64_t)num) - bit_length((uint64_t)den);
+        if ((b < 0 ? num << -b : num) < (b > 0 ? den << b : den)) b--;
+        k = b + 1 >= 0 ? (b + 1) / 2 : -((-(b + 1) + 1) / 2);
+    }}
+    e = AFD_INPUT_FRAC_BITS - k;
+    for (i = 0; i < AFD_BLOCK; i++) {{
+        int64_t d = S.block[i];
+        int64_t v = e >= 0 ? (d >= 0 ? d << e : -((-d) << e))
+                           : asr64(d + ((int64_t)1 << (-e - 1)), -e);
+        q = (int16_t)(v > top ? top : (v < -top - 1 ? -top - 1 : v));
+        layer_push(0, &q);
+    }}
+    S.block_fill = 0;
+}}
+
+static void stream_resampled(int32_t y)
+{{
+    int32_t old, n_mid;
+    if (S.seen == 0) {{  /* the history before the first sample repeats it */
+        for (old = 0; old < AFD_BLOCK; old++) S.ring[old] = (int16_t)y;
+        S.ring_sum = (int64_t)AFD_BLOCK * y;
+    }}
+    old = S.ring[S.ring_pos];
+    S.ring[S.ring_pos] = (int16_t)y;
+    S.ring_sum += y - old;
+    if (++S.ring_pos == AFD_BLOCK) S.ring_pos = 0;
+    if (S.seen < AFD_BLOCK) S.seen++;
+    if (S.seen < AFD_BLOCK / 2) return;  /* no centred window complete yet */
+    /* the window's centre sample n = newest - AFD_BLOCK / 2 + 1 */
+    n_mid = S.ring_pos - AFD_BLOCK / 2;
+    if (n_mid < 0) n_mid += AFD_BLOCK;
+    S.block[S.block_fill++] = S.ring[n_mid] - (int32_t)asr64(S.ring_sum, AFD_BLOCK_LOG2);
+    if (S.block_fill == AFD_BLOCK) stream_block();
+}}
+
+static int64_t gcd64(int64_t a, int64_t b)
+{{
+    while (b) {{ int64_t t = a % b; a = b; b = t; }}
+    return a;
+}}
+
+int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps)
+{{
+    int64_t g;
+    int32_t i;
+    if (fs_in_hz < 100 || window_steps < 1 || window_steps > AFD_MAX_WINDOW_STEPS ||
+        hop_steps < 1) return -1;
+    afd_reset();
+    streaming = 1;
+    g = gcd64(fs_in_hz, AFD_SAMPLING_RATE_HZ);
+    S.p = (int32_t)(fs_in_hz / g);
+    S.q = (int32_t)(AFD_SAMPLING_RATE_HZ / g);
+    S.ahead = 2;  /* output 0 needs raw samples 0 and 1 */
+    S.r = 0;
+    S.ring_pos = 0;
+    S.seen = 0;
+    S.block_fill = 0;
+    S.span_pos = 0;
+    S.span_fill = 0;
+    for (i = 0; i < AFD_SPAN; i++) S.span_sum[i] = S.span_sq[i] = 0;
+    S.step_pos = 0;
+    S.step_fill = 0;
+    S.window = window_steps;
+    S.hop = hop_steps;
+    S.until_hop = 1;
+    S.ready = 0;
+    return 0;
+}}
+
+int afd_stream_push(int32_t adc, int32_t logits[AFD_N_CLASSES])
+{{
+    int32_t c, best = 0;
+    int64_t y;
+    adc = adc > 32767 ? 32767 : (adc < -32768 ? -32768 : adc);
+    if (S.p == S.q) {{
+        stream_resampled(adc);
+    }} else {{
+        S.prev = S.cur;
+        S.cur = adc;
+        S.ahead--;
+        while (S.ahead <= 0) {{
+            /* output n: x[i] = prev, x[i + 1] = cur with i + 1 = the newest raw index */
+            y = floor_div((int64_t)S.prev * (S.q - S.r) + (int64_t)S.cur * S.r + S.q / 2, S.q);
+            stream_resampled((int32_t)y);
+            S.r += S.p;
+            while (S.r >= S.q) {{ S.r -= S.q; S.ahead++; }}
+        }}
+    }}
+    if (!S.ready) return -1;
+    S.ready = 0;
+    for (c = 0; c < AFD_N_CLASSES; c++) {{
+        logits[c] = S.logits[c];
+        if (logits[c] > logits[best]) best = (int)c;
+    }}
+    return best;
+}}
+"""
+
 _DEMO = """\
 /* Demo: classify one recording given as integers, one per line.
      afd_demo input.txt            quantised samples (afd_push's input)
      afd_demo --adc GAIN raw.txt   raw ADC counts at AFD_SAMPLING_RATE_HZ, GAIN counts/mV
-   Prints the class and the integer logits. */
+   Prints the class and the integer logits.
+     afd_demo --stream FS WINDOW HOP raw.txt
+   Continuous monitoring of raw ADC counts at FS Hz, read as they come (any length; FILE
+   "-" reads standard input): one line per window decision, "class logits...". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +610,33 @@ _DEMO = """\
 
 static int16_t raw[MAX_SAMPLES], samples[MAX_SAMPLES];
 
+static int stream(int argc, char **argv)
+{
+    int32_t logits[AFD_N_CLASSES];
+    long v;
+    int i, cls;
+    FILE *fh;
+    if (argc != 6 || afd_stream_init((int32_t)atol(argv[2]), (int32_t)atol(argv[3]),
+                                     (int32_t)atol(argv[4])) != 0) {
+        fprintf(stderr, "usage: %s --stream FS>=100 WINDOW_STEPS HOP_STEPS FILE\\n", argv[0]);
+        return 2;
+    }
+    fh = strcmp(argv[5], "-") == 0 ? stdin : fopen(argv[5], "r");
+    if (!fh) {
+        fprintf(stderr, "%s: cannot open\\n", argv[5]);
+        return 1;
+    }
+    while (fscanf(fh, "%ld", &v) == 1) {
+        cls = afd_stream_push((int32_t)v, logits);
+        if (cls < 0) continue;
+        printf("%s", afd_class_names[cls]);
+        for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
+        printf("\\n");
+    }
+    fclose(fh);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[argc - 1] : NULL;
@@ -391,6 +645,7 @@ int main(int argc, char **argv)
     long v;
     int i, cls;
     FILE *fh;
+    if (argc > 1 && strcmp(argv[1], "--stream") == 0) return stream(argc, argv);
     if (!path || (argc != 2 && !adc)) {
         fprintf(stderr, "usage: %s [--adc GAIN] FILE\\n", argv[0]);
         return 2;

@@ -11,14 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from afdetect import CLASSES
 from afdetect.compress.integer import IntegerModel
 from afdetect.data.preprocess import PreprocessConfig, preprocess
 from afdetect.deploy.codegen import ExportSizes, generate, write_export
 from afdetect.deploy.engine import IntegerEngine
 from afdetect.errors import AfdetectError, InputError
-from afdetect.io.records import read_record
+from afdetect.io.records import SignalStream, open_stream, read_record
+from afdetect.monitor.scan import IntegerStepModel, ScanConfig, scan_stream, window_geometry
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
+STRIP_MAX_S = 61.0  # longer recordings are checked in the continuous mode
 
 
 @dataclass
@@ -95,13 +98,54 @@ def run_demo(binary: Path, samples: np.ndarray, adc_gain: int | None = None
     return label, np.array([int(v) for v in logits], dtype=np.int64)
 
 
-def check(model: IntegerModel, preprocess_config: PreprocessConfig, binary: Path,
-          records: list[str | Path]) -> CheckResult:
-    """Compare the C engine's logits with the NumPy engine's on each recording."""
+def run_stream_demo(binary: Path, stream: SignalStream, window_steps: int, hop_steps: int
+                    ) -> np.ndarray:
+    """Feed a recording's raw counts to the demo's continuous mode, chunk by chunk; return
+    its window logits, int64 (n_windows, n_classes)."""
+    if abs(stream.fs - round(stream.fs)) > 1e-9:
+        raise InputError(stream.source, f"the C engine takes integer rates, not {stream.fs:g}")
+    timeout = 60 + stream.duration_s / 50  # far slower than any real run: never a hang
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen([str(binary), "--stream", str(round(stream.fs)),
+                                 str(window_steps), str(hop_steps), "-"],
+                                stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE,
+                                text=True)
+        assert proc.stdin is not None
+        for counts in stream.chunks(1 << 16):
+            proc.stdin.write("\n".join(map(str, counts.tolist())) + "\n")
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AfdetectError(f"{binary}: no answer within {timeout:.0f} s") from None
+        err = proc.stderr.read() if proc.stderr else ""
+        if proc.returncode != 0:
+            raise AfdetectError(f"{binary}: {err.strip() or 'failed'}")
+        out.seek(0)
+        rows = [[int(v) for v in line.split()[1:]] for line in out if line.strip()]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), -1)
+
+
+def check(model: IntegerModel, metadata: dict[str, Any], binary: Path,
+          records: list[str | Path], scan_config: ScanConfig | None = None) -> CheckResult:
+    """Compare the C engine's logits with the Python engine's on each recording.
+
+    Strips of up to :data:`STRIP_MAX_S` seconds go through the strip mode (whole-recording
+    preprocessing, one decision); longer recordings through the continuous mode, every
+    window's logits against ``afdetect scan``'s.
+    """
     engine = IntegerEngine(model)
+    preprocess_config = PreprocessConfig(**metadata["preprocess"])
+    scanner = IntegerStepModel("export", model, int(metadata["fs"]))
+    scan_config = scan_config or ScanConfig()
     rows, failures = [], []
     for path in records:
         try:
+            stream = open_stream(path)
+            if stream.duration_s > STRIP_MAX_S:
+                rows.append(_check_stream(scanner, binary, stream, scan_config))
+                continue
             recording = read_record(path)
             signal = preprocess(recording, preprocess_config)
         except InputError as exc:
@@ -109,10 +153,26 @@ def check(model: IntegerModel, preprocess_config: PreprocessConfig, binary: Path
             continue
         expected = engine.logits(signal)
         label, logits = run_demo(binary, model.quantise_input(signal))
-        rows.append({"record": recording.name, "label": label,
+        rows.append({"record": recording.name, "mode": "strip", "label": label,
                      "python_logits": expected.tolist(), "c_logits": logits.tolist(),
                      "identical": bool(np.array_equal(expected, logits))})
     return CheckResult(rows, failures)
+
+
+def _check_stream(scanner: IntegerStepModel, binary: Path, stream: SignalStream,
+                  config: ScanConfig) -> dict[str, Any]:
+    scan = scan_stream(scanner, stream, config)
+    assert scan.integer_logits is not None
+    expected = scan.integer_logits
+    c_logits = run_stream_demo(binary, stream, scan.window_steps,
+                               window_geometry(config, scan.step_s)[1])
+    identical = expected.shape == c_logits.shape and bool(np.array_equal(expected, c_logits))
+    n_same = int(np.all(expected[:len(c_logits)] == c_logits[:len(expected)], axis=1).sum())
+    return {"record": stream.name, "mode": "stream", "fs": stream.fs,
+            "duration_s": round(stream.duration_s, 3), "windows": len(expected),
+            "c_windows": len(c_logits), "windows_identical": n_same,
+            "label": CLASSES[int(expected[-1].argmax())] if len(expected) else "",
+            "identical": identical}
 
 
 def _readme(model: IntegerModel, metadata: dict[str, Any], sizes: ExportSizes) -> str:
