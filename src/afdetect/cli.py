@@ -194,7 +194,7 @@ def _classifier(args: argparse.Namespace) -> Any:
 
 def _predict(args: argparse.Namespace) -> int:
     from afdetect.plots import plot_trace
-    from afdetect.predict import classify_files
+    from afdetect.predict import classify_files, long_recording_note
 
     classifier = _classifier(args)
     predictions, failures = classify_files(classifier, args.inputs, fs=args.fs,
@@ -218,6 +218,10 @@ def _predict(args: argparse.Namespace) -> int:
             plot_trace(p.recording.signal, p.recording.fs, target,
                        f"{p.recording.name}: {p.label} ({max(p.probabilities):.0%})",
                        dict(zip(CLASSES, p.probabilities, strict=True)))
+    for prediction in predictions:
+        note = long_recording_note(prediction)
+        if note:
+            print(f"afdetect: note: {note}", file=sys.stderr)
     return _report_failures(failures, len(rows), "classified")
 
 

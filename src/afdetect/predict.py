@@ -16,6 +16,7 @@ from afdetect.io.records import WFDB_SUFFIXES, Recording, read_record
 from afdetect.models import Classifier, softmax
 
 RECORD_SUFFIXES = (".hea", ".csv", ".npy")
+LONG_RECORDING_S = 120.0  # twice the longest training strip (61 s)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,17 @@ class Prediction:
             "duration_s": round(self.recording.duration_s, 3),
             "fs": self.recording.fs,
         }
+
+
+def long_recording_note(prediction: Prediction) -> str | None:
+    """A pointer to ``afdetect scan`` when one label covers a recording far longer than the
+    strips the model was trained on; None otherwise."""
+    seconds = prediction.recording.duration_s
+    if seconds <= LONG_RECORDING_S:
+        return None
+    return (f"{prediction.source}: {seconds / 60:.1f} min long, but predict gives one label "
+            "for the whole recording (the model was trained on strips of 9 to 61 s); use "
+            "`afdetect scan` for AF episodes and AF burden")
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:

@@ -22,6 +22,7 @@ from afdetect.errors import AfdetectError
 from afdetect.monitor.frontend import FrontEndConfig
 
 INT32_MAX = 2**31 - 1
+MAX_WINDOW_STEPS = 64  # longest monitoring window of the continuous mode (109 s at 300 Hz)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: in
 
 
 def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float = 600.0,
-             frontend: FrontEndConfig | None = None, max_window_steps: int = 64
+             frontend: FrontEndConfig | None = None,
+             max_window_steps: int = MAX_WINDOW_STEPS
              ) -> tuple[dict[str, str], ExportSizes]:
     """C sources ``{file name: text}`` for ``model`` and their static memory sizes.
 
@@ -193,10 +195,14 @@ int afd_classify(const int16_t *samples, int32_t n, int32_t logits[AFD_N_CLASSES
 #define AFD_BLOCK {block}
 #define AFD_BLOCK_LOG2 {block_log2}
 #define AFD_SPAN {span}
-int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps);
-/* Push one raw count. When it completes a window, writes that window's integer logits
-   and returns the class index (0 N, 1 A, 2 O, 3 ~); otherwise returns -1. */
-int afd_stream_push(int32_t adc_count, int32_t logits[AFD_N_CLASSES]);
+typedef void (*afd_window_fn)(int cls, const int32_t logits[AFD_N_CLASSES], void *user);
+int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps,
+                    afd_window_fn on_window, void *user);
+/* Push one raw count. Every window it completes is reported, in order, through
+   on_window(class index (0 N, 1 A, 2 O, 3 ~), integer logits, user); the front end
+   works in blocks of AFD_BLOCK samples, so a push may complete several windows. Returns
+   how many. */
+int afd_stream_push(int32_t adc_count);
 /* afd_push's input from raw samples at AFD_SAMPLING_RATE_HZ with adc_per_mv counts per
    millivolt, in integers: subtract the mean, scale by the power of two nearest the
    standard deviation, multiply by 2^AFD_INPUT_FRAC_BITS, round half up, clamp. Needs the
@@ -443,13 +449,15 @@ static struct {{
     int32_t span_pos, span_fill;
     int32_t scores[AFD_MAX_WINDOW_STEPS][AFD_N_CLASSES];  /* per-step class scores */
     int32_t step_pos, step_fill, window, hop, until_hop;
-    int32_t ready;
-    int32_t logits[AFD_N_CLASSES];
+    int32_t emitted;
+    afd_window_fn on_window;
+    void *user;
 }} S;
 
 static void stream_step(const int16_t *out)
 {{
-    int32_t c, j, t, acc, v;
+    int32_t c, j, t, acc, v, logits[AFD_N_CLASSES];
+    int best = 0;
     int32_t *score = S.scores[S.step_pos];
     for (c = 0; c < AFD_N_CLASSES; c++) {{
         acc = 0;
@@ -466,9 +474,11 @@ static void stream_step(const int16_t *out)
     for (c = 0; c < AFD_N_CLASSES; c++) {{
         acc = 0;
         for (t = 0; t < S.window; t++) acc += S.scores[t][c] + L{fc}_bias[c];
-        S.logits[c] = acc;
+        logits[c] = acc;
+        if (acc > logits[best]) best = (int)c;
     }}
-    S.ready = 1;
+    S.emitted++;
+    S.on_window(best, logits, S.user);
 }}
 
 static void stream_block(void)
@@ -536,12 +546,13 @@ static int64_t gcd64(int64_t a, int64_t b)
     return a;
 }}
 
-int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps)
+int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps,
+                    afd_window_fn on_window, void *user)
 {{
     int64_t g;
     int32_t i;
     if (fs_in_hz < 100 || window_steps < 1 || window_steps > AFD_MAX_WINDOW_STEPS ||
-        hop_steps < 1) return -1;
+        hop_steps < 1 || !on_window) return -1;
     afd_reset();
     streaming = 1;
     g = gcd64(fs_in_hz, AFD_SAMPLING_RATE_HZ);
@@ -560,14 +571,15 @@ int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps)
     S.window = window_steps;
     S.hop = hop_steps;
     S.until_hop = 1;
-    S.ready = 0;
+    S.on_window = on_window;
+    S.user = user;
     return 0;
 }}
 
-int afd_stream_push(int32_t adc, int32_t logits[AFD_N_CLASSES])
+int afd_stream_push(int32_t adc)
 {{
-    int32_t c, best = 0;
     int64_t y;
+    S.emitted = 0;
     adc = adc > 32767 ? 32767 : (adc < -32768 ? -32768 : adc);
     if (S.p == S.q) {{
         stream_resampled(adc);
@@ -583,13 +595,7 @@ int afd_stream_push(int32_t adc, int32_t logits[AFD_N_CLASSES])
             while (S.r >= S.q) {{ S.r -= S.q; S.ahead++; }}
         }}
     }}
-    if (!S.ready) return -1;
-    S.ready = 0;
-    for (c = 0; c < AFD_N_CLASSES; c++) {{
-        logits[c] = S.logits[c];
-        if (logits[c] > logits[best]) best = (int)c;
-    }}
-    return best;
+    return S.emitted;
 }}
 """
 
@@ -610,14 +616,21 @@ _DEMO = """\
 
 static int16_t raw[MAX_SAMPLES], samples[MAX_SAMPLES];
 
+static void print_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
+{
+    int i;
+    (void)user;
+    printf("%s", afd_class_names[cls]);
+    for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
+    printf("\\n");
+}
+
 static int stream(int argc, char **argv)
 {
-    int32_t logits[AFD_N_CLASSES];
     long v;
-    int i, cls;
     FILE *fh;
     if (argc != 6 || afd_stream_init((int32_t)atol(argv[2]), (int32_t)atol(argv[3]),
-                                     (int32_t)atol(argv[4])) != 0) {
+                                     (int32_t)atol(argv[4]), print_window, NULL) != 0) {
         fprintf(stderr, "usage: %s --stream FS>=100 WINDOW_STEPS HOP_STEPS FILE\\n", argv[0]);
         return 2;
     }
@@ -626,13 +639,7 @@ static int stream(int argc, char **argv)
         fprintf(stderr, "%s: cannot open\\n", argv[5]);
         return 1;
     }
-    while (fscanf(fh, "%ld", &v) == 1) {
-        cls = afd_stream_push((int32_t)v, logits);
-        if (cls < 0) continue;
-        printf("%s", afd_class_names[cls]);
-        for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
-        printf("\\n");
-    }
+    while (fscanf(fh, "%ld", &v) == 1) afd_stream_push((int32_t)v);
     fclose(fh);
     return 0;
 }

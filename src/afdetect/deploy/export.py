@@ -14,7 +14,7 @@ import numpy as np
 from afdetect import CLASSES
 from afdetect.compress.integer import IntegerModel
 from afdetect.data.preprocess import PreprocessConfig, preprocess
-from afdetect.deploy.codegen import ExportSizes, generate, write_export
+from afdetect.deploy.codegen import MAX_WINDOW_STEPS, ExportSizes, generate, write_export
 from afdetect.deploy.engine import IntegerEngine
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream, read_record
@@ -111,9 +111,12 @@ def run_stream_demo(binary: Path, stream: SignalStream, window_steps: int, hop_s
                                 stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE,
                                 text=True)
         assert proc.stdin is not None
-        for counts in stream.chunks(1 << 16):
-            proc.stdin.write("\n".join(map(str, counts.tolist())) + "\n")
-        proc.stdin.close()
+        try:
+            for counts in stream.chunks(1 << 16):
+                proc.stdin.write("\n".join(map(str, counts.tolist())) + "\n")
+            proc.stdin.close()
+        except BrokenPipeError:  # the demo stopped early; its exit status says why
+            pass
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -161,11 +164,14 @@ def check(model: IntegerModel, metadata: dict[str, Any], binary: Path,
 
 def _check_stream(scanner: IntegerStepModel, binary: Path, stream: SignalStream,
                   config: ScanConfig) -> dict[str, Any]:
+    window_steps, hop_steps = window_geometry(config, scanner.downsampling / scanner.fs)
+    if window_steps > MAX_WINDOW_STEPS:
+        raise AfdetectError(f"a {config.window_s:g}-s window is {window_steps} steps of this "
+                            f"model; the C continuous mode takes at most {MAX_WINDOW_STEPS}")
     scan = scan_stream(scanner, stream, config)
     assert scan.integer_logits is not None
     expected = scan.integer_logits
-    c_logits = run_stream_demo(binary, stream, scan.window_steps,
-                               window_geometry(config, scan.step_s)[1])
+    c_logits = run_stream_demo(binary, stream, window_steps, hop_steps)
     identical = expected.shape == c_logits.shape and bool(np.array_equal(expected, c_logits))
     n_same = int(np.all(expected[:len(c_logits)] == c_logits[:len(expected)], axis=1).sum())
     return {"record": stream.name, "mode": "stream", "fs": stream.fs,

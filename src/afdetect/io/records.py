@@ -298,6 +298,10 @@ def _wfdb_stream(path: Path, fs: float | None, lead: str | int) -> SignalStream:
         return counts
 
     # A header claiming more samples than the signal file holds fails here, not hours in.
-    read_wfdb_counts(n_samples - 1, n_samples)
+    try:
+        read_wfdb_counts(n_samples - 1, n_samples)
+    except InputError as exc:
+        raise InputError(base, f"signal file holds fewer samples than the header's "
+                               f"{n_samples} ({exc.problem})") from None
     return SignalStream(base.name, str(path), float(meta.fs), n_samples, gain,
                         names[channel] if names else "", read_wfdb_counts)

@@ -67,11 +67,20 @@ class StepModel(Protocol):
     """What a scan needs from a model: the conv blocks as a stream, and the classifier
     split into a per-step score and a per-window finish."""
 
-    name: str
-    fs: int
-    downsampling: int
-    input_frac: int
-    input_bits: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def fs(self) -> int: ...
+
+    @property
+    def downsampling(self) -> int: ...
+
+    @property
+    def input_frac(self) -> int: ...
+
+    @property
+    def input_bits(self) -> int: ...
 
     def stack(self) -> StreamingStack: ...
 

@@ -1,0 +1,146 @@
+"""``afdetect scan``, ``evaluate --episodes`` and the C continuous mode, as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from conftest import DATA, SAMPLES, synthetic_ecg
+from test_cli import assert_clean_error, run
+from test_export import METADATA
+from test_monitor import small_model  # noqa: F401  (fixture)
+
+from afdetect import CLASSES
+from afdetect.deploy.export import _check_stream, build, c_compiler, check, export
+from afdetect.errors import AfdetectError
+from afdetect.io.records import open_stream
+from afdetect.models import load_classifier
+from afdetect.monitor.scan import IntegerStepModel, ScanConfig, scan_stream, step_model
+
+MITDB_100 = DATA / "mitdb" / "100"
+
+
+def _stitched(tmp_path: Path, copies: int) -> Path:
+    """MIT-BIH 100 repeated ``copies`` times as one WFDB record (format 212), with its
+    rhythm annotations shifted along."""
+    rec = wfdb.rdrecord(str(MITDB_100), physical=False)
+    ann = wfdb.rdann(str(MITDB_100), "atr")
+    n = rec.d_signal.shape[0]
+    wfdb.wrsamp("long", fs=rec.fs, units=rec.units, sig_name=rec.sig_name,
+                d_signal=np.tile(rec.d_signal, (copies, 1)), fmt=rec.fmt, adc_gain=rec.adc_gain,
+                baseline=rec.baseline, write_dir=str(tmp_path))
+    keep = np.array([s == "+" for s in ann.symbol])
+    wfdb.wrann("long", "atr", np.concatenate([ann.sample[keep] + k * n for k in range(copies)]),
+               symbol=["+"] * int(keep.sum()) * copies,
+               aux_note=[a for _ in range(copies) for a, k in zip(ann.aux_note, keep,
+                                                                  strict=True) if k],
+               fs=rec.fs, write_dir=str(tmp_path))
+    return tmp_path / "long"
+
+
+def test_scan_json_follows_the_contract(tmp_path: Path) -> None:
+    result = run("scan", MITDB_100, "--json", "--annotations", "afd", "--annotations-dir",
+                 tmp_path, "--csv", tmp_path / "ep.csv", "--plot", tmp_path / "t.png")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["model"] == "compressed"
+    (rec,) = out["recordings"]
+    assert {"record", "source", "fs", "duration_s", "af_burden", "af_seconds", "episodes",
+            "windows"} <= set(rec)
+    assert rec["record"] == "100" and rec["fs"] == 360 and rec["duration_s"] > 1800
+    assert {e["label"] for e in rec["episodes"]} <= set(CLASSES)
+    assert rec["af_burden"] < 0.05  # record 100 is sinus rhythm throughout
+    ends = [(e["start_s"], e["end_s"]) for e in rec["episodes"]]
+    assert all(a[1] == b[0] for a, b in zip(ends, ends[1:], strict=False))  # contiguous
+    w = rec["windows"]
+    assert len(w) > 150 and w[0]["start_s"] == 0.0
+    assert w[0]["end_s"] == pytest.approx(30.0, abs=1.0)  # 18 steps of 512/300 s
+    assert w[1]["start_s"] == pytest.approx(10.0, abs=1.0)
+    assert set(w[0]["probabilities"]) == set(CLASSES)
+    ann = wfdb.rdann(str(tmp_path / "100"), "afd")
+    assert len(ann.sample) == len(rec["episodes"]) and set(ann.symbol) == {"+"}
+    assert ann.aux_note[0] in ("(N", "(AFIB", "(OTHER", "(NOISE")
+    with open(tmp_path / "ep.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == len(rec["episodes"])
+    assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_scan_of_a_stitched_long_record_reads_in_chunks(tmp_path: Path) -> None:
+    long = _stitched(tmp_path, 3)  # 1.5 h
+    stream = open_stream(long)
+    assert stream.n_samples == 3 * 650000
+    model = step_model(load_classifier("compressed"))
+    small = scan_stream(model, stream, ScanConfig(chunk_s=37.0))
+    large = scan_stream(model, stream, ScanConfig(chunk_s=3600.0))
+    assert small.integer_logits is not None and large.integer_logits is not None
+    assert np.array_equal(small.integer_logits, large.integer_logits)
+    assert small.duration_s == pytest.approx(3 * 1805.56, abs=0.1)
+    assert len(small.window_starts) > 3 * 170
+
+
+def test_evaluate_episodes_scores_annotated_records_and_names_the_rest(tmp_path: Path) -> None:
+    long = _stitched(tmp_path, 2)
+    for suffix in (".hea", ".dat"):
+        shutil.copy(DATA / "aftdb" / f"a01{suffix}", tmp_path)  # no .atr
+    result = run("evaluate", "--episodes", "--data", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert list(report["records"]) == [long.name]
+    assert report["counts"]["ref_seconds"] == 0  # no AF in record 100
+    assert report["gross"]["duration_sensitivity"] is None
+    assert report["windows"]["n_windows"] > 300
+    assert "a01" in next(iter(report["skipped"])) and "no rhythm annotations" in \
+        next(iter(report["skipped"].values()))
+    text = run("evaluate", "--episodes", "--data", tmp_path)
+    assert "episode Se" in text.stdout and "duration +P" in text.stdout
+
+
+def test_scan_bad_inputs_are_one_line_and_the_batch_goes_on(tmp_path: Path) -> None:
+    shutil.copy(MITDB_100.with_suffix(".dat"), tmp_path / "100.dat")
+    header = MITDB_100.with_suffix(".hea").read_text().replace("650000", "990000", 1)
+    (tmp_path / "100.hea").write_text(header)
+    result = run("scan", tmp_path / "100.hea", SAMPLES / "A00001.hea", DATA / "mitdb" / "100",
+                 "--json")
+    assert_clean_error(result, "100", "fewer samples than the header", "A00001",
+                       "too short to scan", "1 scanned, 2 failed")
+    assert [r["record"] for r in json.loads(result.stdout)["recordings"]] == ["100"]
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.zeros(300 * 120))
+    assert_clean_error(run("scan", flat, "--fs", "300"), "flat.npy", "flat line")
+    assert_clean_error(run("scan", flat), "flat.npy", "--fs")
+    assert_clean_error(run("evaluate", "--episodes", "--data", SAMPLES),
+                       "A00001", "no rhythm annotations", "could be scored")
+
+
+def test_predict_on_a_long_recording_points_to_scan() -> None:
+    result = run("predict", MITDB_100)
+    assert result.returncode == 0
+    assert "afdetect scan" in result.stderr and "30.1 min" in result.stderr
+
+
+@pytest.mark.skipif(c_compiler() is None, reason="no C compiler on PATH")
+def test_c_continuous_mode_equals_scan_at_every_rate(small_model, tmp_path: Path  # noqa: F811
+                                                     ) -> None:
+    export(small_model, METADATA, tmp_path / "c")
+    binary = build(tmp_path / "c")
+    records = [str(MITDB_100)]
+    for fs in (250, 300, 500):
+        np.save(tmp_path / f"ecg{fs}.npy", synthetic_ecg(100.0, fs, 80.0, seed=fs))
+        records.append(str(tmp_path / f"ecg{fs}.npy"))
+    result = check(small_model, METADATA, binary, records[:1],
+                   ScanConfig(window_s=2.0, hop_s=0.5))
+    rows = list(result.records)
+    for record in records[1:]:
+        stream = open_stream(record, fs=float(Path(record).stem[3:]))
+        rows.append(_check_stream(IntegerStepModel("t", small_model, 300), binary, stream,
+                                  ScanConfig(window_s=1.5, hop_s=0.4)))
+    assert [r["mode"] for r in rows] == ["stream"] * 4
+    assert all(r["identical"] and r["windows"] > 100 for r in rows), [
+        (r["record"], r["identical"], r["windows"], r["windows_identical"]) for r in rows]
+    with pytest.raises(AfdetectError, match="at most 64"):
+        check(small_model, METADATA, binary, records[:1])  # 30 s is 563 steps here
