@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES
+from conftest import DATA, SAMPLES
+from test_cli import run
 
 from afdetect.data.cinc import index_dataset
 from afdetect.io.download import download
 
 
 class _Server:
-    """Serves ``files`` under /files/challenge-2017/1.0.0/ with HTTP range support.
+    """Serves ``files`` under /files/<database>/ with HTTP range support.
 
     ``cut_once`` names files whose first response stops halfway (connection dropped);
     ``corrupt`` names files always served with one byte flipped.
     """
 
-    def __init__(self, files: dict[str, bytes]) -> None:
+    def __init__(self, files: dict[str, bytes], database: str = "challenge-2017/1.0.0") -> None:
         self.files = files
         self.cut_once: set[str] = set()
         self.corrupt: set[str] = set()
@@ -34,7 +36,7 @@ class _Server:
                 pass
 
             def do_GET(self) -> None:
-                prefix = "/files/challenge-2017/1.0.0/"
+                prefix = f"/files/{database}/"
                 rel = self.path[len(prefix):] if self.path.startswith(prefix) else None
                 if rel not in server.files:
                     self.send_error(404)
@@ -120,3 +122,20 @@ def test_corrupted_file_is_refused(physionet: _Server, tmp_path: Path) -> None:
     physionet.corrupt.clear()
     report = download(tmp_path, base_url=physionet.url, progress=False)
     assert report.fetched == [rel]
+
+
+def test_download_mitdb_gives_a_folder_scan_can_score(tmp_path: Path) -> None:
+    files = {f"100{ext}": (DATA / "mitdb" / f"100{ext}").read_bytes()
+             for ext in (".hea", ".dat", ".atr")}
+    files["RECORDS"] = b"100\n"
+    files["SHA256SUMS.txt"] = "".join(
+        f"{hashlib.sha256(body).hexdigest()} {rel}\n" for rel, body in sorted(files.items())
+    ).encode()
+    with _Server(files, "mitdb/1.0.0") as server:
+        result = run("download", "--database", "mitdb/1.0.0", "--base-url", server.url,
+                     "--out", tmp_path / "mitdb")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mitdb" / "100.atr").read_bytes() == files["100.atr"]
+    result = run("evaluate", "--episodes", "--data", tmp_path / "mitdb", "--json")
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(result.stdout)["records"]) == ["100"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_scan_json_follows_the_contract(tmp_path: Path) -> None:
     assert {e["label"] for e in rec["episodes"]} <= set(CLASSES)
     assert rec["af_burden"] < 0.05  # record 100 is sinus rhythm throughout
     ends = [(e["start_s"], e["end_s"]) for e in rec["episodes"]]
-    assert all(a[1] == b[0] for a, b in zip(ends, ends[1:], strict=False))  # contiguous
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ends))  # contiguous
     w = rec["windows"]
     assert len(w) > 150 and w[0]["start_s"] == 0.0
     assert w[0]["end_s"] == pytest.approx(30.0, abs=1.0)  # 18 steps of 512/300 s

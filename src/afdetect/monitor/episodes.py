@@ -33,9 +33,9 @@ class EpisodeRule:
         min_gap_s: shortest non-AF gap kept between two AF episodes, in seconds.
     """
 
-    af_threshold: float = 0.5
-    min_af_s: float = 30.0
-    min_gap_s: float = 30.0
+    af_threshold: float = 0.6
+    min_af_s: float = 60.0
+    min_gap_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0 < self.af_threshold <= 1:

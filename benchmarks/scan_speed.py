@@ -1,0 +1,102 @@
+"""Scan speed on a 24-hour single-lead recording: compressed (integer) and float models,
+side by side in one run, one thread; plus the C continuous mode when a compiler exists.
+
+The 24-h record is stitched from the MIT-BIH development records (lead 0, 360 Hz, format
+212) into one WFDB record, so the scan reads it from disk in chunks as it would a Holter
+file. Prints and writes ``benchmarks/results/scan_speed.json``.
+
+    python benchmarks/scan_speed.py --data ../shared/data/mitdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import wfdb
+
+from afdetect.deploy.export import build, c_compiler, export, run_stream_demo
+from afdetect.deploy.format import load_compressed
+from afdetect.io.records import open_stream
+from afdetect.models import builtin_path, load_classifier
+from afdetect.monitor.scan import ScanConfig, scan_stream, step_model, window_geometry
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def stitch(data: Path, hours: float, out: Path) -> Path:
+    """Lead 0 of the folder's records, repeated in order, as one ``hours``-long record."""
+    records = sorted(p.with_suffix("") for p in data.glob("*.hea"))
+    first = wfdb.rdrecord(str(records[0]), channels=[0], physical=False)
+    target = int(hours * 3600 * first.fs)
+    parts, n = [], 0
+    while n < target:
+        for rec in records:
+            d = wfdb.rdrecord(str(rec), channels=[0], physical=False).d_signal[:, 0]
+            parts.append(d[: target - n])
+            n += len(parts[-1])
+            if n >= target:
+                break
+    wfdb.wrsamp("holter24", fs=first.fs, units=["mV"], sig_name=["MLII"],
+                d_signal=np.concatenate(parts)[:, None].astype(np.int64), fmt=["212"],
+                adc_gain=first.adc_gain, baseline=first.baseline, write_dir=str(out))
+    return out / "holter24"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
+    parser.add_argument("--hours", type=float, default=24.0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = ScanConfig()
+    result: dict = {"command": "python benchmarks/scan_speed.py --data " + str(args.data),
+                    "hours": args.hours, "threads": 1, "window_s": config.window_s,
+                    "hop_s": config.hop_s}
+    with tempfile.TemporaryDirectory() as tmp:
+        record = stitch(args.data, args.hours, Path(tmp))
+        stream = open_stream(record)
+        result["fs"] = stream.fs
+        for name in ("compressed", "float"):
+            model = step_model(load_classifier(name))
+            start = time.perf_counter()
+            scan = scan_stream(model, stream, config)
+            seconds = time.perf_counter() - start
+            result[name] = {"seconds": round(seconds, 2),
+                            "x_real_time": round(stream.duration_s / seconds, 1),
+                            "windows": len(scan.window_starts),
+                            "af_burden": round(scan.af_burden, 4)}
+            print(f"{name}: {seconds:.1f} s for {stream.duration_s / 3600:.1f} h "
+                  f"({stream.duration_s / seconds:.0f}x real time)", flush=True)
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                      / 1024, 1)
+        if c_compiler():
+            integer, metadata = load_compressed(builtin_path("compressed"))
+            export(integer, metadata, Path(tmp) / "c")
+            binary = build(Path(tmp) / "c")
+            window, hop = window_geometry(config, 512 / 300)
+            start = time.perf_counter()
+            logits = run_stream_demo(binary, stream, window, hop)
+            seconds = time.perf_counter() - start
+            result["c_continuous"] = {"seconds": round(seconds, 2),
+                                      "x_real_time": round(stream.duration_s / seconds, 1),
+                                      "windows": len(logits),
+                                      "note": "includes formatting and piping the samples "
+                                              "as text from Python"}
+            print(f"C continuous mode: {seconds:.1f} s ({stream.duration_s / seconds:.0f}x "
+                  "real time, text I/O included)")
+    result["compressed_vs_float_time"] = round(
+        result["compressed"]["seconds"] / result["float"]["seconds"], 2)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scan_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
