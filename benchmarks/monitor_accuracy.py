@@ -9,6 +9,11 @@ statistics, then applied to the held-out one; the pooled held-out records give t
 "nested" figures. The "default rule" rows use afdetect's shipped EpisodeRule (chosen once
 on all 32 records by the same criterion, so those rows have seen the data they score).
 
+Peer, side by side on the same records and windows: the RR-interval detector of
+Petrenas et al. 2015 (``rr_peer.py``, published parameters), on the reference beats of
+the ``.atr`` files (its best case) and on beats found by wfdb's XQRS detector on lead 0.
+A window counts as detected AF when at least half of it lies in detected AF.
+
     python benchmarks/monitor_accuracy.py --data ../shared/data/mitdb
 """
 
@@ -21,11 +26,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import wfdb
+from rr_peer import BEAT_SYMBOLS, af_intervals_from_beats
+from wfdb import processing
 
 from afdetect.models import load_classifier
-from afdetect.monitor.ec57 import EpisodeCounts, compare_episodes
+from afdetect.monitor.ec57 import EpisodeCounts, compare_episodes, summarise_records
 from afdetect.monitor.episodes import EpisodeRule
-from afdetect.monitor.evaluate import ScoredScan, episode_report, scan_annotated
+from afdetect.monitor.evaluate import (
+    ScoredScan,
+    episode_report,
+    scan_annotated,
+    window_share,
+    window_truth,
+)
 from afdetect.monitor.rhythm import af_intervals
 from afdetect.monitor.scan import ScanConfig, relabel, step_model
 
@@ -65,6 +79,34 @@ def nested(scored: list[ScoredScan], counts: list[dict[str, EpisodeCounts]]
         chosen[subject] = rule.to_dict()
         held_out += [ScoredScan(relabel(s.scan, rule), s.reference) for s in held]
     return episode_report(held_out), chosen
+
+
+def peer_report(scored: list[ScoredScan], data: Path, beats: str) -> dict:
+    """EC57 and window figures of the RR peer on ``beats`` ("reference" or "xqrs")."""
+    counts, truth, predicted = {}, [], []
+    for s in scored:
+        record = str(data / s.scan.record)
+        if beats == "reference":
+            ann = wfdb.rdann(record, "atr")
+            keep = np.array([sym in BEAT_SYMBOLS for sym in ann.symbol])
+            beat_s = ann.sample[keep] / s.scan.fs
+        else:
+            signal = wfdb.rdrecord(record, channels=[0]).p_signal[:, 0]
+            beat_s = processing.xqrs_detect(signal, fs=s.scan.fs, verbose=False) / s.scan.fs
+        detected = af_intervals_from_beats(beat_s)
+        counts[s.scan.record] = compare_episodes(af_intervals(s.reference), detected,
+                                                 s.scan.duration_s)
+        truth.append(window_truth(s.scan, s.reference))
+        predicted.append(window_share(s.scan, detected) >= 0.5)
+    t, p = np.concatenate(truth), np.concatenate(predicted)
+    tp, fn, fp, tn = (int((t & p).sum()), int((t & ~p).sum()), int((~t & p).sum()),
+                      int((~t & ~p).sum()))
+    report = summarise_records(counts)
+    return {"gross": report["gross"], "average": report["average"],
+            "burden_mae": report["burden_mae"],
+            "windows": {"n_windows": len(t), "sensitivity": tp / (tp + fn),
+                        "specificity": tn / (tn + fp), "ppv": tp / (tp + fp) if tp + fp else None,
+                        "tp": tp, "fn": fn, "fp": fp, "tn": tn}}
 
 
 def summary(report: dict) -> dict:
@@ -110,6 +152,15 @@ def main() -> None:
                   f"Sp {r['windows']['specificity']:.3f} +P {r['windows']['ppv']:.3f} | "
                   + " ".join(f"{k} {r['gross'][k]:.3f}" for k in KEYS)
                   + f" | burden MAE {r['burden_mae']:.4f}", flush=True)
+        if name == "compressed":
+            for beats in ("reference", "xqrs"):
+                r = result[f"petrenas_2015_{beats}_beats"] = peer_report(scored, args.data,
+                                                                         beats)
+                print(f"{'RR peer':10s} {beats + ' beats':12s} window Se "
+                      f"{r['windows']['sensitivity']:.3f} Sp {r['windows']['specificity']:.3f}"
+                      f" +P {r['windows']['ppv']:.3f} | "
+                      + " ".join(f"{k} {r['gross'][k]:.3f}" for k in KEYS)
+                      + f" | burden MAE {r['burden_mae']:.4f}", flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "monitor_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +147,38 @@ def test_c_continuous_mode_equals_scan_at_every_rate(small_model, tmp_path: Path
         (r["record"], r["identical"], r["windows"], r["windows_identical"]) for r in rows]
     with pytest.raises(AfdetectError, match="at most 64"):
         check(small_model, METADATA, binary, records[:1])  # 30 s is 563 steps here
+
+
+@pytest.mark.skipif(c_compiler() is None, reason="no C compiler on PATH")
+def test_exported_monitor_example_runs_clean_under_sanitizers(small_model,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    export(small_model, METADATA, tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    snippet = re.findall(r"```c\n(.*?)```", readme, re.S)[1]  # the continuous-mode example
+    counts = np.round(synthetic_ecg(60.0, 250.0, 90.0) * 400).astype(int)
+    (tmp_path / "fw.c").write_text(snippet.replace("(void)logits; (void)user;",
+                                                   "(void)logits; ++*(int *)user;")
+                                   .replace("on_window, 0)", "on_window, &windows)")
+                                   .replace("void start_monitor", "static int windows;\n"
+                                            "void start_monitor") + f"""
+#include <stdio.h>
+static const int16_t ecg[] = {{{", ".join(map(str, counts.tolist()))}}};
+int main(void)
+{{
+    unsigned i;
+    start_monitor();
+    for (i = 0; i < sizeof ecg / sizeof ecg[0]; i++) adc_isr(ecg[i]);
+    printf("%d\\n", windows);
+    return 0;
+}}
+""")
+    binary = tmp_path / "fw"
+    subprocess.run([c_compiler(), "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
+                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-o",
+                    str(binary), str(tmp_path / "fw.c"), str(tmp_path / "afdetect_model.c")],
+                   check=True)
+    out = subprocess.run([str(binary)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # 60 s at 300 Hz = 1,125 steps of 16 samples, less the front end's latency and the
+    # first window: one decision every 6 steps
+    assert 170 <= int(out.stdout) <= 188

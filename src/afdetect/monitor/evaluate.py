@@ -26,15 +26,20 @@ class ScoredScan:
     reference: list[RhythmInterval]
 
 
-def window_truth(scan: RecordingScan, reference: list[RhythmInterval]) -> np.ndarray:
-    """(n_windows,) bool: at least half of the window lies in reference AF."""
-    grid = second_grid(af_intervals(reference), scan.duration_s).astype(np.float64)
+def window_share(scan: RecordingScan, intervals: list[tuple[float, float]]) -> np.ndarray:
+    """(n_windows,) share of each window inside ``intervals`` (s), on the 1-s grid."""
+    grid = second_grid(intervals, scan.duration_s).astype(np.float64)
     csum = np.concatenate([[0.0], np.cumsum(grid)])
     starts = scan.window_starts * scan.step_s
     ends = starts + scan.window_steps * scan.step_s
     lo = np.clip(np.round(starts).astype(int), 0, len(grid))
     hi = np.clip(np.round(ends).astype(int), 0, len(grid))
-    return (csum[hi] - csum[lo]) >= 0.5 * np.maximum(hi - lo, 1)
+    return (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+
+
+def window_truth(scan: RecordingScan, reference: list[RhythmInterval]) -> np.ndarray:
+    """(n_windows,) bool: at least half of the window lies in reference AF."""
+    return window_share(scan, af_intervals(reference)) >= 0.5
 
 
 def window_statistics(scored: list[ScoredScan]) -> dict[str, Any]:
