@@ -73,6 +73,19 @@ def test_scan_json_follows_the_contract(tmp_path: Path) -> None:
     assert (tmp_path / "t.png").stat().st_size > 10_000
 
 
+def test_scan_reads_csv_and_picks_a_lead(tmp_path: Path) -> None:
+    np.savetxt(tmp_path / "patch.csv", synthetic_ecg(150.0, 250.0, 70.0), delimiter=",")
+    result = run("scan", tmp_path / "patch.csv", "--fs", "250", "--json")
+    assert result.returncode == 0, result.stderr
+    (rec,) = json.loads(result.stdout)["recordings"]
+    assert rec["fs"] == 250 and rec["duration_s"] == 150.0 and len(rec["windows"]) >= 10
+    result = run("scan", MITDB_100, "--lead", "V5", "--window", "60", "--hop", "30", "--json")
+    assert result.returncode == 0, result.stderr
+    (rec,) = json.loads(result.stdout)["recordings"]
+    assert rec["lead"] == "V5"
+    assert rec["windows"][0]["end_s"] == pytest.approx(60.0, abs=1.0)
+
+
 def test_scan_of_a_stitched_long_record_reads_in_chunks(tmp_path: Path) -> None:
     long = _stitched(tmp_path, 3)  # 1.5 h
     stream = open_stream(long)
@@ -132,7 +145,7 @@ def test_c_continuous_mode_equals_scan_at_every_rate(small_model, tmp_path: Path
     export(small_model, METADATA, tmp_path / "c")
     binary = build(tmp_path / "c")
     records = [str(MITDB_100)]
-    for fs in (250, 300, 500):
+    for fs in (250, 256, 300, 500):
         np.save(tmp_path / f"ecg{fs}.npy", synthetic_ecg(100.0, fs, 80.0, seed=fs))
         records.append(str(tmp_path / f"ecg{fs}.npy"))
     result = check(small_model, METADATA, binary, records[:1],
@@ -142,7 +155,7 @@ def test_c_continuous_mode_equals_scan_at_every_rate(small_model, tmp_path: Path
         stream = open_stream(record, fs=float(Path(record).stem[3:]))
         rows.append(_check_stream(IntegerStepModel("t", small_model, 300), binary, stream,
                                   ScanConfig(window_s=1.5, hop_s=0.4)))
-    assert [r["mode"] for r in rows] == ["stream"] * 4
+    assert [r["mode"] for r in rows] == ["stream"] * 5
     assert all(r["identical"] and r["windows"] > 100 for r in rows), [
         (r["record"], r["identical"], r["windows"], r["windows_identical"]) for r in rows]
     with pytest.raises(AfdetectError, match="at most 64"):

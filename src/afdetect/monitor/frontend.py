@@ -93,7 +93,6 @@ class IntegerFrontEnd:
         self._y0: int | None = None
         self._d = np.zeros(0, dtype=np.int64)  # d of the unfinished block
         self._sums: list[tuple[int, int]] = []  # (sum, sum of squares) of recent blocks
-        self.shifts: list[int] = []             # k of every emitted block
 
     def push(self, counts: np.ndarray) -> np.ndarray:
         """Raw counts (any length) -> int64 model input samples now final (any length)."""
@@ -151,7 +150,6 @@ class IntegerFrontEnd:
             total = sum(s for s, _ in self._sums)
             total_sq = sum(s for _, s in self._sums)
             k = round_log2_std(block * len(self._sums), total, total_sq)
-            self.shifts.append(k)
             e = self.input_frac - k
             q = seg << e if e >= 0 else (seg + (1 << (-e - 1))) >> -e
             out.append(np.clip(q, -self.top - 1, self.top))

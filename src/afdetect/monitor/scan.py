@@ -54,7 +54,7 @@ class ScanConfig:
 
     window_s: float = 30.0
     hop_s: float = 10.0
-    chunk_s: float = 600.0
+    chunk_s: float = 150.0
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     rule: EpisodeRule = field(default_factory=EpisodeRule)
 
