@@ -19,7 +19,14 @@ from test_export import METADATA
 from test_monitor import small_model  # noqa: F401  (fixture)
 
 from afdetect import CLASSES
-from afdetect.deploy.export import _check_stream, build, c_compiler, check, export
+from afdetect.deploy.export import (
+    HostRunner,
+    _check_stream,
+    build,
+    c_compiler,
+    check,
+    export,
+)
 from afdetect.errors import AfdetectError
 from afdetect.io.records import open_stream
 from afdetect.models import load_classifier
@@ -153,7 +160,8 @@ def test_c_continuous_mode_equals_scan_at_every_rate(small_model, tmp_path: Path
     rows = list(result.records)
     for record in records[1:]:
         stream = open_stream(record, fs=float(Path(record).stem[3:]))
-        rows.append(_check_stream(IntegerStepModel("t", small_model, 300), binary, stream,
+        rows.append(_check_stream(IntegerStepModel("t", small_model, 300), HostRunner(binary),
+                                  stream,
                                   ScanConfig(window_s=1.5, hop_s=0.4)))
     assert [r["mode"] for r in rows] == ["stream"] * 5
     assert all(r["identical"] and r["windows"] > 100 for r in rows), [

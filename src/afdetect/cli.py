@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", nargs="+", metavar="RECORD",
                    help="compile, run on these recordings, compare with the Python engine")
     p.add_argument("--json", action="store_true", help="print the check as JSON")
+    p.add_argument("--target", default="host",
+                   help="host (default), cortex-m4 or cortex-m0plus: cross-compile, and with "
+                        "--check run under QEMU")
     p.set_defaults(run=_export)
 
     p = sub.add_parser("download", help="fetch CinC 2017 (or any PhysioNet database)")
@@ -540,9 +543,14 @@ def _report(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from afdetect.deploy.export import build, check, export
+    from afdetect.deploy.targets import get_target, require_toolchain
 
     name, _, model, metadata = _load_compressed_model(args.model, "export")
+    target = get_target(args.target)
+    require_toolchain(target)
     sizes = export(model, metadata, args.out)
+    if not target.is_host:
+        return _export_target(args, name, model, metadata, target)
     if not args.check:
         print(f"wrote the C engine for {name} to {args.out} ({sizes.tables} bytes of tables, "
               f"{sizes.ram} bytes of RAM); see {args.out / 'README.md'}")
@@ -562,6 +570,39 @@ def _export(args: argparse.Namespace) -> int:
     for failure in result.failures:
         print(f"afdetect: error: {failure}", file=sys.stderr)
     return 0 if result.identical and not result.failures else 1
+
+
+def _export_target(args: argparse.Namespace, name: str, model: Any, metadata: Any,
+                   target: Any) -> int:
+    from afdetect.deploy.codegen import write_export
+    from afdetect.deploy.targets import check_on_target, firmware_files, library_memory
+
+    write_export(args.out, firmware_files())
+    if not args.check:
+        flash, ram = library_memory(args.out, target)
+        print(f"wrote the C engine for {name} to {args.out} with a {target.name} startup file, "
+              f"linker script and driver: library flash {flash} B, RAM {ram} B")
+        return 0
+    result = check_on_target(model, metadata, args.out, target, args.check)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(_table(["record", "mode", "class", "identical", "instructions"],
+                     [[r["record"], r["mode"], r["label"], str(r["identical"]),
+                       f"{r['instructions']:,}" if "instructions" in r else
+                       f"{r['windows_identical']} of {r['windows']} windows"]
+                      for r in result["records"]]))
+        print(f"{target.name} ({result['machine']}): library flash {result['flash_bytes']} B, "
+              f"RAM {result['ram_bytes']} B")
+        if result["estimate"]:
+            e = result["estimate"]
+            print(f"{result['instructions_per_30s']:,} instructions per 30-s recording: "
+                  f"{e['time_at_64mhz_ms']:.1f} ms at 64 MHz, {e['energy_uj']:.0f} uJ on a "
+                  f"{e['part']['name']} ({e['part']['ua_per_mhz']:g} uA/MHz at "
+                  f"{e['part']['volts']:g} V), one instruction per cycle")
+    for failure in result["errors"]:
+        print(f"afdetect: error: {failure}", file=sys.stderr)
+    return 0 if result["identical"] and not result["errors"] else 1
 
 
 def _download(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -130,14 +130,43 @@ def run_stream_demo(binary: Path, stream: SignalStream, window_steps: int, hop_s
     return np.array(rows, dtype=np.int64).reshape(len(rows), -1)
 
 
-def check(model: IntegerModel, metadata: dict[str, Any], binary: Path,
+class Runner(Protocol):
+    """Runs the compiled engine: strips (one decision) and streams (one per window)."""
+
+    def strip(self, samples: np.ndarray) -> tuple[str, np.ndarray, int | None]:
+        """Quantised samples -> (class label, integer logits, instructions or None)."""
+        ...
+
+    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int) -> np.ndarray:
+        """Raw counts -> window logits, int64 (n_windows, n_classes)."""
+        ...
+
+
+@dataclass
+class HostRunner:
+    """The demo program compiled for this machine."""
+
+    binary: Path
+
+    def strip(self, samples: np.ndarray) -> tuple[str, np.ndarray, int | None]:
+        label, logits = run_demo(self.binary, samples)
+        return label, logits, None
+
+    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int) -> np.ndarray:
+        return run_stream_demo(self.binary, stream, window_steps, hop_steps)
+
+
+def check(model: IntegerModel, metadata: dict[str, Any], runner: Path | Runner,
           records: list[str | Path], scan_config: ScanConfig | None = None) -> CheckResult:
-    """Compare the C engine's logits with the Python engine's on each recording.
+    """Compare the compiled engine's logits with the Python engine's on each recording.
 
     Strips of up to :data:`STRIP_MAX_S` seconds go through the strip mode (whole-recording
     preprocessing, one decision); longer recordings through the continuous mode, every
-    window's logits against ``afdetect scan``'s.
+    window's logits against ``afdetect scan``'s. ``runner`` is a host binary or a
+    :class:`Runner` (a microcontroller target under QEMU).
     """
+    if isinstance(runner, Path):
+        runner = HostRunner(runner)
     engine = IntegerEngine(model)
     preprocess_config = PreprocessConfig(**metadata["preprocess"])
     scanner = IntegerStepModel("export", model, int(metadata["fs"]))
@@ -147,7 +176,7 @@ def check(model: IntegerModel, metadata: dict[str, Any], binary: Path,
         try:
             stream = open_stream(path)
             if stream.duration_s > STRIP_MAX_S:
-                rows.append(_check_stream(scanner, binary, stream, scan_config))
+                rows.append(_check_stream(scanner, runner, stream, scan_config))
                 continue
             recording = read_record(path)
             signal = preprocess(recording, preprocess_config)
@@ -155,14 +184,18 @@ def check(model: IntegerModel, metadata: dict[str, Any], binary: Path,
             failures.append(str(exc))
             continue
         expected = engine.logits(signal)
-        label, logits = run_demo(binary, model.quantise_input(signal))
-        rows.append({"record": recording.name, "mode": "strip", "label": label,
-                     "python_logits": expected.tolist(), "c_logits": logits.tolist(),
-                     "identical": bool(np.array_equal(expected, logits))})
+        label, logits, instructions = runner.strip(model.quantise_input(signal))
+        row = {"record": recording.name, "mode": "strip", "label": label,
+               "duration_s": round(len(signal) / preprocess_config.fs, 3),
+               "python_logits": expected.tolist(), "c_logits": logits.tolist(),
+               "identical": bool(np.array_equal(expected, logits))}
+        if instructions is not None:
+            row["instructions"] = instructions
+        rows.append(row)
     return CheckResult(rows, failures)
 
 
-def _check_stream(scanner: IntegerStepModel, binary: Path, stream: SignalStream,
+def _check_stream(scanner: IntegerStepModel, runner: Runner, stream: SignalStream,
                   config: ScanConfig) -> dict[str, Any]:
     window_steps, hop_steps = window_geometry(config, scanner.downsampling / scanner.fs)
     if window_steps > MAX_WINDOW_STEPS:
@@ -171,7 +204,7 @@ def _check_stream(scanner: IntegerStepModel, binary: Path, stream: SignalStream,
     scan = scan_stream(scanner, stream, config)
     assert scan.integer_logits is not None
     expected = scan.integer_logits
-    c_logits = run_stream_demo(binary, stream, window_steps, hop_steps)
+    c_logits = runner.stream(stream, window_steps, hop_steps)
     identical = expected.shape == c_logits.shape and bool(np.array_equal(expected, c_logits))
     n_same = int(np.all(expected[:len(c_logits)] == c_logits[:len(expected)], axis=1).sum())
     return {"record": stream.name, "mode": "stream", "fs": stream.fs,

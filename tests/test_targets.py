@@ -1,0 +1,69 @@
+"""Cortex-M targets: cross-compiled, run under QEMU, bit-exact with the Python engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import DATA, SAMPLES
+from test_cli import assert_clean_error, run
+
+from afdetect.deploy.targets import PART, TARGETS, time_and_energy
+
+TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
+needs_toolchain = pytest.mark.skipif(
+    any(shutil.which(t) is None for t in TOOLS),
+    reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm")
+
+
+@needs_toolchain
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_target_check_is_bit_exact_under_qemu(target: str, tmp_path: Path) -> None:
+    records = [SAMPLES / "A00001.hea", SAMPLES / "A00984.hea", DATA / "mitdb" / "100"]
+    result = run("export", "--target", target, "--out", tmp_path, "--check", *records,
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["identical"] and out["target"] == target
+    assert [r["mode"] for r in out["records"]] == ["strip", "strip", "stream"]
+    assert out["records"][2]["windows"] > 150
+    assert out["instructions_per_tick"] == 40.0  # 1 ns per instruction, 25 MHz SysTick
+    # the tables dominate flash; the library's static RAM is the engine's state
+    assert 20_000 < out["flash_bytes"] < 40_000 and 12_000 < out["ram_bytes"] < 20_000
+    assert 1e6 < out["instructions_per_30s"] < 1e9
+    assert (tmp_path / "startup.c").exists() and (tmp_path / "target.ld").exists()
+
+
+def test_unknown_target_lists_the_known_ones(tmp_path: Path) -> None:
+    assert_clean_error(run("export", "--target", "cortex-m3", "--out", tmp_path),
+                       "unknown target 'cortex-m3'", ", ".join(TARGETS))
+
+
+def test_missing_toolchain_names_the_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cross compiler, no QEMU
+    from afdetect.deploy.targets import require_toolchain
+    from afdetect.errors import AfdetectError
+
+    with pytest.raises(AfdetectError, match="apt-get install --no-install-recommends "
+                                            "gcc-arm-none-eabi libnewlib-arm-none-eabi"):
+        require_toolchain(TARGETS["cortex-m4"])
+
+
+def test_time_and_energy_follow_the_datasheet_current() -> None:
+    e = time_and_energy(64_000_000)  # one second at 64 MHz
+    assert e["time_at_64mhz_ms"] == 1000.0
+    assert e["energy_uj"] == pytest.approx(float(PART["ua_per_mhz"]) * 64 * 3.0, rel=1e-6)
+
+
+@needs_toolchain
+def test_a_firmware_that_fails_under_qemu_gives_a_clear_error(tmp_path: Path) -> None:
+    from afdetect.deploy.targets import run_firmware
+    from afdetect.errors import AfdetectError
+
+    elf = tmp_path / "broken.elf"
+    elf.write_bytes(b"\x7fELF" + bytes(200))
+    with pytest.raises(AfdetectError, match="cortex-m4: the firmware failed under QEMU"):
+        run_firmware(elf, TARGETS["cortex-m4"], tmp_path, "strip\n1\n", timeout=30)
