@@ -1,4 +1,5 @@
-"""Median time per 30-s recording: float model (PyTorch), NumPy integer engine, C engine.
+"""Median time per 30-s recording: float model (PyTorch), NumPy integer engine, C engine
+(streaming strip mode and the layer-by-layer batch mode).
 
 All three run in one invocation on the same recordings, interleaved round by round so
 machine noise hits them alike; ratios are the figures to compare.
@@ -36,19 +37,27 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "cinc2017"
 HARNESS = """
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "afdetect_model.h"
 static int16_t x[9000];
-int main(void)
+int main(int argc, char **argv)
 {
     int32_t logits[AFD_N_CLASSES], i, reps = 200;
+    int batch = argc > 1 && strcmp(argv[1], "--batch") == 0;
+    void *work = malloc(afd_batch_work_bytes(9000));
     struct timespec a, b;
     for (i = 0; i < 9000; i++) if (scanf("%hd", &x[i]) != 1) return 1;
     afd_classify(x, 9000, logits);
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (i = 0; i < reps; i++) afd_classify(x, 9000, logits);
+    for (i = 0; i < reps; i++) {
+        if (batch) afd_classify_batch(x, 9000, logits, work);
+        else afd_classify(x, 9000, logits);
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%.9f\\n", ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9) / reps);
+    free(work);
     return 0;
 }
 """
@@ -73,7 +82,8 @@ def main() -> None:
                if len(s) == 9000]
 
     compiler = c_compiler()
-    times: dict[str, list[float]] = {"float_pytorch": [], "numpy_integer": [], "c_integer": []}
+    times: dict[str, list[float]] = {"float_pytorch": [], "numpy_integer": [], "c_integer": [],
+                                     "c_integer_batch": []}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         export(model, metadata, out)
@@ -93,15 +103,17 @@ def main() -> None:
                 times["numpy_integer"].append(time.perf_counter() - started)
                 if compiler:
                     text = "\n".join(map(str, model.quantise_input(signal).tolist()))
-                    result = subprocess.run([str(out / "bench")], input=text,
-                                            capture_output=True, text=True, check=True)
-                    times["c_integer"].append(float(result.stdout))
+                    for key, flag in (("c_integer", []), ("c_integer_batch", ["--batch"])):
+                        result = subprocess.run([str(out / "bench"), *flag], input=text,
+                                                capture_output=True, text=True, check=True)
+                        times[key].append(float(result.stdout))
     medians = {k: statistics.median(v) for k, v in times.items() if v}
     result = {
         "recording_seconds": 30, "recordings": len(signals), "rounds": args.rounds,
         "median_seconds": medians,
-        "ratios": {f"{k}_vs_c": medians[k] / medians["c_integer"]
-                   for k in medians if "c_integer" in medians and k != "c_integer"},
+        "ratios": {f"{k}_vs_{c}": medians[k] / medians[c]
+                   for c in ("c_integer", "c_integer_batch") if c in medians
+                   for k in medians if not k.startswith("c_integer")},
         "machine": f"{platform.machine()}, torch {torch.__version__} on {args.threads} "
                    f"thread(s), {compiler or 'no C compiler'} {' '.join(CFLAGS)}",
         "command": "python benchmarks/latency.py",

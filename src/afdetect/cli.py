@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", nargs="+", metavar="RECORD",
                    help="compile, run on these recordings, compare with the Python engine")
     p.add_argument("--json", action="store_true", help="print the check as JSON")
+    p.add_argument("--layout", choices=("fast", "packed"), default="fast",
+                   help="weights as byte codes and 16-bit offsets (fast, default) or exactly "
+                        "as the model file packs them, decoded on the fly (packed: least flash)")
     p.add_argument("--target", default="host",
                    help="host (default), cortex-m4 or cortex-m0plus: cross-compile, and with "
                         "--check run under QEMU")
@@ -534,7 +537,9 @@ def _report(args: argparse.Namespace) -> int:
     print(f"  operations: {ops['shifts']:,} shifts, {ops['adds']:,} adds, "
           f"{ops['compares']:,} compares, {ops['memory_reads']:,} memory reads, 0 multiplies"
           f" (dense float: {dense['multiplies']:,} multiplies, {dense['adds']:,} adds)")
-    print(f"  energy (45 nm, Horowitz 2014): {e['compressed_uj']:.2f} uJ vs dense float "
+    print(f"  energy (45 nm, Horowitz 2014): {e['compressed_uj']:.2f} uJ with every read "
+          f"from SRAM, {e['compressed_local_memory_uj']:.2f} uJ with weights and ring buffers "
+          f"in a local memory (0.3 pJ a read); dense float "
           f"{e['dense_float_weights_in_sram_uj']:.1f} uJ with weights in SRAM "
           f"({e['ratio_vs_float_sram']:.0f}x) or {e['dense_float_weights_in_dram_uj']:.0f} uJ "
           f"from DRAM ({e['ratio_vs_float_dram']:.0f}x)")
@@ -548,7 +553,7 @@ def _export(args: argparse.Namespace) -> int:
     name, _, model, metadata = _load_compressed_model(args.model, "export")
     target = get_target(args.target)
     require_toolchain(target)
-    sizes = export(model, metadata, args.out)
+    sizes = export(model, metadata, args.out, layout=args.layout)
     if not target.is_host:
         return _export_target(args, name, model, metadata, target)
     if not args.check:

@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from afdetect.compress.integer import IntegerModel, conv_accumulator_bound
-from afdetect.compress.sparse_index import whole_kernels
+from afdetect.compress.integer import IntegerLayer, IntegerModel, conv_accumulator_bound
+from afdetect.compress.sparse_index import KERNEL, bits_for, whole_kernels
+from afdetect.deploy.format import pack_layer
 from afdetect.errors import AfdetectError
 from afdetect.monitor.frontend import FrontEndConfig
 
 INT32_MAX = 2**31 - 1
+LAYOUTS = ("fast", "packed")
 MAX_WINDOW_STEPS = 64  # longest monitoring window of the continuous mode (109 s at 300 Hz)
 
 
@@ -57,6 +59,71 @@ def accumulator_bound(model: IntegerModel, steps: int) -> int:
     return max(bound, int(per_class.max()), top * steps)
 
 
+def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, ring_at: int, col_at: int
+                ) -> tuple[str, str, tuple[int, int, int, int]]:
+    """Tables and descriptor of one layer in the fast layout; (index, row pointer, code,
+    bias) bytes."""
+    c_out, c_in, k = layer.mask.shape
+    ring = 2 * k
+    kernels = whole_kernels(layer.mask) if is_conv else None
+    group = 1 if kernels is None else k  # weights located by one index entry
+    if kernels is None:
+        out, src, tap = np.nonzero(layer.mask)
+    else:
+        out, src = np.nonzero(kernels)
+        tap = np.zeros_like(src)
+    rows = np.searchsorted(out, np.arange(c_out + 1))
+    offsets = src * ring + tap if is_conv else src
+    kept = np.nonzero(layer.mask)  # C order: a kernel's taps are consecutive
+    codes = (layer.sign[kept] < 0).astype(np.int64) << 7 | layer.shift[kept]
+    table = "".join([
+        _c_array("uint16_t", f"L{i}_row", rows),
+        _c_array("uint16_t", f"L{i}_off", offsets),
+        _c_array("uint8_t", f"L{i}_code", codes),
+        _c_array("int32_t", f"L{i}_bias", layer.bias),
+    ])
+    descriptor = (f"    {{L{i}_row, L{i}_off, L{i}_code, L{i}_bias, {c_in}, {c_out}, {k}, "
+                  f"{group}, {layer.stride}, {layer.padding}, {layer.requant_shift}, "
+                  f"{ring_at}, {col_at}}}")
+    return table, descriptor, (2 * len(offsets), 2 * len(rows), len(codes), 4 * c_out)
+
+
+_SCHEME_IDS = {"dense": 0, "bitmap": 1, "relative": 2, "csr": 3}
+
+
+def _packed_layer(i: int, layer: IntegerLayer, is_conv: bool, ring_at: int, col_at: int
+                  ) -> tuple[str, str, tuple[int, int, int]]:
+    """Tables and descriptor of one layer in the packed layout: the file's blocks as
+    bytes; (index, code, bias) bytes."""
+    packed = pack_layer(layer)
+    index = packed.index
+    c_out, c_in, k = layer.mask.shape
+    kernel_grid = index.scheme.startswith(KERNEL)
+    base = index.scheme.removeprefix(KERNEL)
+    group = k if kernel_grid else 1
+    row_len = c_in if kernel_grid else c_in * k
+    if packed.bias_width > 24:
+        raise AfdetectError(f"layer {i}: {packed.bias_width}-bit biases; the packed layout "
+                            "reads at most 24 bits at a time")
+    streams = list(index.streams) + [b""] * (2 - len(index.streams))
+    entries = index.entries if base == "relative" else c_out * row_len
+    table = "".join([
+        _c_array("uint8_t", f"P{i}_index", np.frombuffer(streams[0], dtype=np.uint8)),
+        _c_array("uint8_t", f"P{i}_columns", np.frombuffer(streams[1], dtype=np.uint8)),
+        _c_array("uint8_t", f"P{i}_codes", np.frombuffer(packed.codes, dtype=np.uint8)),
+        _c_array("uint8_t", f"P{i}_biases", np.frombuffer(packed.biases, dtype=np.uint8)),
+    ])
+    descriptor = (
+        f"    {{P{i}_index, P{i}_columns, P{i}_codes, P{i}_biases, {entries}, "
+        f"{_SCHEME_IDS[base]}, {index.param}, {layer.bits}, {packed.bias_width}, "
+        f"{packed.bias_shift}, {bits_for(row_len)}, {bits_for(max(row_len - 1, 0))}, "
+        f"{c_in}, {c_out}, {k}, {group}, {layer.stride}, {layer.padding}, "
+        f"{layer.requant_shift if is_conv else 0}, "
+        f"{ring_at}, {col_at}}}")
+    n_index = sum(len(st) for st in index.streams)
+    return table, descriptor, (n_index, len(packed.codes), len(packed.biases))
+
+
 def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: int = 16) -> str:
     values = [int(v) for v in np.asarray(values).ravel()] or [0]
     lines = [", ".join(str(v) for v in values[i:i + per_line])
@@ -67,13 +134,15 @@ def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: in
 
 def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float = 600.0,
              frontend: FrontEndConfig | None = None,
-             max_window_steps: int = MAX_WINDOW_STEPS
+             max_window_steps: int = MAX_WINDOW_STEPS, layout: str = "fast"
              ) -> tuple[dict[str, str], ExportSizes]:
     """C sources ``{file name: text}`` for ``model`` and their static memory sizes.
 
     Strips may be up to ``max_seconds`` long; the continuous mode takes windows of up to
     ``max_window_steps`` steps and any number of samples. Both are proven free of int32
-    overflow here.
+    overflow here. ``layout`` "fast" holds the weights as byte codes and 16-bit offsets
+    (direct indexing; adds the host batch mode); "packed" holds them exactly as the .afq
+    file packs them and decodes them on the fly, for the smallest flash.
     """
     fs = int(metadata["fs"])
     frontend = frontend or FrontEndConfig()
@@ -87,46 +156,43 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         raise AfdetectError(f"window logits may reach {stream_bound} > 2^31 - 1 over "
                             f"{max_window_steps} steps; export a shorter maximum window")
     n_classes = model.classifier.mask.shape[0]
+    if layout not in LAYOUTS:
+        raise AfdetectError(f"unknown layout {layout!r} (layouts: {', '.join(LAYOUTS)})")
     tables, descriptors = [], []
     codes_bytes = index_bytes = row_bytes = bias_bytes = ring_bytes = column_bytes = 0
+    fc_descriptor = ""
     for i, layer in enumerate(model.layers):
         is_conv = i < len(model.convs)
         c_out, c_in, k = layer.mask.shape
         ring = 2 * k  # each column stored twice: every window is contiguous
-        kernels = whole_kernels(layer.mask) if is_conv else None
-        group = 1 if kernels is None else k  # weights located by one index entry
-        if kernels is None:
-            out, src, tap = np.nonzero(layer.mask)
+        if layout == "packed":
+            table, descriptor, (n_index, n_codes, n_bias) = _packed_layer(
+                i, layer, is_conv, ring_bytes // 2 if is_conv else 0,
+                column_bytes // 4 if is_conv else 0)
+            tables.append(table)
+            index_bytes += n_index
+            codes_bytes += n_codes
+            bias_bytes += n_bias
         else:
-            out, src = np.nonzero(kernels)
-            tap = np.zeros_like(src)
-        rows = np.searchsorted(out, np.arange(c_out + 1))
-        offsets = src * ring + tap if is_conv else src
-        kept = np.nonzero(layer.mask)  # C order: a kernel's taps are consecutive
-        codes = (layer.sign[kept] < 0).astype(np.int64) << 7 | layer.shift[kept]
-        tables += [
-            _c_array("uint16_t", f"L{i}_row", rows),
-            _c_array("uint16_t", f"L{i}_off", offsets),
-            _c_array("uint8_t", f"L{i}_code", codes),
-            _c_array("int32_t", f"L{i}_bias", layer.bias),
-        ]
-        codes_bytes += len(codes)
-        index_bytes += 2 * len(offsets)
-        row_bytes += 2 * len(rows)
-        bias_bytes += 4 * c_out
+            table, descriptor, (n_index, n_rows, n_codes, n_bias) = _fast_layer(
+                i, layer, is_conv, ring_bytes // 2, column_bytes // 4)
+            tables.append(table)
+            index_bytes += n_index
+            row_bytes += n_rows
+            codes_bytes += n_codes
+            bias_bytes += n_bias
         if is_conv:
-            descriptors.append(
-                f"    {{L{i}_row, L{i}_off, L{i}_code, L{i}_bias, {c_in}, {c_out}, {k}, "
-                f"{group}, {layer.stride}, {layer.padding}, {layer.requant_shift}, "
-                f"{ring_bytes // 2}, {column_bytes // 4}}}")
+            descriptors.append(descriptor)
             ring_bytes += 2 * c_in * ring
             column_bytes += 2 * c_out * 2  # output column and pooled-pair partner
+        else:
+            fc_descriptor = descriptor.strip()
     n_convs = len(model.convs)
     c_last = model.convs[-1].mask.shape[0]
     max_c = max(layer.mask.shape[0] for layer in model.convs)
-    stream = (2 * frontend.block + 4 * frontend.block + 16 * frontend.span
+    stream = (2 * frontend.block + 2 * frontend.block + 16 * frontend.span
               + 4 * n_classes * (max_window_steps + 1) + 4 * 16)
-    other = 4 * c_last + 4 * n_convs * 4 + 4 + stream
+    other = 4 * c_last + 4 * n_convs * 4 + 4 + stream + (4 * max_c if layout == "packed" else 0)
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
                         column_bytes, other)
     values = {
@@ -141,9 +207,13 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         "block": frontend.block, "block_log2": frontend.block.bit_length() - 1,
         "span": frontend.span,
     }
-    header = _HEADER.format(**values)
-    source = _SOURCE.format(tables="\n".join(tables), descriptors=",\n".join(descriptors),
-                            **values) + _SOURCE_STREAM.format(**values)
+    layout_code = (_PACKED_LAYOUT if layout == "packed" else _FAST_LAYOUT).format(
+        tables="\n".join(tables), descriptors=",\n".join(descriptors),
+        fc_descriptor=fc_descriptor, **values)
+    header = _HEADER.format(layout=layout, has_batch=int(layout == "fast"), **values)
+    source = _SOURCE.format(layout_code=layout_code, **values) \
+        + _SOURCE_STREAM.format(**values) \
+        + (_SOURCE_BATCH.format(**values) if layout == "fast" else "")
     return {"afdetect_model.h": header, "afdetect_model.c": source, "demo.c": _DEMO,
             "Makefile": _MAKEFILE}, sizes
 
@@ -160,6 +230,7 @@ _HEADER = """\
 #ifndef AFDETECT_MODEL_H
 #define AFDETECT_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define AFD_N_CLASSES {n_classes}
@@ -203,6 +274,18 @@ int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps,
    works in blocks of AFD_BLOCK samples, so a push may complete several windows. Returns
    how many. */
 int afd_stream_push(int32_t adc_count);
+/* Weight layout of this export: "fast" (byte codes, 16-bit offsets) or "packed" (the
+   .afq file's bit-packed blocks, decoded on the fly). */
+#define AFD_LAYOUT "{layout}"
+#define AFD_HAS_BATCH {has_batch}
+#if AFD_HAS_BATCH
+/* Batch mode (fast layout), for hosts with memory to spare: the same logits as
+   afd_classify, computed layer by layer over the whole recording (vectorised), in work
+   memory of afd_batch_work_bytes(n) bytes (aligned for int32_t) that the caller provides. */
+size_t afd_batch_work_bytes(int32_t n);
+int afd_classify_batch(const int16_t *samples, int32_t n, int32_t logits[AFD_N_CLASSES],
+                       void *work);
+#endif
 /* afd_push's input from raw samples at AFD_SAMPLING_RATE_HZ with adc_per_mv counts per
    millivolt, in integers: subtract the mean, scale by the power of two nearest the
    standard deviation, multiply by 2^AFD_INPUT_FRAC_BITS, round half up, clamp. Needs the
@@ -221,26 +304,23 @@ _SOURCE = """\
 
 const char *const afd_class_names[AFD_N_CLASSES] = {{{classes}}};
 
-/* Per layer: index entries grouped by output channel (row[o] .. row[o + 1] - 1), each
-   locating `group` consecutive kept weights (1, or a whole kernel of K taps):
-   off = input channel * 2K + first tap (ring offset); then the codes of every kept
-   weight in the same order, code = sign << 7 | shift. */
-{tables}
-typedef struct {{
-    const uint16_t *row;
-    const uint16_t *off;
-    const uint8_t *code;
-    const int32_t *bias;
-    int16_t c_in, c_out, k, group, stride, pad, shift;
-    uint16_t ring, col;  /* offsets of the layer's ring and columns in the buffers */
-}} afd_layer;
-
-static const afd_layer layers[{n_convs}] = {{
-{descriptors}
-}};
-
 #define ACT_TOP {act_top}
 
+static inline int32_t shifted(int32_t x, int32_t s)
+{{
+    /* x << s without shifting a negative value (undefined in C99) */
+    return x >= 0 ? (int32_t)(x << s) : -(int32_t)((-x) << s);
+}}
+
+static inline int16_t requantise(int32_t acc, int32_t shift)
+{{
+    int32_t v;
+    if (acc <= 0) v = 0;  /* ReLU: a non-positive accumulator rounds to <= 0 */
+    else if (shift > 0) v = (acc + ((int32_t)1 << (shift - 1))) >> shift;
+    else v = acc << -shift;
+    return (int16_t)(v > ACT_TOP ? ACT_TOP : v);
+}}
+{layout_code}
 /* Per conv layer: a ring of the last K input columns, each stored twice, its output
    column and the pooled-pair partner; packed back to back, so RAM is exactly the sum. */
 static int16_t rings[{ring_total}];
@@ -253,12 +333,6 @@ static int32_t outputs[{n_convs}]; /* parity of the outputs produced, for poolin
 static int32_t sums[{c_last}];
 static int32_t steps;
 static int32_t pushed;
-
-static int32_t shifted(int32_t x, int32_t s)
-{{
-    /* x << s without shifting a negative value (undefined in C99) */
-    return x >= 0 ? (int32_t)(x << s) : -(int32_t)((-x) << s);
-}}
 
 static void layer_push(int l, const int16_t *in);
 
@@ -284,9 +358,7 @@ static void layer_push(int l, const int16_t *in)
 {{
     const afd_layer *L = &layers[l];
     int16_t *r = rings + L->ring, *col = columns + L->col, *pool = pooled + L->col, *slot;
-    const int16_t *x;
-    const uint8_t *code = L->code;  /* walks the codes in index order */
-    int32_t c, o, j, t, base;
+    int32_t c, o;
     int32_t p = pos[l] + 1;
     if (p == L->k) p = 0;
     pos[l] = p;
@@ -297,21 +369,7 @@ static void layer_push(int l, const int16_t *in)
     if (fill[l] < L->k && ++fill[l] < L->k) return;  /* saturates: streams never end */
     if (--phase[l] > 0) return;
     phase[l] = L->stride;
-    base = p + 1;  /* oldest column of the window */
-    for (o = 0; o < L->c_out; o++) {{
-        int32_t acc = L->bias[o], v;
-        for (j = L->row[o]; j < L->row[o + 1]; j++) {{
-            x = r + L->off[j] + base;
-            for (t = 0; t < L->group; t++, code++) {{
-                v = shifted(x[t], *code & 0x7F);
-                if (*code & 0x80) acc -= v; else acc += v;
-            }}
-        }}
-        if (acc <= 0) v = 0;  /* ReLU: a non-positive accumulator rounds to <= 0 */
-        else if (L->shift > 0) v = (acc + ((int32_t)1 << (L->shift - 1))) >> L->shift;
-        else v = acc << -L->shift;
-        col[o] = (int16_t)(v > ACT_TOP ? ACT_TOP : v);
-    }}
+    conv_column(L, r + p + 1, col);  /* r + p + 1: the oldest column of the window */
     outputs[l] ^= 1;  /* parity of the outputs produced: pooling pairs */
     if (outputs[l]) {{
         for (o = 0; o < L->c_out; o++) pool[o] = col[o];
@@ -352,20 +410,12 @@ void afd_push(int16_t sample)
 
 int afd_finish(int32_t logits[AFD_N_CLASSES])
 {{
-    int l, best = 0;
-    int32_t c, j, t;
+    int l, c, best = 0;
     if (pushed < AFD_MIN_SAMPLES) return -1;
     for (l = 0; l < {n_convs}; l++) push_padding(l, layers[l].pad);
-    for (c = 0; c < AFD_N_CLASSES; c++) {{
-        int32_t acc = 0;
-        for (t = 0; t < steps; t++) acc += L{fc}_bias[c];  /* bias * T without a multiply */
-        for (j = L{fc}_row[c]; j < L{fc}_row[c + 1]; j++) {{
-            int32_t v = sums[L{fc}_off[j]] << (L{fc}_code[j] & 0x7F);
-            if (L{fc}_code[j] & 0x80) acc -= v; else acc += v;
-        }}
-        logits[c] = acc;
-        if (acc > logits[best]) best = (int)c;
-    }}
+    fc_apply(sums, steps, logits);
+    for (c = 1; c < AFD_N_CLASSES; c++)
+        if (logits[c] > logits[best]) best = c;
     return best;
 }}
 
@@ -415,6 +465,330 @@ int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_
 }}
 """
 
+_FAST_LAYOUT = """
+/* Fast layout. Per layer: index entries grouped by output channel (row[o] .. row[o + 1]
+   - 1), each locating `group` consecutive kept weights (1, or a whole kernel of K taps):
+   off = input channel * 2K + first tap (ring offset); then the codes of every kept
+   weight in the same order, code = sign << 7 | shift. */
+{tables}
+typedef struct {{
+    const uint16_t *row;
+    const uint16_t *off;
+    const uint8_t *code;
+    const int32_t *bias;
+    int16_t c_in, c_out, k, group, stride, pad, shift;
+    uint16_t ring, col;  /* offsets of the layer's ring and columns in the buffers */
+}} afd_layer;
+
+static const afd_layer layers[{n_convs}] = {{
+{descriptors}
+}};
+
+/* One output column of a conv layer; x: its ring at the oldest column of the window. */
+static void conv_column(const afd_layer *L, const int16_t *x, int16_t *col)
+{{
+    const uint8_t *code = L->code;  /* walks the codes in index order */
+    int32_t o, j, t, v;
+    for (o = 0; o < L->c_out; o++) {{
+        int32_t acc = L->bias[o];
+        for (j = L->row[o]; j < L->row[o + 1]; j++) {{
+            const int16_t *w = x + L->off[j];
+            for (t = 0; t < L->group; t++, code++) {{
+                v = shifted(w[t], *code & 0x7F);
+                if (*code & 0x80) acc -= v; else acc += v;
+            }}
+        }}
+        col[o] = requantise(acc, L->shift);
+    }}
+}}
+
+/* Classifier: out[c] = bias[c] * times + sum of sign * (in[channel] << shift). */
+static void fc_apply(const int32_t *in, int32_t times, int32_t out[AFD_N_CLASSES])
+{{
+    int32_t c, j, t, v;
+    for (c = 0; c < AFD_N_CLASSES; c++) {{
+        int32_t acc = 0;
+        for (t = 0; t < times; t++) acc += L{fc}_bias[c];  /* bias * T without a multiply */
+        for (j = L{fc}_row[c]; j < L{fc}_row[c + 1]; j++) {{
+            v = in[L{fc}_off[j]] << (L{fc}_code[j] & 0x7F);
+            if (L{fc}_code[j] & 0x80) acc -= v; else acc += v;
+        }}
+        out[c] = acc;
+    }}
+}}
+"""
+
+_PACKED_LAYOUT = """
+/* Packed layout: each layer's blocks exactly as the .afq file stores them, decoded on the
+   fly at every use: the sparse index (scheme 0 dense, 1 bitmap, 2 relative with r-bit
+   gaps and fillers of 2^r - 1, 3 csr with per-row counts and columns; over the (c_out,
+   c_in) kernel grid when group = K), the codes ((sign << (bits - 1)) | exponent offset,
+   MSB first) and the biases (bias_width-bit two's complement, << bias_shift). */
+{tables}
+typedef struct {{
+    const uint8_t *index, *columns, *codes, *biases;
+    int32_t entries;  /* relative: entries incl. fillers; bitmap, dense: positions */
+    int16_t scheme, param, bits, bias_width, bias_shift, count_bits, column_bits;
+    int16_t c_in, c_out, k, group, stride, pad, shift;
+    uint16_t ring, col;  /* offsets of the layer's ring and columns in the buffers */
+}} afd_layer;
+
+static const afd_layer layers[{n_convs}] = {{
+{descriptors}
+}};
+static const afd_layer fc_layer = {fc_descriptor};
+static int32_t accs[{max_c}];
+
+typedef struct {{
+    const uint8_t *p;
+    uint32_t acc;
+    int32_t n;
+}} bits_t;
+
+static uint32_t take(bits_t *b, int32_t w)  /* the next w bits (w <= 24), MSB first */
+{{
+    while (b->n < w) {{
+        b->acc = (b->acc << 8) | *b->p++;
+        b->n += 8;
+    }}
+    b->n -= w;
+    return (b->acc >> b->n) & (((uint32_t)1 << w) - 1);
+}}
+
+static int32_t take_bias(const afd_layer *L, bits_t *b)
+{{
+    uint32_t v = take(b, L->bias_width);
+    if (v >> (L->bias_width - 1)) v -= (uint32_t)1 << L->bias_width;  /* sign */
+    return (int32_t)(v << L->bias_shift);  /* two's complement wrap: no multiply */
+}}
+
+/* A cursor over the kept weights (group 1) or kernels (group K) in C order. */
+typedef struct {{
+    bits_t index, columns;
+    int32_t o, c, t, xoff;   /* output and input channel, tap; c * 2K, the ring offset */
+    int32_t left, pending;   /* entries or positions (rows for csr) left; step to take */
+    int32_t row, row_left, prev;
+}} walker;
+
+static void walk_start(const afd_layer *L, walker *w)
+{{
+    w->index.p = L->index;
+    w->index.acc = 0;
+    w->index.n = 0;
+    w->columns = w->index;
+    w->columns.p = L->columns;
+    w->o = w->c = w->t = w->xoff = 0;
+    w->left = L->scheme == 3 ? L->c_out : L->entries;
+    w->pending = 0;
+    w->row = -1;
+    w->row_left = 0;
+    w->prev = 0;
+}}
+
+static void advance(const afd_layer *L, walker *w, int32_t g)
+{{
+    const int32_t per_channel = L->group == 1 ? L->k : 1;  /* grid positions per c */
+    while (g-- > 0) {{
+        if (++w->t < per_channel) continue;
+        w->t = 0;
+        w->xoff += 2 * L->k;
+        if (++w->c < L->c_in) continue;
+        w->c = w->xoff = 0;
+        w->o++;
+    }}
+}}
+
+static int next_kept(const afd_layer *L, walker *w)  /* 0 at the end */
+{{
+    uint32_t v, escape = ((uint32_t)1 << L->param) - 1;
+    advance(L, w, w->pending);
+    w->pending = 0;
+    if (L->scheme == 3) {{  /* csr */
+        while (w->row_left == 0) {{
+            if (w->left-- == 0) return 0;
+            w->row++;
+            w->o = w->row;
+            w->c = w->t = w->xoff = w->prev = 0;
+            w->row_left = (int32_t)take(&w->index, L->count_bits);
+        }}
+        w->row_left--;
+        v = take(&w->columns, L->column_bits);
+        advance(L, w, (int32_t)v - w->prev);
+        w->prev = (int32_t)v + 1;
+        w->pending = 1;
+        return 1;
+    }}
+    while (w->left > 0) {{
+        w->left--;
+        if (L->scheme == 0) {{  /* dense */
+            w->pending = 1;
+            return 1;
+        }}
+        if (L->scheme == 1) {{  /* bitmap */
+            if (take(&w->index, 1)) {{
+                w->pending = 1;
+                return 1;
+            }}
+            advance(L, w, 1);
+            continue;
+        }}
+        v = take(&w->index, L->param);  /* relative */
+        if (v == escape) {{
+            advance(L, w, (int32_t)escape);
+            continue;
+        }}
+        advance(L, w, (int32_t)v);
+        w->pending = 1;
+        return 1;
+    }}
+    return 0;
+}}
+
+/* One output column of a conv layer; x: its ring at the oldest column of the window. */
+static void conv_column(const afd_layer *L, const int16_t *x, int16_t *col)
+{{
+    walker w;
+    bits_t codes = {{L->codes, 0, 0}}, biases = {{L->biases, 0, 0}};
+    const int32_t sign = (int32_t)1 << (L->bits - 1);
+    int32_t o, t, v, code;
+    for (o = 0; o < L->c_out; o++) accs[o] = take_bias(L, &biases);
+    walk_start(L, &w);
+    while (next_kept(L, &w)) {{
+        const int16_t *in = x + w.xoff + w.t;
+        for (t = 0; t < L->group; t++) {{
+            code = (int32_t)take(&codes, L->bits);
+            v = shifted(in[t], code & (sign - 1));
+            if (code & sign) accs[w.o] -= v; else accs[w.o] += v;
+        }}
+    }}
+    for (o = 0; o < L->c_out; o++) col[o] = requantise(accs[o], L->shift);
+}}
+
+/* Classifier: out[c] = bias[c] * times + sum of sign * (in[channel] << shift). */
+static void fc_apply(const int32_t *in, int32_t times, int32_t out[AFD_N_CLASSES])
+{{
+    const afd_layer *L = &fc_layer;
+    walker w;
+    bits_t codes = {{L->codes, 0, 0}}, biases = {{L->biases, 0, 0}};
+    const int32_t sign = (int32_t)1 << (L->bits - 1);
+    int32_t c, t, v, b, code;
+    for (c = 0; c < AFD_N_CLASSES; c++) {{
+        b = take_bias(L, &biases);
+        out[c] = 0;
+        for (t = 0; t < times; t++) out[c] += b;  /* bias * T without a multiply */
+    }}
+    walk_start(L, &w);
+    while (next_kept(L, &w)) {{
+        code = (int32_t)take(&codes, L->bits);
+        v = in[w.c] << (code & (sign - 1));
+        if (code & sign) out[w.o] -= v; else out[w.o] += v;
+    }}
+}}
+"""
+
+_SOURCE_BATCH = """
+/* ---- Batch mode: a whole recording layer by layer (host speed) ----
+   The same arithmetic as afd_classify, reordered: each kept weight walks all output times
+   at once, so the compiler vectorises the shift-adds. Needs afd_batch_work_bytes(n) bytes
+   of caller memory, aligned for int32_t. */
+
+static int32_t conv_length(int32_t n, const afd_layer *L)
+{{
+    return (n + 2 * L->pad - L->k) / L->stride + 1;
+}}
+
+static void batch_sizes(int32_t n, int32_t *most_conv, int32_t *most_act)
+{{
+    int32_t l, len = n, conv;
+    *most_conv = 0;
+    *most_act = n;
+    for (l = 0; l < {n_convs}; l++) {{
+        conv = conv_length(len, &layers[l]);
+        if (conv > *most_conv) *most_conv = conv;
+        len = conv / 2;
+        if ((int32_t)layers[l].c_out * len > *most_act) *most_act = layers[l].c_out * len;
+    }}
+}}
+
+size_t afd_batch_work_bytes(int32_t n)
+{{
+    int32_t most_conv, most_act;
+    batch_sizes(n, &most_conv, &most_act);
+    return sizeof(int32_t) * (size_t)most_conv + 2 * sizeof(int16_t) * (size_t)most_act;
+}}
+
+int afd_classify_batch(const int16_t *samples, int32_t n, int32_t logits[AFD_N_CLASSES],
+                       void *work)
+{{
+    int32_t l, o, j, t, x, c, len = n, conv, lo, hi, best = 0, most_conv, most_act;
+    int32_t *acc = (int32_t *)work;
+    int16_t *bufs[2], *out;
+    const int16_t *in = samples;
+    if (n < AFD_MIN_SAMPLES) return -1;
+    batch_sizes(n, &most_conv, &most_act);
+    bufs[0] = (int16_t *)(acc + most_conv);
+    bufs[1] = bufs[0] + most_act;
+    for (l = 0; l < {n_convs}; l++) {{
+        const afd_layer *L = &layers[l];
+        const uint8_t *code = L->code;
+        const int32_t ring = 2 * L->k, half = L->shift > 0 ? 1 << (L->shift - 1) : 0;
+        conv = conv_length(len, L);
+        out = bufs[l & 1];
+        for (o = 0; o < L->c_out; o++) {{
+            for (x = 0; x < conv; x++) acc[x] = L->bias[o];
+            for (j = L->row[o]; j < L->row[o + 1]; j++) {{
+                const int16_t *src = in + (int32_t)(L->off[j] / ring) * len;
+                int32_t tap0 = L->off[j] % ring;
+                for (t = 0; t < L->group; t++, code++) {{
+                    /* output x reads input x * stride + tap - pad, when inside */
+                    int32_t tap = tap0 + t - L->pad, s = *code & 0x7F;
+                    lo = tap >= 0 ? 0 : (-tap + L->stride - 1) / L->stride;
+                    hi = (len - 1 - tap) >= 0 ? (len - 1 - tap) / L->stride + 1 : 0;
+                    if (hi > conv) hi = conv;
+                    if (L->stride == 1) {{  /* contiguous: the vectorised case */
+                        const int16_t *p = src + tap;
+                        if (*code & 0x80)
+                            for (x = lo; x < hi; x++) acc[x] -= (int32_t)((uint32_t)p[x] << s);
+                        else
+                            for (x = lo; x < hi; x++) acc[x] += (int32_t)((uint32_t)p[x] << s);
+                    }} else if (*code & 0x80) {{
+                        for (x = lo; x < hi; x++)
+                            acc[x] -= (int32_t)((uint32_t)src[x * L->stride + tap] << s);
+                    }} else {{
+                        for (x = lo; x < hi; x++)
+                            acc[x] += (int32_t)((uint32_t)src[x * L->stride + tap] << s);
+                    }}
+                }}
+            }}
+            for (x = 0; x + 1 < conv; x += 2) {{  /* requantise, ReLU, saturate, pool */
+                int32_t a = acc[x], b = acc[x + 1];
+                a = a <= 0 ? 0 : (L->shift > 0 ? (a + half) >> L->shift : a << -L->shift);
+                b = b <= 0 ? 0 : (L->shift > 0 ? (b + half) >> L->shift : b << -L->shift);
+                if (a > ACT_TOP) a = ACT_TOP;
+                if (b > ACT_TOP) b = ACT_TOP;
+                out[o * (conv / 2) + x / 2] = (int16_t)(a > b ? a : b);
+            }}
+        }}
+        in = out;
+        len = conv / 2;
+    }}
+    for (c = 0; c < AFD_N_CLASSES; c++) {{
+        int32_t total = 0;
+        for (t = 0; t < len; t++) total += L{fc}_bias[c];
+        for (j = L{fc}_row[c]; j < L{fc}_row[c + 1]; j++) {{
+            int32_t sum = 0;
+            const int16_t *row = in + (int32_t)L{fc}_off[j] * len;
+            for (t = 0; t < len; t++) sum += row[t];
+            if (L{fc}_code[j] & 0x80) total -= sum << (L{fc}_code[j] & 0x7F);
+            else total += sum << (L{fc}_code[j] & 0x7F);
+        }}
+        logits[c] = total;
+        if (total > logits[best]) best = (int)c;
+    }}
+    return best;
+}}
+"""
+
 _SOURCE_STREAM = """
 /* ---- Continuous monitoring: raw ADC counts in, a window decision every hop ----
    The same integer front end as afdetect scan (afdetect.monitor.frontend):
@@ -443,7 +817,7 @@ static struct {{
     int16_t ring[AFD_BLOCK];   /* the last AFD_BLOCK resampled counts */
     int32_t ring_pos, seen;    /* next ring slot; resampled counts seen (saturates) */
     int64_t ring_sum;
-    int32_t block[AFD_BLOCK];  /* detrended samples of the block being filled */
+    int16_t block[AFD_BLOCK];  /* detrended samples of the block being filled */
     int32_t block_fill;
     int64_t span_sum[AFD_SPAN], span_sq[AFD_SPAN];
     int32_t span_pos, span_fill;
@@ -456,24 +830,17 @@ static struct {{
 
 static void stream_step(const int16_t *out)
 {{
-    int32_t c, j, t, acc, v, logits[AFD_N_CLASSES];
+    int32_t c, t, acc, logits[AFD_N_CLASSES], column[{c_last}];
     int best = 0;
-    int32_t *score = S.scores[S.step_pos];
-    for (c = 0; c < AFD_N_CLASSES; c++) {{
-        acc = 0;
-        for (j = L{fc}_row[c]; j < L{fc}_row[c + 1]; j++) {{
-            v = (int32_t)out[L{fc}_off[j]] << (L{fc}_code[j] & 0x7F);
-            if (L{fc}_code[j] & 0x80) acc -= v; else acc += v;
-        }}
-        score[c] = acc;
-    }}
+    for (c = 0; c < {c_last}; c++) column[c] = out[c];
+    fc_apply(column, 1, S.scores[S.step_pos]);  /* one step's terms and bias */
     if (++S.step_pos == S.window) S.step_pos = 0;
     if (S.step_fill < S.window) S.step_fill++;
     if (S.step_fill < S.window || --S.until_hop > 0) return;
     S.until_hop = S.hop;
     for (c = 0; c < AFD_N_CLASSES; c++) {{
         acc = 0;
-        for (t = 0; t < S.window; t++) acc += S.scores[t][c] + L{fc}_bias[c];
+        for (t = 0; t < S.window; t++) acc += S.scores[t][c];
         logits[c] = acc;
         if (acc > logits[best]) best = (int)c;
     }}
@@ -522,7 +889,7 @@ static void stream_block(void)
 
 static void stream_resampled(int32_t y)
 {{
-    int32_t old, n_mid;
+    int32_t old, n_mid, d;
     if (S.seen == 0) {{  /* the history before the first sample repeats it */
         for (old = 0; old < AFD_BLOCK; old++) S.ring[old] = (int16_t)y;
         S.ring_sum = (int64_t)AFD_BLOCK * y;
@@ -536,7 +903,8 @@ static void stream_resampled(int32_t y)
     /* the window's centre sample n = newest - AFD_BLOCK / 2 + 1 */
     n_mid = S.ring_pos - AFD_BLOCK / 2;
     if (n_mid < 0) n_mid += AFD_BLOCK;
-    S.block[S.block_fill++] = S.ring[n_mid] - (int32_t)asr64(S.ring_sum, AFD_BLOCK_LOG2);
+    d = S.ring[n_mid] - (int32_t)asr64(S.ring_sum, AFD_BLOCK_LOG2);
+    S.block[S.block_fill++] = (int16_t)(d > 32767 ? 32767 : (d < -32768 ? -32768 : d));
     if (S.block_fill == AFD_BLOCK) stream_block();
 }}
 
@@ -604,6 +972,7 @@ _DEMO = """\
      afd_demo input.txt            quantised samples (afd_push's input)
      afd_demo --adc GAIN raw.txt   raw ADC counts at AFD_SAMPLING_RATE_HZ, GAIN counts/mV
    Prints the class and the integer logits.
+     afd_demo --batch input.txt    as the first, with the batch mode (afd_classify_batch)
      afd_demo --stream FS WINDOW HOP raw.txt
    Continuous monitoring of raw ADC counts at FS Hz, read as they come (any length; FILE
    "-" reads standard input): one line per window decision, "class logits...". */
@@ -648,13 +1017,14 @@ int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[argc - 1] : NULL;
     int adc = argc == 4 && strcmp(argv[1], "--adc") == 0;
+    int batch = argc == 3 && strcmp(argv[1], "--batch") == 0;
     int32_t n = 0, logits[AFD_N_CLASSES];
     long v;
     int i, cls;
     FILE *fh;
     if (argc > 1 && strcmp(argv[1], "--stream") == 0) return stream(argc, argv);
-    if (!path || (argc != 2 && !adc)) {
-        fprintf(stderr, "usage: %s [--adc GAIN] FILE\\n", argv[0]);
+    if (!path || (argc != 2 && !adc && !batch)) {
+        fprintf(stderr, "usage: %s [--adc GAIN | --batch] FILE\\n", argv[0]);
         return 2;
     }
     fh = fopen(path, "r");
@@ -666,7 +1036,19 @@ int main(int argc, char **argv)
     fclose(fh);
     if (adc) afd_quantise_input(raw, n, (int32_t)atol(argv[2]), samples);
     else memcpy(samples, raw, sizeof(int16_t) * (size_t)n);
-    cls = afd_classify(samples, n, logits);
+    if (batch) {
+#if AFD_HAS_BATCH
+        void *work = malloc(afd_batch_work_bytes(n));
+        if (!work) return 1;
+        cls = afd_classify_batch(samples, n, logits, work);
+        free(work);
+#else
+        fprintf(stderr, "the %s layout has no batch mode\\n", AFD_LAYOUT);
+        return 2;
+#endif
+    } else {
+        cls = afd_classify(samples, n, logits);
+    }
     if (cls < 0) {
         fprintf(stderr, "%s: too short (%ld samples)\\n", path, (long)n);
         return 1;
@@ -680,7 +1062,7 @@ int main(int argc, char **argv)
 
 _MAKEFILE = """\
 CC ?= cc
-CFLAGS ?= -std=c99 -Wall -Wextra -Werror -O2
+CFLAGS ?= -std=c99 -Wall -Wextra -Werror -O3
 
 afd_demo: demo.c afdetect_model.c afdetect_model.h
 \t$(CC) $(CFLAGS) -o $@ demo.c afdetect_model.c

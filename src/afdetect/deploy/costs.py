@@ -3,7 +3,8 @@
 Energy uses the 45 nm figures of Horowitz (ISSCC 2014): fp32 multiply 3.7 pJ, fp32 add
 0.9 pJ, int32 add 0.1 pJ, 32-bit SRAM read 5 pJ, 32-bit DRAM read 640 pJ. A shift and a
 compare are each counted as an int32 add, and every table or activation read of the
-integer engine as a 32-bit SRAM read (they are 8 or 16 bits wide, so this overstates).
+integer engine as a 32-bit SRAM read (they are 8 or 16 bits wide, so this overstates); a
+second estimate charges those reads at a small local memory's 0.3 pJ instead.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from afdetect.deploy.export import build_object
 from afdetect.model.cnn import CNNConfig
 
 PJ = {"fp32_mul": 3.7, "fp32_add": 0.9, "int32_add": 0.1, "sram_read": 5.0,
-      "dram_read": 640.0}
+      "dram_read": 640.0, "local_read": 0.3}
+# local_read: a word from a small local memory (register file or scratchpad of a few KB)
+# next to the datapath, as AF ASICs keep their weights and line buffers. Sze et al. (Proc.
+# IEEE 2017) put such an access at about the energy of one MAC; with Horowitz's 45 nm
+# figures an 8-bit multiply (0.2 pJ) plus a 32-bit add (0.1 pJ) is 0.3 pJ.
 
 
 def _lengths(kernels: list[int], strides: list[int], n_samples: int) -> list[tuple[int, int]]:
@@ -85,17 +90,22 @@ def energy(integer: dict[str, int], dense: dict[str, int]) -> dict[str, Any]:
         "sram_read"]
     float_dram = float_arith + dense["weight_reads"] * PJ["dram_read"] + dense[
         "activation_reads"] * PJ["sram_read"]
+    local = ((integer["shifts"] + integer["adds"] + integer["compares"]) * PJ["int32_add"]
+             + integer["memory_reads"] * PJ["local_read"])
     return {
         "compressed_uj": compressed / 1e6,
+        "compressed_local_memory_uj": local / 1e6,
         "dense_float_weights_in_sram_uj": float_sram / 1e6,
         "dense_float_weights_in_dram_uj": float_dram / 1e6,
         "ratio_vs_float_sram": float_sram / compressed,
         "ratio_vs_float_dram": float_dram / compressed,
         "table_pj": PJ,
         "assumptions": "shift and compare = int32 add; every integer-engine read = 32-bit "
-                       "SRAM read; dense float: each multiply reads a weight and an "
-                       "activation (weights in SRAM, or in DRAM for a model too big for "
-                       "on-chip memory)",
+                       "SRAM read (compressed_uj) or a local-memory read of 0.3 pJ, weights "
+                       "and ring buffers held next to the datapath as in AF ASICs "
+                       "(compressed_local_memory_uj); dense float: each multiply reads a "
+                       "weight and an activation (weights in SRAM, or in DRAM for a model "
+                       "too big for on-chip memory)",
     }
 
 

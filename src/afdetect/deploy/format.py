@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 from afdetect.atomic import write_bytes_atomic
 from afdetect.compress.integer import IntegerLayer, IntegerModel
 from afdetect.compress.sparse_index import (
+    IndexEncoding,
     decode,
     encode,
     pack_uint,
@@ -51,18 +53,41 @@ def is_compressed_file(path: str | Path) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class PackedLayer:
+    """A layer as the file stores it: index streams, codes of ``bits`` bits
+    ((sign << (bits-1)) | exponent offset, kept weights in C order), and biases
+    (``bias_width``-bit two's complement, shifted right by ``bias_shift``)."""
+
+    index: IndexEncoding
+    codes: bytes
+    biases: bytes
+    bias_width: int
+    bias_shift: int
+
+    @property
+    def blocks(self) -> list[bytes]:
+        return [*self.index.streams, self.codes, self.biases]
+
+
+def pack_layer(layer: IntegerLayer) -> PackedLayer:
+    """The packed form of ``layer`` (what the file and the packed C layout hold)."""
+    positions = np.nonzero(layer.mask)
+    codes = ((layer.sign[positions] < 0).astype(np.int64) << (layer.bits - 1)) \
+        | layer.shift[positions].astype(np.int64)
+    bias, bias_shift, width = shifted_integers(layer.bias)
+    return PackedLayer(encode(layer.mask), pack_uint(codes, layer.bits),
+                       pack_uint(bias & ((1 << width) - 1), width), width, bias_shift)
+
+
 def encode_model(model: IntegerModel, metadata: dict[str, Any]) -> bytes:
     """Serialise ``model`` and ``metadata`` into the file's bytes."""
     payload = bytearray()
     layers = []
     for layer in model.layers:
-        index = encode(layer.mask)
-        positions = np.nonzero(layer.mask)
-        codes = ((layer.sign[positions] < 0).astype(np.int64) << (layer.bits - 1)) \
-            | layer.shift[positions].astype(np.int64)
-        bias, bias_shift, width = shifted_integers(layer.bias)
-        blocks = [*index.streams, pack_uint(codes, layer.bits),
-                  pack_uint(bias & ((1 << width) - 1), width)]
+        packed = pack_layer(layer)
+        index, blocks = packed.index, packed.blocks
+        bias_shift, width = packed.bias_shift, packed.bias_width
         payload.extend(b"".join(blocks))
         layers.append({
             "shape": list(layer.mask.shape), "kept": int(layer.mask.sum()),

@@ -11,7 +11,8 @@ counts and ``n`` the sample index:
    ``i, r = divmod(n * P, Q)`` and ``y[n] = floor((x[i] * (Q - r) + x[i + 1] * r + Q // 2)
    / Q)``. Counts are clamped to 16 bits first.
 2. **Baseline**: ``d[n] = y[n] - floor(sum(y[n - B/2 .. n + B/2 - 1]) / B)``, a centred
-   moving average over ``B`` samples (``y`` before the first sample repeats it).
+   moving average over ``B`` samples (``y`` before the first sample repeats it), clamped
+   to 16 bits.
 3. **Scale**: per block of ``B`` samples, ``k = round(log2(std))`` of ``d`` over that block
    and the ``span - 1`` before it, found exactly from integer sums.
 4. **Quantise**: ``q[n] = clamp(round_half_up(d[n] * 2^(F - k)), 12-bit)`` with ``F`` the
@@ -133,7 +134,8 @@ class IntegerFrontEnd:
             return y[:0]
         csum = np.concatenate([[0], np.cumsum(buf)])
         sums = csum[2 * half:2 * half + n_ready] - csum[:n_ready]
-        d = buf[half:half + n_ready] - (sums >> int(np.log2(self.config.block)))
+        d = np.clip(buf[half:half + n_ready] - (sums >> int(np.log2(self.config.block))),
+                    ADC_MIN, ADC_MAX)  # 16 bits, as the C engine stores them
         self._y = buf[n_ready:]
         self._y0 += n_ready
         return d
