@@ -50,6 +50,82 @@ def test_c_engine_identical_to_python_on_real_records(model, exported: Path) -> 
     assert result.identical
 
 
+@pytest.mark.parametrize("granularity", ["weight", "kernel"])
+def test_packed_layout_and_batch_mode_are_bit_exact(granularity: str, tmp_path: Path) -> None:
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    model = to_integer(_quantised(samples, granularity=granularity))
+    sizes = export(model, METADATA, tmp_path / "packed", layout="packed")
+    assert sizes.row_pointers == 0 and sizes.tables < export(
+        model, METADATA, tmp_path / "fast").tables
+    result = check(model, METADATA, build(tmp_path / "packed"), RECORDS)
+    assert len(result.records) == 12 and result.identical
+    binary = build(tmp_path / "fast")
+    engine = IntegerEngine(model)
+    for path in RECORDS:
+        signal = preprocess(read_record(path), PreprocessConfig())
+        np.savetxt(tmp_path / "q.txt", model.quantise_input(signal), fmt="%d")
+        out = subprocess.run([str(binary), "--batch", str(tmp_path / "q.txt")],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert [int(v) for v in out[1:]] == engine.logits(signal).tolist(), path
+
+
+@pytest.mark.parametrize("scheme", ["csr", "bitmap", "relative"])
+def test_packed_layout_decodes_each_scheme_when_forced(scheme: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import afdetect.deploy.format as fmt
+    from afdetect.compress.sparse_index import (
+        KERNEL,
+        IndexEncoding,
+        position_encodings,
+        whole_kernels,
+    )
+
+    def forced(mask: np.ndarray) -> IndexEncoding:
+        kernels = whole_kernels(mask)
+        grid = mask if kernels is None else kernels
+        enc = next(e for e in position_encodings(grid) if e.scheme == scheme)
+        if kernels is None:
+            return enc
+        return IndexEncoding(KERNEL + scheme, enc.param, enc.streams, enc.bits, enc.entries)
+
+    monkeypatch.setattr(fmt, "encode", forced)
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    for granularity in ("weight", "kernel"):
+        model = to_integer(_quantised(samples, granularity=granularity))
+        out = tmp_path / granularity
+        export(model, METADATA, out, layout="packed")
+        used = re.findall(r"P\d_biases, \d+, (\d),", (out / "afdetect_model.c").read_text())
+        assert used == [_SCHEME_ID[scheme]] * len(model.layers)
+        result = check(model, METADATA, build(out), RECORDS[:3])
+        assert result.identical, granularity
+
+
+_SCHEME_ID = {"bitmap": "1", "relative": "2", "csr": "3"}
+
+
+def test_packed_layout_decodes_every_index_scheme(tmp_path: Path) -> None:
+    from afdetect.compress.sparse_index import SCHEMES, encode
+
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    model = to_integer(_quantised(samples, sparsity=0.6))
+    seen = set()
+    rng = np.random.default_rng(0)
+    # densities that make bitmap, relative, csr and dense the smallest encodings
+    for density in (1.0, 0.55, 0.2, 0.03):
+        for layer in model.layers:
+            keep = rng.random(layer.mask.shape) < density
+            keep.reshape(len(keep), -1)[:, 0] = True  # every row keeps something
+            layer.mask = keep
+            layer.sign = np.where(keep, np.where(rng.random(keep.shape) < 0.5, -1, 1), 0
+                                  ).astype(np.int8)
+            layer.shift = np.where(keep, layer.shift, 0).astype(np.int8)
+            seen.add(encode(keep).scheme)
+        export(model, METADATA, tmp_path / str(density), layout="packed")
+        result = check(model, METADATA, build(tmp_path / str(density)), RECORDS[:3])
+        assert result.identical, density
+    assert {"dense", "bitmap", "relative"} <= seen <= set(SCHEMES)
+
+
 def test_c_engine_runs_kernel_pruned_layers_by_kernel(tmp_path: Path) -> None:
     samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
     model = to_integer(_quantised(samples, granularity="kernel"))
@@ -82,15 +158,18 @@ def test_integer_preprocessing_in_c_matches_python(model, exported: Path) -> Non
         assert np.array_equal(logits, engine.logits(signal)), path
 
 
-def test_generated_c_has_no_float_malloc_or_multiply_in_inference(exported: Path,
+@pytest.mark.parametrize("layout", ["fast", "packed"])
+def test_generated_c_has_no_float_malloc_or_multiply_in_inference(model, layout: str,
                                                                    tmp_path: Path) -> None:
+    exported = tmp_path / "c"
+    export(model, METADATA, exported, layout=layout)
     source = re.sub(r"/\*.*?\*/", "", (exported / "afdetect_model.c").read_text(), flags=re.S)
     assert not re.search(r"\b(float|double|malloc|calloc|free)\b", source)
     assert "#include <stdio.h>" not in source and "#include <math.h>" not in source
     # the compiled inference functions hold no multiply or divide instruction (only the
     # preprocessing may: afd_quantise_input for strips; the continuous mode's front end,
     # which interpolates and estimates the variance)
-    asm = tmp_path / "model.s"
+    asm = tmp_path / "model.s"  # -O2: the -O3 vectoriser's index arithmetic aside
     subprocess.run(["cc", "-std=c99", "-O2", "-S", "-o", str(asm),
                     str(exported / "afdetect_model.c")], check=True)
     functions = re.findall(r"^(\w+):\n(.*?)\.cfi_endproc", asm.read_text(), re.S | re.M)

@@ -67,3 +67,13 @@ def test_a_firmware_that_fails_under_qemu_gives_a_clear_error(tmp_path: Path) ->
     elf.write_bytes(b"\x7fELF" + bytes(200))
     with pytest.raises(AfdetectError, match="cortex-m4: the firmware failed under QEMU"):
         run_firmware(elf, TARGETS["cortex-m4"], tmp_path, "strip\n1\n", timeout=30)
+
+
+@needs_toolchain
+def test_packed_layout_fits_12_kb_flash_and_16_kb_ram_on_cortex_m4(tmp_path: Path) -> None:
+    result = run("export", "--layout", "packed", "--target", "cortex-m4", "--out", tmp_path,
+                 "--check", SAMPLES / "A00004.hea", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["identical"]
+    assert out["flash_bytes"] <= 12 * 1024 and out["ram_bytes"] <= 16 * 1024

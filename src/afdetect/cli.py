@@ -525,8 +525,10 @@ def _report(args: argparse.Namespace) -> int:
     ops, dense, e = d["operations_30s"], d["dense_float_30s"], d["energy"]
     flash = d["flash"]
     print(f"\nC engine (afdetect export), per {d['seconds']:g}-s recording:")
-    print(f"  flash: tables {flash['tables']} B (codes {flash['weight_codes']}, indices "
-          f"{flash['weight_indices']}, rows {flash['row_pointers']}, biases {flash['biases']})"
+    print(f"  flash: tables {flash['tables']} B in the fast layout (codes "
+          f"{flash['weight_codes']}, indices {flash['weight_indices']}, rows "
+          f"{flash['row_pointers']}, biases {flash['biases']}), "
+          f"{flash['packed_layout_tables']} B in the packed layout"
           + (f"; compiled object text {flash['compiled']['text']} B, code "
              f"{flash['code']} B" if flash.get("compiled") else ""))
     compiled = flash.get("compiled")

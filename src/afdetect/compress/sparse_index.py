@@ -141,10 +141,17 @@ def stream_count(scheme: str) -> int:
 def _encode_positions(mask: np.ndarray) -> IndexEncoding:
     """The smallest of the per-position encodings of ``mask`` (c_out, ...)."""
     flat = mask.reshape(mask.shape[0], -1).astype(bool)
-    rows, row_len = flat.shape
-    positions = np.flatnonzero(flat)
     if flat.all():
         return IndexEncoding("dense", 0, (), 0, flat.size)
+    return min(position_encodings(mask), key=lambda c: (c.bits, SCHEMES.index(c.scheme)))
+
+
+def position_encodings(mask: np.ndarray) -> list[IndexEncoding]:
+    """Every per-position encoding of ``mask`` (c_out, ...): bitmap, relative for each r,
+    csr; :func:`encode` keeps the smallest."""
+    flat = mask.reshape(mask.shape[0], -1).astype(bool)
+    rows, row_len = flat.shape
+    positions = np.flatnonzero(flat)
     candidates = [IndexEncoding("bitmap", 1, (np.packbits(flat.ravel()).tobytes(),),
                                 flat.size, flat.size)]
     for r in range(1, 17):
@@ -157,7 +164,7 @@ def _encode_positions(mask: np.ndarray) -> IndexEncoding:
     candidates.append(IndexEncoding(
         "csr", 0, (pack_uint(counts, count_bits), pack_uint(columns, column_bits)),
         rows * count_bits + len(columns) * column_bits, len(columns)))
-    return min(candidates, key=lambda c: (c.bits, SCHEMES.index(c.scheme)))
+    return candidates
 
 
 def decode(scheme: str, param: int, streams: tuple[bytes, ...], entries: int,

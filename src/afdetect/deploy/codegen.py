@@ -306,13 +306,22 @@ const char *const afd_class_names[AFD_N_CLASSES] = {{{classes}}};
 
 #define ACT_TOP {act_top}
 
-static inline int32_t shifted(int32_t x, int32_t s)
+static int32_t shifted(int32_t x, int32_t s)
 {{
     /* x << s without shifting a negative value (undefined in C99) */
     return x >= 0 ? (int32_t)(x << s) : -(int32_t)((-x) << s);
 }}
 
-static inline int16_t requantise(int32_t acc, int32_t shift)
+static int32_t times_by_shifts(int32_t b, int32_t times)
+{{
+    /* b * times (times >= 0) by shifts and adds, one per bit of times */
+    int32_t acc = 0;
+    for (; times > 0; times >>= 1, b = (int32_t)((uint32_t)b << 1))
+        if (times & 1) acc += b;
+    return acc;
+}}
+
+static int16_t requantise(int32_t acc, int32_t shift)
 {{
     int32_t v;
     if (acc <= 0) v = 0;  /* ReLU: a non-positive accumulator rounds to <= 0 */
@@ -488,27 +497,28 @@ static const afd_layer layers[{n_convs}] = {{
 static void conv_column(const afd_layer *L, const int16_t *x, int16_t *col)
 {{
     const uint8_t *code = L->code;  /* walks the codes in index order */
-    int32_t o, j, t, v;
-    for (o = 0; o < L->c_out; o++) {{
+    const uint16_t *row = L->row, *off = L->off;
+    const int32_t group = L->group, c_out = L->c_out, shift = L->shift;
+    int32_t o, t, j = row[0], end;
+    for (o = 0; o < c_out; o++) {{
         int32_t acc = L->bias[o];
-        for (j = L->row[o]; j < L->row[o + 1]; j++) {{
-            const int16_t *w = x + L->off[j];
-            for (t = 0; t < L->group; t++, code++) {{
-                v = shifted(w[t], *code & 0x7F);
-                if (*code & 0x80) acc -= v; else acc += v;
+        for (end = row[o + 1]; j < end; j++) {{
+            const int16_t *w = x + off[j];
+            for (t = 0; t < group; t++) {{
+                int32_t c = *code++, v = shifted(w[t], c & 0x7F);
+                acc += (c & 0x80) ? -v : v;
             }}
         }}
-        col[o] = requantise(acc, L->shift);
+        col[o] = requantise(acc, shift);
     }}
 }}
 
 /* Classifier: out[c] = bias[c] * times + sum of sign * (in[channel] << shift). */
 static void fc_apply(const int32_t *in, int32_t times, int32_t out[AFD_N_CLASSES])
 {{
-    int32_t c, j, t, v;
+    int32_t c, j, v;
     for (c = 0; c < AFD_N_CLASSES; c++) {{
-        int32_t acc = 0;
-        for (t = 0; t < times; t++) acc += L{fc}_bias[c];  /* bias * T without a multiply */
+        int32_t acc = times_by_shifts(L{fc}_bias[c], times);
         for (j = L{fc}_row[c]; j < L{fc}_row[c + 1]; j++) {{
             v = in[L{fc}_off[j]] << (L{fc}_code[j] & 0x7F);
             if (L{fc}_code[j] & 0x80) acc -= v; else acc += v;
@@ -671,12 +681,8 @@ static void fc_apply(const int32_t *in, int32_t times, int32_t out[AFD_N_CLASSES
     walker w;
     bits_t codes = {{L->codes, 0, 0}}, biases = {{L->biases, 0, 0}};
     const int32_t sign = (int32_t)1 << (L->bits - 1);
-    int32_t c, t, v, b, code;
-    for (c = 0; c < AFD_N_CLASSES; c++) {{
-        b = take_bias(L, &biases);
-        out[c] = 0;
-        for (t = 0; t < times; t++) out[c] += b;  /* bias * T without a multiply */
-    }}
+    int32_t c, v, code;
+    for (c = 0; c < AFD_N_CLASSES; c++) out[c] = times_by_shifts(take_bias(L, &biases), times);
     walk_start(L, &w);
     while (next_kept(L, &w)) {{
         code = (int32_t)take(&codes, L->bits);

@@ -310,6 +310,9 @@ for the float model's logits).
 
 ## Sizes
 
+Weight layout: `AFD_LAYOUT` in the header ("fast": byte codes and 16-bit offsets, with
+the host batch mode `afd_classify_batch` when `AFD_HAS_BATCH`; "packed": the model file's
+bit-packed blocks, decoded on the fly for the least flash).
 Tables: {sizes.tables} bytes const (codes {sizes.weight_codes}, indices
 {sizes.weight_indices}, row pointers {sizes.row_pointers}, biases {sizes.biases}).
 Static RAM: {sizes.ram} bytes (rings {sizes.ram_rings}, columns {sizes.ram_columns},

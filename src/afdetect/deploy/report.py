@@ -38,6 +38,8 @@ def full_report(model: IntegerModel, metadata: dict[str, Any]) -> dict[str, Any]
             write_export(tmp, files)
             compiled = compiled_size(Path(tmp))
         flash.update(compiled=compiled, code=compiled["text"] - sizes.tables)
+    _, packed = generate(model, metadata, layout="packed")
+    flash["packed_layout_tables"] = packed.tables
     integer = integer_counts(model, n)
     dense = dense_float_counts(CNNConfig.from_dict(metadata["architecture"]), n)
     result["deployment"] = {
