@@ -222,8 +222,8 @@ def _predict(args: argparse.Namespace) -> int:
             target = args.plot if len(predictions) == 1 else args.plot.with_name(
                 f"{args.plot.stem}_{p.recording.name}{args.plot.suffix or '.png'}")
             plot_trace(p.recording.signal, p.recording.fs, target,
-                       f"{p.recording.name}: {p.label} ({max(p.probabilities):.0%})",
-                       dict(zip(CLASSES, p.probabilities, strict=True)))
+                       f"{p.recording.name}: {p.label} ({max(p.probabilities.values()):.0%})",
+                       p.probabilities)
     for prediction in predictions:
         note = long_recording_note(prediction)
         if note:

@@ -21,19 +21,26 @@ LONG_RECORDING_S = 120.0  # twice the longest training strip (61 s)
 
 @dataclass(frozen=True)
 class Prediction:
-    """The verdict on one recording; ``probabilities`` follow :data:`afdetect.CLASSES`."""
+    """The verdict on one recording.
+
+    Attributes:
+        source: where the recording came from (a file, or ``"<array>"``).
+        recording: the recording classified.
+        label: the most probable class, one of :data:`afdetect.CLASSES`.
+        probabilities: ``{class: probability}`` in :data:`afdetect.CLASSES` order.
+    """
 
     source: str
     recording: Recording
     label: str
-    probabilities: tuple[float, ...]
+    probabilities: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "record": self.recording.name,
             "source": self.source,
             "label": self.label,
-            "probabilities": dict(zip(CLASSES, self.probabilities, strict=True)),
+            "probabilities": dict(self.probabilities),
             "duration_s": round(self.recording.duration_s, 3),
             "fs": self.recording.fs,
         }
@@ -79,7 +86,8 @@ def classify_recordings(classifier: Classifier, recordings: list[Recording],
     """Run ``classifier`` on already-read recordings (all must pass preprocessing)."""
     signals = [preprocess(r, classifier.preprocess) for r in recordings]
     probabilities = softmax(classifier.logits(signals).astype(np.float64))
-    return [Prediction(src, rec, CLASSES[int(p.argmax())], tuple(float(v) for v in p))
+    return [Prediction(src, rec, CLASSES[int(p.argmax())],
+                       {c: float(v) for c, v in zip(CLASSES, p, strict=True)})
             for src, rec, p in zip(sources, recordings, probabilities, strict=True)]
 
 

@@ -229,25 +229,35 @@ def open_stream(path: str | Path, *, fs: float | None = None,
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".npy"):
-        if suffix == ".npy":
-            array = _npy_lead(path, _require_fs(path, fs), lead)
-            rec_name, rec_lead = path.stem, ""
-        else:
-            rec = read_csv(path, fs=_require_fs(path, fs), lead=lead)
-            array, rec_name, rec_lead = rec.signal, rec.name, rec.lead
-        if array.size and not np.all(np.isfinite(array)):
-            raise InputError(path, "NaN or infinite samples")
-
-        def read_float(start: int, stop: int) -> np.ndarray:
-            return np.round(np.asarray(array[start:stop], dtype=np.float64)
-                            * FLOAT_COUNTS_PER_MV).astype(np.int64)
-
-        return SignalStream(rec_name, str(path), float(_require_fs(path, fs)), len(array),
-                            FLOAT_COUNTS_PER_MV, rec_lead, read_float)
+    if suffix == ".npy":
+        return stream_from_array(_npy_lead(path, _require_fs(path, fs), lead),
+                                 _require_fs(path, fs), path.stem, str(path))
+    if suffix == ".csv":
+        rec = read_csv(path, fs=_require_fs(path, fs), lead=lead)
+        return stream_from_array(rec.signal, rec.fs, rec.name, str(path), rec.lead)
     if suffix not in WFDB_SUFFIXES and suffix != "":
         raise InputError(path, f"unsupported file type {suffix!r} (expected WFDB, .csv or .npy)")
     return _wfdb_stream(path, fs, lead)
+
+
+def stream_from_array(signal_mv: np.ndarray, fs: float, name: str = "signal",
+                      source: str = "<array>", lead: str = "") -> SignalStream:
+    """A :class:`SignalStream` over a 1-D array in mV (or a memory map), as counts of
+    1 uV."""
+    array = np.asarray(signal_mv)  # a memory map stays one: chunks are read on demand
+    if array.ndim != 1:
+        raise InputError(source, f"expected one lead (a 1-D array), got shape {array.shape}")
+    if not np.isfinite(fs) or fs <= 0:
+        raise InputError(source, f"invalid sampling rate {fs}")
+    if array.size and not np.all(np.isfinite(array)):
+        raise InputError(source, "NaN or infinite samples")
+
+    def read_float(start: int, stop: int) -> np.ndarray:
+        return np.round(np.asarray(array[start:stop], dtype=np.float64)
+                        * FLOAT_COUNTS_PER_MV).astype(np.int64)
+
+    return SignalStream(name, source, float(fs), len(array), FLOAT_COUNTS_PER_MV, lead,
+                        read_float)
 
 
 def _npy_lead(path: Path, fs: float, lead: str | int) -> np.ndarray:
