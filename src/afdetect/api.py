@@ -69,7 +69,7 @@ class Model:
     def predict_batch(self, signals_mv: Sequence[np.ndarray | Sequence[float]],
                       fs: float | Sequence[float]) -> list[Prediction]:
         """Classify several strips; ``fs`` is one rate for all or one per signal."""
-        rates = ([float(fs)] * len(signals_mv) if isinstance(fs, (int, float))
+        rates = ([float(fs)] * len(signals_mv) if isinstance(fs, (int, float, np.number))
                  else [float(f) for f in fs])
         if len(rates) != len(signals_mv):
             raise ValueError("give one sampling rate, or one per signal")

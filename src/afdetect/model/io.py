@@ -5,6 +5,7 @@ Loading always uses ``weights_only=True``: a file a user hands in is never unpic
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import zipfile
@@ -20,7 +21,9 @@ from afdetect.errors import InputError
 from afdetect.model.cnn import AFNet, CNNConfig
 
 FLOAT_FORMAT = "afdetect-float"
-FLOAT_VERSION = 1
+# 2 adds a SHA-256 of the weights and settings; version 1 files (no checksum) still load.
+FLOAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -32,44 +35,76 @@ class FloatModel:
     metadata: dict[str, Any]
 
 
+def content_digest(state_dict: dict[str, torch.Tensor], *texts: str) -> str:
+    """SHA-256 over every tensor (name, dtype, shape, bytes, in name order) and ``texts``:
+    what a float model file is checked against when it loads."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.numpy().tobytes())
+    for text in texts:
+        digest.update(text.encode())
+    return digest.hexdigest()
+
+
 def save_float_model(path: str | Path, network: AFNet, preprocess: PreprocessConfig,
                      metadata: dict[str, Any] | None = None) -> None:
-    """Write ``network`` atomically to ``path``."""
+    """Write ``network`` atomically to ``path``, with a checksum of its content."""
+    texts = (json.dumps(network.config.to_dict()), json.dumps(preprocess.to_dict()),
+             json.dumps(metadata or {}))
+    state_dict = network.state_dict()
     state = {
         "format": FLOAT_FORMAT,
         "version": FLOAT_VERSION,
-        "model_config": json.dumps(network.config.to_dict()),
-        "preprocess": json.dumps(preprocess.to_dict()),
-        "metadata": json.dumps(metadata or {}),
-        "state_dict": network.state_dict(),
+        "model_config": texts[0],
+        "preprocess": texts[1],
+        "metadata": texts[2],
+        "state_dict": state_dict,
+        "sha256": content_digest(state_dict, *texts),
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def load_float_model(path: str | Path) -> FloatModel:
-    """Read a file written by :func:`save_float_model`; anything else is refused."""
+    """Read a file written by :func:`save_float_model`; anything else is refused.
+
+    Never unpickles arbitrary objects (``weights_only=True``); a file holding any is
+    refused. Version 2 files are checked against their SHA-256; version 1 files, written
+    before the checksum existed, load unchecked.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such model file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
-            pickle.UnpicklingError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(path, f"not an afdetect model ({first[:120]})") from None
+    except pickle.UnpicklingError:
+        raise InputError(path, "refused: it holds Python objects that loading could run as "
+                               "code; afdetect model files hold only weights and "
+                               "settings") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        kind = type(exc).__name__
+        raise InputError(path, f"not an afdetect model (unreadable PyTorch container: "
+                               f"{kind})") from None
     if not isinstance(state, dict) or state.get("format") != FLOAT_FORMAT:
         raise InputError(path, "not an afdetect float model")
-    if state.get("version") != FLOAT_VERSION:
+    if state.get("version") not in READABLE_VERSIONS:
         raise InputError(path, f"float model format version {state.get('version')} is not "
-                               f"supported (this afdetect reads version {FLOAT_VERSION})")
+                               f"supported (this afdetect reads versions "
+                               f"{', '.join(map(str, READABLE_VERSIONS))})")
     try:
-        config = CNNConfig.from_dict(json.loads(state["model_config"]))
+        texts = (state["model_config"], state["preprocess"], state["metadata"])
+        if state["version"] >= 2 and content_digest(state["state_dict"], *texts) != state[
+                "sha256"]:
+            raise InputError(path, "checksum mismatch: the file is corrupted")
+        config = CNNConfig.from_dict(json.loads(texts[0]))
         network = AFNet(config)
         network.load_state_dict(state["state_dict"])
-        preprocess = PreprocessConfig(**json.loads(state["preprocess"]))
-        metadata = json.loads(state["metadata"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise InputError(path, f"corrupt float model ({str(exc).splitlines()[0][:120]})") from None
+        preprocess = PreprocessConfig(**json.loads(texts[1]))
+        metadata = json.loads(texts[2])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise InputError(path, f"corrupt float model ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     network.eval()
     return FloatModel(network, preprocess, metadata)
