@@ -26,7 +26,7 @@ def test_a_byte_flipped_in_the_middle_is_refused(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(InputError, match="checksum mismatch|unreadable PyTorch container"):
+    with pytest.raises(InputError, match=r"checksum mismatch|unreadable PyTorch container"):
         load_float_model(path)
     assert_clean_error(run("predict", "--model", path, "samples/cinc2017/A00001.hea"),
                        str(path))
