@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", nargs="+", metavar="RECORD",
                    help="compile, run on these recordings, compare with the Python engine")
     p.add_argument("--json", action="store_true", help="print the check as JSON")
+    p.add_argument("--format", choices=("c", "onnx"), default="c", dest="fmt",
+                   help="c: the C99 integer engine of a compressed model (default); onnx: a "
+                        "float model as an ONNX graph file (--out FILE.onnx)")
     p.add_argument("--layout", choices=("fast", "packed"), default="fast",
                    help="weights as byte codes and 16-bit offsets (fast, default) or exactly "
                         "as the model file packs them, decoded on the fly (packed: least flash)")
@@ -552,6 +555,8 @@ def _export(args: argparse.Namespace) -> int:
     from afdetect.deploy.export import build, check, export
     from afdetect.deploy.targets import get_target, require_toolchain
 
+    if args.fmt == "onnx":
+        return _export_onnx(args)
     name, _, model, metadata = _load_compressed_model(args.model, "export")
     target = get_target(args.target)
     require_toolchain(target)
@@ -577,6 +582,28 @@ def _export(args: argparse.Namespace) -> int:
     for failure in result.failures:
         print(f"afdetect: error: {failure}", file=sys.stderr)
     return 0 if result.identical and not result.failures else 1
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from afdetect.deploy.format import is_compressed_file
+    from afdetect.model.io import load_float_model
+    from afdetect.models import resolve_model
+
+    name, path = resolve_model(args.model or "float")
+    if is_compressed_file(path):
+        raise AfdetectError(f"{path}: ONNX export takes a float model (e.g. --model float); "
+                            "a compressed model exports as C")
+    try:
+        from afdetect.deploy.onnx_export import export_onnx
+    except ImportError:
+        raise AfdetectError("ONNX export needs the onnx package: "
+                            "pip install 'afdetect[onnx]'") from None
+    model = load_float_model(path)
+    export_onnx(model, args.out)
+    print(f"wrote {args.out}: {name} as ONNX, input 'ecg_mv' (1, n) float32 mV at "
+          f"{model.preprocess.fs} Hz, output 'probabilities' (1, 4) in "
+          f"{', '.join(CLASSES)} order")
+    return 0
 
 
 def _export_target(args: argparse.Namespace, name: str, model: Any, metadata: Any,
