@@ -26,6 +26,7 @@ import numpy as np
 from afdetect.atomic import write_bytes_atomic
 from afdetect.compress.integer import IntegerLayer, IntegerModel
 from afdetect.compress.sparse_index import (
+    SCHEMES,
     IndexEncoding,
     decode,
     encode,
@@ -121,6 +122,7 @@ def decode_model(data: bytes, source: str | Path = "<bytes>") -> tuple[IntegerMo
         raise InputError(source, "checksum mismatch: the file is truncated or corrupted")
     try:
         header = json.loads(body[_PREFIX.size:_PREFIX.size + header_len])
+        _check_header(header, version)
         offset = _PREFIX.size + header_len
         layers = []
         for spec in header["layers"]:
@@ -137,6 +139,58 @@ def decode_model(data: bytes, source: str | Path = "<bytes>") -> tuple[IntegerMo
         return model, header["metadata"]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(source, f"corrupt compressed model ({exc})") from None
+
+
+def _int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} {value!r} is not an integer in [{low}, {high}]")
+    return value
+
+
+def _check_header(header: Any, version: int) -> None:
+    """Types and ranges of every header field the engine relies on (a file can be
+    checksummed and still be nonsense)."""
+    if not isinstance(header, dict) or not isinstance(header.get("layers"), list):
+        raise ValueError("header is not an object with a list of layers")
+    _int(header.get("act_bits"), "act_bits", 2, 16)
+    _int(header.get("input_bits"), "input_bits", 2, 16)
+    _int(header.get("input_frac"), "input_frac", -32, 32)
+    if version < 3:
+        _int(header.get("weight_bits"), "weight_bits", 2, 8)
+    layers = header["layers"]
+    if len(layers) < 2 or not isinstance(header.get("metadata"), dict):
+        raise ValueError("a model needs conv layers, a classifier and metadata")
+    c_prev = 1
+    for i, spec in enumerate(layers):
+        if not isinstance(spec, dict):
+            raise ValueError(f"layer {i} is not an object")
+        shape = spec.get("shape")
+        if not (isinstance(shape, list) and len(shape) == 3):
+            raise ValueError(f"layer {i}: shape {shape!r} is not [c_out, c_in, k]")
+        c_out, c_in, k = (_int(v, f"layer {i} shape", 1, 4096) for v in shape)
+        if c_in != c_prev or (i == len(layers) - 1 and k != 1):
+            raise ValueError(f"layer {i}: shape {shape} does not follow the layer before")
+        c_prev = c_out
+        for key, low, high in (("e_min", -64, 64), ("in_frac", -64, 64),
+                               ("out_frac", -64, 64), ("stride", 1, 16), ("padding", 0, 64),
+                               ("bias_width", 1, 64), ("bias_shift", 0, 62),
+                               ("kept", 0, c_out * c_in * k)):
+            _int(spec.get(key), f"layer {i} {key}", low, high)
+        if version >= 3:
+            _int(spec.get("bits"), f"layer {i} bits", 2, 8)
+        shift = spec["in_frac"] - spec["e_min"] - spec["out_frac"]
+        if i < len(layers) - 1 and not -16 <= shift <= 31:
+            raise ValueError(f"layer {i}: requantisation shift {shift} out of range")
+        index = spec.get("index")
+        if not isinstance(index, dict) or index.get("scheme") not in SCHEMES:
+            raise ValueError(f"layer {i}: unknown index {index!r}")
+        _int(index.get("param"), f"layer {i} index param", 0, 16)
+        _int(index.get("entries"), f"layer {i} index entries", 0, 1 << 24)
+        blocks = spec.get("blocks")
+        if not isinstance(blocks, list):
+            raise ValueError(f"layer {i}: blocks {blocks!r} is not a list")
+        for n in blocks:
+            _int(n, f"layer {i} block length", 0, 1 << 26)
 
 
 def _decode_layer(spec: dict[str, Any], blocks: list[bytes], bits: int) -> IntegerLayer:
