@@ -37,3 +37,34 @@ def write_bytes_atomic(dest: str | Path, data: bytes) -> None:
 
 def write_text_atomic(dest: str | Path, text: str) -> None:
     write_bytes_atomic(dest, text.encode("utf-8"))
+
+
+LOCK_NAME = ".lock"
+
+
+@contextmanager
+def exclusive_folder(folder: str | Path) -> Iterator[Path]:
+    """Hold ``folder/.lock`` for the duration: a second run into the same folder is refused
+    with :class:`~afdetect.errors.AfdetectError`. The lock is an ``flock``, so a run
+    killed with SIGKILL releases it and ``--resume`` can go on."""
+    import fcntl
+
+    from afdetect.errors import AfdetectError
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AfdetectError(f"{folder}: in use by another afdetect run (wait for it, or "
+                            "choose another output)") from None
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from afdetect import CLASSES, __version__, metrics
+from afdetect.atomic import exclusive_folder
 from afdetect.compress.accounting import report
 from afdetect.compress.recipe import CompressConfig, Compressed, compress
 from afdetect.data.splits import load_or_make_splits
@@ -50,8 +51,9 @@ def compress_file(parent_path: Path, data_dir: Path, out: Path, config: Compress
         train_set, eval_set = split_for_fold(dataset, splits, fold)
         where = f"held-out fold {fold} of {splits}"
     work = work_dir or out.with_name(out.name + ".work")
-    result = compress(parent, train_set, config, work,
-                      val_set=eval_set if fold is not None else None, progress=progress)
+    with exclusive_folder(work):  # a second run with the same stages is refused
+        result = compress(parent, train_set, config, work,
+                          val_set=eval_set if fold is not None else None, progress=progress)
     assert result.integer is not None  # quantised weights were checked above
     metadata = build_metadata(parent, result, config)
     metadata["metrics_at_export"] = {

@@ -22,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from afdetect import metrics
-from afdetect.atomic import atomic_path, write_text_atomic
+from afdetect.atomic import atomic_path, exclusive_folder, write_text_atomic
 from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.store import Dataset
 from afdetect.errors import AfdetectError
@@ -203,14 +203,15 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
     end, ``model.pt`` (the final-epoch weights with their configuration). ``val_set`` is
     scored every ``val_every`` epochs and after the last; it never steers training.
     """
-    torch.manual_seed(config.fit.seed)
-    model = AFNet(config.model)
-    history = fit(model, config.fit, train_set, out_dir, fingerprint=config.to_dict(),
-                  n_classes=config.model.n_classes, val_set=val_set, val_every=val_every,
-                  resume=resume, progress=progress)
-    save_float_model(Path(out_dir) / MODEL, model, config.preprocess,
-                     {"train": config.to_dict(), "n_train_records": len(train_set),
-                      "history": history})
+    with exclusive_folder(out_dir):  # a second run into out_dir is refused
+        torch.manual_seed(config.fit.seed)
+        model = AFNet(config.model)
+        history = fit(model, config.fit, train_set, out_dir, fingerprint=config.to_dict(),
+                      n_classes=config.model.n_classes, val_set=val_set, val_every=val_every,
+                      resume=resume, progress=progress)
+        save_float_model(Path(out_dir) / MODEL, model, config.preprocess,
+                         {"train": config.to_dict(), "n_train_records": len(train_set),
+                          "history": history})
     return model
 
 
