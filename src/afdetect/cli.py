@@ -403,9 +403,11 @@ def _train(args: argparse.Namespace) -> int:
     from afdetect.data.splits import load_or_make_splits
     from afdetect.data.store import load_dataset
     from afdetect.train import FitConfig, TrainConfig, train
+    from afdetect.train.distributed import init_from_env
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    group = init_from_env()  # torchrun: one process per rank; otherwise a single process
     fit = dataclasses.replace(FitConfig(), seed=args.seed)
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
@@ -422,8 +424,10 @@ def _train(args: argparse.Namespace) -> int:
         train_set = dataset.subset(np.flatnonzero(fold_of != args.fold))
         val_set = dataset.subset(np.flatnonzero(fold_of == args.fold))
     train(config, train_set, args.out, val_set=val_set, val_every=args.val_every,
-          resume=args.resume)
-    print(f"wrote {args.out / 'model.pt'}")
+          resume=args.resume, progress=group.is_main)
+    if group.is_main:
+        print(f"wrote {args.out / 'model.pt'}"
+              + (f" ({group.world_size} ranks)" if group.world_size > 1 else ""))
     return 0
 
 

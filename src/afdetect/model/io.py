@@ -79,7 +79,9 @@ def load_float_model(path: str | Path) -> FloatModel:
         raise InputError(path, "no such model file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # garbage, not a pickle of objects
+            raise InputError(path, "not an afdetect model (not a PyTorch file)") from None
         raise InputError(path, "refused: it holds Python objects that loading could run as "
                                "code; afdetect model files hold only weights and "
                                "settings") from None

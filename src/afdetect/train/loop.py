@@ -8,6 +8,7 @@ from its last checkpoint ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from afdetect import metrics
@@ -28,6 +30,7 @@ from afdetect.data.store import Dataset
 from afdetect.errors import AfdetectError
 from afdetect.model.cnn import AFNet, CNNConfig
 from afdetect.model.io import save_float_model
+from afdetect.train import distributed
 from afdetect.train.inference import predict_logits
 
 CHECKPOINT = "checkpoint.pt"
@@ -121,6 +124,10 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    group = distributed.current()
+    progress = progress and group.is_main
+    # Under torchrun each rank computes a slice of every batch; DDP averages gradients.
+    net = DistributedDataParallel(model) if group.world_size > 1 else model
     steps_per_epoch = -(-len(train_set) // config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
@@ -160,7 +167,10 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
             x, lengths = make_batch([train_set.signals[i] for i in index], rng, crop,
                                     config.gain_range)
             y = torch.from_numpy(train_set.labels[index])
-            logits = model(x, lengths)
+            if group.world_size > 1:  # every rank drew the whole batch; keep its rows
+                rows = slice(group.rank, None, group.world_size)
+                x, lengths, y = x[rows], lengths[rows], y[rows]
+            logits = net(x, lengths)
             loss = loss_fn(logits, y)
             if teacher is not None and distill > 0:
                 with torch.no_grad():
@@ -180,7 +190,8 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train_set),
                                  "seconds": round(time.perf_counter() - started, 2)}
         last = epoch + 1 == config.epochs
-        if val_set is not None and len(val_set) and (last or (epoch + 1) % val_every == 0):
+        if (val_set is not None and len(val_set) and group.is_main
+                and (last or (epoch + 1) % val_every == 0)):
             scorer = logits_fn or (lambda s: predict_logits(model, s))  # type: ignore[arg-type]
             summary = metrics.summarise(val_set.labels, scorer(val_set.signals).argmax(axis=1))
             entry.update(val_cinc_score=summary["cinc_score"], val_accuracy=summary["accuracy"])
@@ -188,9 +199,12 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         if progress:
             tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                 for k, v in entry.items()))
-        _save_checkpoint(out / CHECKPOINT, model, optimiser, schedule, epoch + 1, fingerprint,
-                         history)
-        write_text_atomic(out / HISTORY, json.dumps(history, indent=1))
+        distributed.average_buffers(model)
+        if group.is_main:
+            _save_checkpoint(out / CHECKPOINT, model, optimiser, schedule, epoch + 1,
+                             fingerprint, history)
+            write_text_atomic(out / HISTORY, json.dumps(history, indent=1))
+        distributed.barrier()  # no rank runs ahead of the checkpoint it may resume from
     return history
 
 
@@ -203,15 +217,23 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
     end, ``model.pt`` (the final-epoch weights with their configuration). ``val_set`` is
     scored every ``val_every`` epochs and after the last; it never steers training.
     """
-    with exclusive_folder(out_dir):  # a second run into out_dir is refused
+    group = distributed.current()
+    # a second run into out_dir is refused; under torchrun rank 0 holds the lock
+    with exclusive_folder(out_dir) if group.is_main else contextlib.nullcontext():
         torch.manual_seed(config.fit.seed)
         model = AFNet(config.model)
         history = fit(model, config.fit, train_set, out_dir, fingerprint=config.to_dict(),
                       n_classes=config.model.n_classes, val_set=val_set, val_every=val_every,
                       resume=resume, progress=progress)
-        save_float_model(Path(out_dir) / MODEL, model, config.preprocess,
-                         {"train": config.to_dict(), "n_train_records": len(train_set),
-                          "history": history})
+        metadata: dict[str, Any] = {"train": config.to_dict(),
+                                    "n_train_records": len(train_set), "history": history}
+        if group.world_size > 1:
+            metadata["distributed"] = {
+                "world_size": group.world_size,
+                "ranks_identical": distributed.weights_identical_across_ranks(model)}
+        if group.is_main:
+            save_float_model(Path(out_dir) / MODEL, model, config.preprocess, metadata)
+        distributed.barrier()
     return model
 
 
