@@ -92,6 +92,15 @@ def test_a_write_into_a_read_only_folder_fails_in_one_line(tmp_path: Path) -> No
         out.chmod(0o700)
 
 
+def test_a_write_that_cannot_happen_fails_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file where a folder should be")
+    result = run("export", "--model", "float", "--format", "onnx", "--out",
+                 blocker / "m.onnx")
+    assert_clean_error(result, "file.txt", "nothing was overwritten")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_a_failed_write_leaves_no_partial_file(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from afdetect.deploy.format import save_compressed

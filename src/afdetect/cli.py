@@ -26,6 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AfdetectError as exc:
         print(f"afdetect: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a write that failed: full disk, read-only folder, ...
+        where = exc.filename or "writing output"
+        print(f"afdetect: error: {where}: {exc.strerror or exc}; nothing was overwritten",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("afdetect: interrupted", file=sys.stderr)
         return 130
