@@ -77,3 +77,14 @@ def test_packed_layout_fits_12_kb_flash_and_16_kb_ram_on_cortex_m4(tmp_path: Pat
     out = json.loads(result.stdout)
     assert out["identical"]
     assert out["flash_bytes"] <= 12 * 1024 and out["ram_bytes"] <= 16 * 1024
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
+def test_host_target_check_reports_its_sizes(tmp_path: Path) -> None:
+    result = run("export", "--target", "host", "--out", tmp_path, "--check",
+                 SAMPLES / "A00001.hea", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["identical"] and out["target"] == "host"
+    assert out["flash_bytes"] > 20_000 and out["ram_bytes"] > 12_000
+    assert out["instructions_per_30s"] is None  # QEMU counts instructions; the host does not

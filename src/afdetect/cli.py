@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=("fast", "packed"), default="fast",
                    help="weights as byte codes and 16-bit offsets (fast, default) or exactly "
                         "as the model file packs them, decoded on the fly (packed: least flash)")
-    p.add_argument("--target", default="host",
+    p.add_argument("--target", default=None,
                    help="host (default), cortex-m4 or cortex-m0plus: cross-compile, and with "
                         "--check run under QEMU")
     p.set_defaults(run=_export)
@@ -561,13 +561,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from afdetect.deploy.costs import compiled_size
     from afdetect.deploy.export import build, check, export
     from afdetect.deploy.targets import get_target, require_toolchain
 
     if args.fmt == "onnx":
         return _export_onnx(args)
     name, _, model, metadata = _load_compressed_model(args.model, "export")
-    target = get_target(args.target)
+    target = get_target(args.target or "host")
     require_toolchain(target)
     sizes = export(model, metadata, args.out, layout=args.layout)
     if not target.is_host:
@@ -578,8 +579,14 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     result = check(model, metadata, build(args.out), args.check)
     if args.json:
-        print(json.dumps({"records": result.records, "identical": result.identical,
-                          "errors": result.failures}, indent=2))
+        out: dict[str, Any] = {"records": result.records, "identical": result.identical,
+                               "errors": result.failures}
+        if args.target:  # --target host: this machine's object sizes; QEMU counts none
+            compiled = compiled_size(args.out)
+            out.update(target="host", flash_bytes=compiled["text"],
+                       ram_bytes=compiled["data"] + compiled["bss"],
+                       instructions_per_30s=None)
+        print(json.dumps(out, indent=2))
     else:
         print(_table(["record", "mode", "class", "identical", "C logits"],
                      [[r["record"], r["mode"], r["label"], str(r["identical"]),
