@@ -56,7 +56,8 @@ int main(int argc, char **argv)
         else afd_classify(x, 9000, logits);
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.9f\\n", ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9) / reps);
+    printf("%.9f %lu\\n", ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9) / reps,
+           (unsigned long)afd_batch_work_bytes(9000));
     free(work);
     return 0;
 }
@@ -106,7 +107,8 @@ def main() -> None:
                     for key, flag in (("c_integer", []), ("c_integer_batch", ["--batch"])):
                         result = subprocess.run([str(out / "bench"), *flag], input=text,
                                                 capture_output=True, text=True, check=True)
-                        times[key].append(float(result.stdout))
+                        seconds, work = result.stdout.split()
+                        times[key].append(float(seconds))
     medians = {k: statistics.median(v) for k, v in times.items() if v}
     result = {
         "recording_seconds": 30, "recordings": len(signals), "rounds": args.rounds,
@@ -114,6 +116,7 @@ def main() -> None:
         "ratios": {f"{k}_vs_{c}": medians[k] / medians[c]
                    for c in ("c_integer", "c_integer_batch") if c in medians
                    for k in medians if not k.startswith("c_integer")},
+        "batch_work_bytes_30s": int(work) if compiler else None,
         "machine": f"{platform.machine()}, torch {torch.__version__} on {args.threads} "
                    f"thread(s), {compiler or 'no C compiler'} {' '.join(CFLAGS)}",
         "command": "python benchmarks/latency.py",

@@ -35,6 +35,7 @@ from afdetect.monitor.ec57 import EpisodeCounts, compare_episodes, summarise_rec
 from afdetect.monitor.episodes import EpisodeRule
 from afdetect.monitor.evaluate import (
     ScoredScan,
+    af_confusion,
     episode_report,
     scan_annotated,
     window_share,
@@ -98,15 +99,27 @@ def peer_report(scored: list[ScoredScan], data: Path, beats: str) -> dict:
                                                  s.scan.duration_s)
         truth.append(window_truth(s.scan, s.reference))
         predicted.append(window_share(s.scan, detected) >= 0.5)
-    t, p = np.concatenate(truth), np.concatenate(predicted)
-    tp, fn, fp, tn = (int((t & p).sum()), int((t & ~p).sum()), int((~t & p).sum()),
-                      int((~t & ~p).sum()))
     report = summarise_records(counts)
     return {"gross": report["gross"], "average": report["average"],
             "burden_mae": report["burden_mae"],
-            "windows": {"n_windows": len(t), "sensitivity": tp / (tp + fn),
-                        "specificity": tn / (tn + fp), "ppv": tp / (tp + fp) if tp + fp else None,
-                        "tp": tp, "fn": fn, "fp": fp, "tn": tn}}
+            "windows": af_confusion(np.concatenate(truth), np.concatenate(predicted))}
+
+
+def false_af_windows(scored: list[ScoredScan]) -> dict[str, dict]:
+    """Per record with false-AF windows: their count and the reference rhythms they
+    overlap (how many false windows touch each)."""
+    out = {}
+    for s in scored:
+        false = ~window_truth(s.scan, s.reference) & (s.scan.probabilities.argmax(axis=1) == 1)
+        if not false.any():
+            continue
+        rhythms: dict[str, int] = {}
+        for start in s.scan.window_starts[false]:
+            a, b = start * s.scan.step_s, (start + s.scan.window_steps) * s.scan.step_s
+            for r in {r.rhythm for r in s.reference if r.start_s < b and r.end_s > a}:
+                rhythms[r] = rhythms.get(r, 0) + 1
+        out[s.scan.record] = {"windows": int(false.sum()), "overlapping_rhythms": rhythms}
+    return out
 
 
 def summary(report: dict) -> dict:
@@ -145,6 +158,7 @@ def main() -> None:
             "rule_chosen_on_all": GRID[best_rule(counts, [s.scan.record for s in scored])
                                        ].to_dict(),
             "rules_chosen_per_held_out_subject": chosen,
+            "false_af_windows": false_af_windows(scored),
         }
         for label in ("default_rule", "nested"):
             r = result[name][label]

@@ -87,7 +87,8 @@ def main() -> None:
                   f"({stream.duration_s / seconds:.0f}x real time)", flush=True)
         # Memory of the scan command itself, in fresh processes: 30 min against 24 h.
         half_hour = sorted(args.data.glob("*.hea"))[0].with_suffix("")
-        result["peak_rss_mb"] = {}
+        result["peak_rss_mb"] = {"imports only": peak_rss_mb(
+            [sys.executable, "-c", "import afdetect.cli, afdetect.monitor.scan, afdetect.plots"])}
         for label, path in (("0.5 h", half_hour), (f"{args.hours:g} h", record)):
             result["peak_rss_mb"][label] = peak_rss_mb(
                 ["afdetect", "scan", str(path), "--json", "--threads", "1"])

@@ -43,11 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("predict", help="classify recordings (files or folders)")
-    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
-                   help="WFDB record (.hea/.mat/.dat), .csv (mV) or .npy (mV), or a folder")
-    _model_option(p)
-    p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .csv/.npy)")
-    p.add_argument("--lead", default="0", help="lead name or 0-based index (default 0)")
+    _recording_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV")
     p.add_argument("--plot", type=Path, metavar="FILE.png",
@@ -55,11 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("scan", help="monitor long recordings: AF episodes and AF burden")
-    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
-                   help="WFDB record (.hea/.dat), .csv (mV) or .npy (mV), or a folder")
-    _model_option(p)
-    p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .csv/.npy)")
-    p.add_argument("--lead", default="0", help="lead name or 0-based index (default 0)")
+    _recording_options(p)
     _scan_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (with every window)")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the episodes as CSV")
@@ -163,6 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _model_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
                    help="built-in model name or model file (default: the shipped default)")
+
+
+def _recording_options(p: argparse.ArgumentParser) -> None:
+    """Inputs, model, sampling rate and lead: what predict and scan both take."""
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
+                   help="WFDB record (.hea/.mat/.dat), .csv (mV) or .npy (mV), or a folder")
+    _model_option(p)
+    p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .csv/.npy)")
+    p.add_argument("--lead", default="0", help="lead name or 0-based index (default 0)")
 
 
 def _scan_options(p: argparse.ArgumentParser) -> None:

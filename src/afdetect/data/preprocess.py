@@ -16,6 +16,8 @@ from scipy.signal import resample_poly
 from afdetect.errors import InputError
 from afdetect.io.records import Recording
 
+MIN_FS = 100.0  # Hz: below this a QRS complex is a sample or two
+
 
 @dataclass(frozen=True)
 class PreprocessConfig:
@@ -45,9 +47,9 @@ def check_signal(recording: Recording, config: PreprocessConfig) -> None:
         raise InputError(recording.name, f"{n_bad} NaN or infinite sample(s)")
     if not np.isfinite(recording.fs) or recording.fs <= 0:
         raise InputError(recording.name, f"invalid sampling rate {recording.fs}")
-    if recording.fs < 100:
+    if recording.fs < MIN_FS:
         raise InputError(recording.name, f"sampling rate {recording.fs:g} Hz is below the "
-                                         "100 Hz an ECG classifier needs")
+                                         f"{MIN_FS:g} Hz an ECG classifier needs")
     if recording.duration_s < config.min_seconds:
         raise InputError(recording.name, f"too short: {recording.duration_s:.1f} s, the model "
                                          f"needs at least {config.min_seconds:g} s")

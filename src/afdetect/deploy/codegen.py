@@ -973,6 +973,23 @@ int afd_stream_push(int32_t adc)
 }}
 """
 
+# Printing a decision, shared by the host demo and the Cortex-M driver (both use stdio).
+PRINT_DECISION = """
+static void print_decision(int cls, const int32_t logits[AFD_N_CLASSES])
+{
+    int i;
+    printf("%s", afd_class_names[cls]);
+    for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
+}
+
+static void print_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
+{
+    (void)user;
+    print_decision(cls, logits);
+    printf("\\n");
+}
+"""
+
 _DEMO = """\
 /* Demo: classify one recording given as integers, one per line.
      afd_demo input.txt            quantised samples (afd_push's input)
@@ -990,16 +1007,7 @@ _DEMO = """\
 #define MAX_SAMPLES 18300  /* 61 s at 300 Hz: the longest CinC 2017 recording */
 
 static int16_t raw[MAX_SAMPLES], samples[MAX_SAMPLES];
-
-static void print_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
-{
-    int i;
-    (void)user;
-    printf("%s", afd_class_names[cls]);
-    for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
-    printf("\\n");
-}
-
+""" + PRINT_DECISION + """
 static int stream(int argc, char **argv)
 {
     long v;
@@ -1026,7 +1034,7 @@ int main(int argc, char **argv)
     int batch = argc == 3 && strcmp(argv[1], "--batch") == 0;
     int32_t n = 0, logits[AFD_N_CLASSES];
     long v;
-    int i, cls;
+    int cls;
     FILE *fh;
     if (argc > 1 && strcmp(argv[1], "--stream") == 0) return stream(argc, argv);
     if (!path || (argc != 2 && !adc && !batch)) {
@@ -1059,8 +1067,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: too short (%ld samples)\\n", path, (long)n);
         return 1;
     }
-    printf("%s", afd_class_names[cls]);
-    for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
+    print_decision(cls, logits);
     printf("\\n");
     return 0;
 }

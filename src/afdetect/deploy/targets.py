@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from afdetect.compress.integer import IntegerModel
+from afdetect.deploy.codegen import PRINT_DECISION
 from afdetect.deploy.export import check
 from afdetect.errors import AfdetectError
 from afdetect.io.records import SignalStream
@@ -229,7 +230,7 @@ _DRIVER = """\
 
 extern volatile uint32_t afd_systick_wraps;
 static int16_t samples[MAX_STRIP];
-
+""" + PRINT_DECISION + """
 static uint32_t ticks(void)
 {
     uint32_t w, v;
@@ -240,15 +241,6 @@ static uint32_t ticks(void)
     return (w << 24) + (0xFFFFFFu - v);
 }
 
-static void print_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
-{
-    int i;
-    (void)user;
-    printf("%s", afd_class_names[cls]);
-    for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
-    printf("\\n");
-}
-
 int main(void)
 {
     FILE *fh = fopen("afd_input.txt", "r");
@@ -256,7 +248,7 @@ int main(void)
     long v, fs, window, hop;
     int32_t n = 0, logits[AFD_N_CLASSES];
     uint32_t t0, t1;
-    int i, cls;
+    int cls;
     if (!fh || fscanf(fh, "%15s", mode) != 1) return 2;
     SYST_RVR = 0xFFFFFFu;
     SYST_CVR = 0;
@@ -275,8 +267,7 @@ int main(void)
         cls = afd_classify(samples, n, logits);
         t1 = ticks();
         if (cls < 0) return 4;
-        printf("%s", afd_class_names[cls]);
-        for (i = 0; i < AFD_N_CLASSES; i++) printf(" %ld", (long)logits[i]);
+        print_decision(cls, logits);
         printf(" %lu\\n", (unsigned long)(t1 - t0));
     } else {
         if (fscanf(fh, "%ld %ld %ld", &fs, &window, &hop) != 3 ||

@@ -65,17 +65,7 @@ def read_record(path: str | Path, *, fs: float | None = None, lead: str | int = 
 
 def read_wfdb(path: str | Path, *, lead: str | int = 0) -> Recording:
     """Read one lead of a WFDB record (header plus ``.mat``/``.dat`` signal file) in mV."""
-    path = Path(path)
-    base = path.with_suffix("") if path.suffix.lower() in WFDB_SUFFIXES else path
-    header = base.with_suffix(".hea")
-    if not header.is_file():
-        raise InputError(header, "no such WFDB header")
-    try:
-        meta = wfdb.rdheader(str(base))
-    except Exception as exc:  # wfdb raises bare Exceptions/ValueErrors on bad headers
-        raise InputError(header, f"unreadable WFDB header ({_one_line(exc)})") from None
-    names = list(meta.sig_name or [])
-    channel = _pick_lead(header, names, meta.n_sig, lead)
+    base, meta, names, channel = _wfdb_header(Path(path), lead)
     try:
         rec = wfdb.rdrecord(str(base), channels=[channel], physical=True)
     except Exception as exc:
@@ -85,10 +75,8 @@ def read_wfdb(path: str | Path, *, lead: str | int = 0) -> Recording:
         raise InputError(base, "WFDB record holds no samples")
     if meta.sig_len and signal.shape[0] < meta.sig_len:
         raise InputError(base, f"signal truncated: {signal.shape[0]} of {meta.sig_len} samples")
-    units = (rec.units or ["mV"])[0] or "mV"
-    scale = {"mv": 1.0, "uv": 1e-3, "v": 1e3}.get(units.lower().replace("µ", "u"), 1.0)
     return Recording(
-        signal=signal[:, 0] * scale,
+        signal=signal[:, 0] * _mv_per_unit((rec.units or ["mV"])[0]),
         fs=float(rec.fs),
         name=base.name,
         lead=names[channel] if names else "",
@@ -124,19 +112,8 @@ def read_csv(path: str | Path, *, fs: float, lead: str | int = 0) -> Recording:
 def read_npy(path: str | Path, *, fs: float, lead: str | int = 0) -> Recording:
     """Read a ``.npy`` array in mV, shape (n_samples,) or (n_samples, n_leads)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise InputError(path, f"not a readable .npy array ({_one_line(exc)})") from None
-    if array.dtype.kind not in "iuf" or array.ndim not in (1, 2) or array.size == 0:
-        raise InputError(path, f"expected a 1-D or 2-D numeric array, got {array.dtype} "
-                               f"with shape {array.shape}")
-    if array.ndim == 1:
-        array = array[:, None]
-    channel = _pick_lead(path, [], array.shape[1], lead)
-    return Recording(signal=array[:, channel].astype(np.float64), fs=float(fs), name=path.stem)
+    return Recording(signal=_npy_lead(path, lead).astype(np.float64), fs=float(fs),
+                     name=path.stem)
 
 
 def _pick_lead(path: Path, names: list[str], n_leads: int, lead: str | int) -> int:
@@ -230,8 +207,8 @@ def open_stream(path: str | Path, *, fs: float | None = None,
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return stream_from_array(_npy_lead(path, _require_fs(path, fs), lead),
-                                 _require_fs(path, fs), path.stem, str(path))
+        return stream_from_array(_npy_lead(path, lead, mmap=True), _require_fs(path, fs),
+                                 path.stem, str(path))
     if suffix == ".csv":
         rec = read_csv(path, fs=_require_fs(path, fs), lead=lead)
         return stream_from_array(rec.signal, rec.fs, rec.name, str(path), rec.lead)
@@ -260,11 +237,12 @@ def stream_from_array(signal_mv: np.ndarray, fs: float, name: str = "signal",
                         read_float)
 
 
-def _npy_lead(path: Path, fs: float, lead: str | int) -> np.ndarray:
+def _npy_lead(path: Path, lead: str | int, mmap: bool = False) -> np.ndarray:
+    """One lead of a ``.npy`` array, memory-mapped with ``mmap``."""
     if not path.is_file():
         raise InputError(path, "no such file")
     try:
-        array = np.load(path, allow_pickle=False, mmap_mode="r")
+        array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except Exception as exc:
         raise InputError(path, f"not a readable .npy array ({_one_line(exc)})") from None
     if array.dtype.kind not in "iuf" or array.ndim not in (1, 2) or array.size == 0:
@@ -275,25 +253,35 @@ def _npy_lead(path: Path, fs: float, lead: str | int) -> np.ndarray:
     return array[:, _pick_lead(path, [], array.shape[1], lead)]
 
 
-def _wfdb_stream(path: Path, fs: float | None, lead: str | int) -> SignalStream:
+def _wfdb_header(path: Path, lead: str | int) -> tuple[Path, wfdb.Record, list[str], int]:
+    """(record base path, header, lead names, chosen channel) of a WFDB record."""
     base = path.with_suffix("") if path.suffix.lower() in WFDB_SUFFIXES else path
     header = base.with_suffix(".hea")
     if not header.is_file():
         raise InputError(header, "no such WFDB header")
     try:
         meta = wfdb.rdheader(str(base))
-    except Exception as exc:
+    except Exception as exc:  # wfdb raises bare Exceptions/ValueErrors on bad headers
         raise InputError(header, f"unreadable WFDB header ({_one_line(exc)})") from None
+    names = list(meta.sig_name or [])
+    return base, meta, names, _pick_lead(header, names, meta.n_sig, lead)
+
+
+def _mv_per_unit(units: str | None) -> float:
+    """Millivolts per physical unit of a WFDB signal (mV unless it says uV or V)."""
+    return {"mv": 1.0, "uv": 1e-3, "v": 1e3}.get((units or "mV").lower().replace("µ", "u"),
+                                                   1.0)
+
+
+def _wfdb_stream(path: Path, fs: float | None, lead: str | int) -> SignalStream:
+    base, meta, names, channel = _wfdb_header(path, lead)
     if fs is not None and abs(fs - float(meta.fs)) > 1e-6:
         raise InputError(path, f"--fs {fs:g} disagrees with the header's {meta.fs:g} Hz")
-    names = list(meta.sig_name or [])
-    channel = _pick_lead(header, names, meta.n_sig, lead)
     n_samples = int(meta.sig_len or 0)
     if n_samples <= 0:
-        raise InputError(header, "the header gives no signal length")
+        raise InputError(base.with_suffix(".hea"), "the header gives no signal length")
     gain = float((meta.adc_gain or [0])[channel] or 0) or 200.0  # WFDB's default gain
-    units = ((meta.units or ["mV"])[channel] or "mV").lower().replace("µ", "u")
-    gain /= {"mv": 1.0, "uv": 1e-3, "v": 1e3}.get(units, 1.0)  # counts per mV
+    gain /= _mv_per_unit((meta.units or ["mV"])[channel])  # counts per mV
 
     def read_wfdb_counts(start: int, stop: int) -> np.ndarray:
         try:

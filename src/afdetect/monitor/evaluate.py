@@ -46,18 +46,22 @@ def window_statistics(scored: list[ScoredScan]) -> dict[str, Any]:
     """AF-vs-rest confusion of the windows, and the 2 x 4 table truth x predicted class."""
     truth = np.concatenate([window_truth(s.scan, s.reference) for s in scored])
     predicted = np.concatenate([s.scan.probabilities.argmax(axis=1) for s in scored])
-    is_af = predicted == AF
-    tp, fn = int((truth & is_af).sum()), int((truth & ~is_af).sum())
-    fp, tn = int((~truth & is_af).sum()), int((~truth & ~is_af).sum())
     table = {("AF" if t else "not AF"): {c: int(((truth == t) & (predicted == i)).sum())
                                           for i, c in enumerate(CLASSES)}
              for t in (True, False)}
+    return {**af_confusion(truth, predicted == AF), "predicted_by_truth": table}
+
+
+def af_confusion(truth: np.ndarray, is_af: np.ndarray) -> dict[str, Any]:
+    """AF-vs-rest counts, sensitivity, specificity and positive predictivity of bool
+    window decisions (n_windows,) against bool truth."""
+    tp, fn = int((truth & is_af).sum()), int((truth & ~is_af).sum())
+    fp, tn = int((~truth & is_af).sum()), int((~truth & ~is_af).sum())
     return {
         "n_windows": len(truth), "tp": tp, "fn": fn, "fp": fp, "tn": tn,
         "sensitivity": tp / (tp + fn) if tp + fn else None,
         "specificity": tn / (tn + fp) if tn + fp else None,
         "ppv": tp / (tp + fp) if tp + fp else None,
-        "predicted_by_truth": table,
     }
 
 

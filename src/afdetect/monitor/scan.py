@@ -14,6 +14,7 @@ around the window instead of zero padding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from afdetect import CLASSES
 from afdetect.compress.integer import IntegerModel, dense_weights
+from afdetect.data.preprocess import MIN_FS
 from afdetect.errors import InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
@@ -36,8 +38,6 @@ from afdetect.monitor.episodes import (
 )
 from afdetect.monitor.frontend import FrontEndConfig, IntegerFrontEnd
 from afdetect.monitor.stack import StreamingStack, float_stack, integer_stack
-
-MIN_FS = 100.0
 
 
 @dataclass(frozen=True)
@@ -116,9 +116,12 @@ class IntegerStepModel:
     def stack(self) -> StreamingStack:
         return integer_stack(self.model)
 
+    @cached_property
+    def _classifier_weights(self) -> np.ndarray:
+        return dense_weights(self.model.classifier)[:, :, 0].astype(np.int64)
+
     def step_scores(self, columns: torch.Tensor) -> np.ndarray:
-        weights = dense_weights(self.model.classifier)[:, :, 0].astype(np.int64)
-        return (weights @ columns.numpy().astype(np.int64)).T
+        return (self._classifier_weights @ columns.numpy().astype(np.int64)).T
 
     def integer_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
         """The C engine's window logits: int64 (n_windows, n_classes)."""
