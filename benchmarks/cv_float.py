@@ -6,6 +6,7 @@ threads on a 2-core machine), then scores each model on its held-out fold. Every
 resumes from its checkpoint, so a killed benchmark continues where it stopped.
 
     python benchmarks/cv_float.py --data ../shared/data/cinc2017 [--runs runs/cv] [--jobs 2]
+        [--extra --rr]
 
 Prints per-fold and mean +- std figures and writes them to ``--json``
 (default benchmarks/results/cv_float.json).
@@ -34,18 +35,21 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2, help="folds trained at once")
+    parser.add_argument("--threads", type=int, help="torch threads per fold (default 2 / jobs)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/cv_float.json"))
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                        help="further `afdetect train` options, e.g. --rr")
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
     folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
     fold_of = np.array([folds[str(n)] for n in dataset.names])
-    threads = str(max(1, 2 // args.jobs))
+    threads = str(args.threads or max(1, 2 // args.jobs))
     pending = [f for f in range(args.k) if not (args.runs / f"fold{f}" / "model.pt").is_file()]
     seconds = run_folds(pending, lambda f: afdetect(
         "train", "--data", str(args.data), "--out", str(args.runs / f"fold{f}"),
         "--splits", str(args.runs / "splits.json"), "--fold", str(f), "--k", str(args.k),
-        "--threads", threads, "--val-every", "10", "--resume"),
+        "--threads", threads, "--val-every", "10", "--resume", *args.extra),
         lambda f: args.runs / f"fold{f}" / "train.log", args.jobs)
 
     per_fold = []
@@ -65,7 +69,8 @@ def main() -> None:
         "protocol": f"{args.k}-fold stratified CV by record on {len(dataset)} records of "
                     f"{args.data}, splits in {args.runs / 'splits.json'} (seed 0); "
                     "final-epoch models, no selection on the held-out fold",
-        "command": "python benchmarks/cv_float.py --data " + str(args.data),
+        "command": " ".join(["python benchmarks/cv_float.py --data", str(args.data), "--runs",
+                             str(args.runs), *(["--extra", *args.extra] if args.extra else [])]),
         "mean": {k: float(np.mean([s[k] for s in per_fold])) for k in keys},
         "std": {k: float(np.std([s[k] for s in per_fold])) for k in keys},
         "pooled_confusion": np.sum([s["confusion"] for s in per_fold], axis=0).tolist(),

@@ -72,7 +72,7 @@ def point(kind: str, sparsity: float, bits: int, parent_path: Path, dataset: Any
     score = metrics.summarise(held_out.labels, logits.argmax(axis=1))
     return {"kind": kind, "fold": fold, "sparsity": sparsity, "bits": bits,
             "cinc_score": score["cinc_score"], "accuracy": score["accuracy"],
-            **{k: v for k, v in totals(sizes, baseline).items()
+            **{k: v for k, v in totals(sizes, baseline, parent.network.config.rr).items()
                if k in ("stored_bytes", "compression_ratio", "weights_only_ratio")}}
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -36,9 +37,11 @@ from afdetect.deploy.engine import IntegerEngine
 from afdetect.deploy.format import decode_model, encode_model
 from afdetect.errors import InputError
 from afdetect.model import AFNet, CNNConfig
+from afdetect.model.rr import RRConfig
 from afdetect.train import FitConfig, fit
 
 SMALL = CNNConfig(channels=(4, 6, 8), kernel_sizes=(7, 5, 3))
+SMALL_RR = dataclasses.replace(SMALL, rr=RRConfig())
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +49,10 @@ def samples():
     return load_dataset(SAMPLES, progress=False, cache_dir=None)
 
 
-def _trained_like_afnet(seed: int = 0) -> AFNet:
+def _trained_like_afnet(seed: int = 0, config: CNNConfig = SMALL) -> AFNet:
     """An AFNet with non-trivial BatchNorm statistics (as after training)."""
     torch.manual_seed(seed)
-    net = AFNet(SMALL)
+    net = AFNet(config)
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, torch.nn.BatchNorm1d):
@@ -60,8 +63,9 @@ def _trained_like_afnet(seed: int = 0) -> AFNet:
     return net.eval()
 
 
-def _pruned(sparsity: float = 0.6, granularity: str = "weight") -> CompressibleNet:
-    net = fold_batchnorm(_trained_like_afnet())
+def _pruned(sparsity: float = 0.6, granularity: str = "weight",
+            config: CNNConfig = SMALL) -> CompressibleNet:
+    net = fold_batchnorm(_trained_like_afnet(config=config))
     groups = group_sizes(net, granularity)
     for i, (weight, _) in enumerate(net.weighted_layers()):
         net.mask(i).copy_(magnitude_mask(weight, sparsity, groups[i]))
@@ -70,8 +74,9 @@ def _pruned(sparsity: float = 0.6, granularity: str = "weight") -> CompressibleN
 
 
 def _quantised(samples, sparsity: float = 0.6, granularity: str = "weight",
-               layer_bits: list[int] | None = None) -> CompressibleNet:
-    net = _pruned(sparsity, granularity)
+               layer_bits: list[int] | None = None, config: CNNConfig = SMALL
+               ) -> CompressibleNet:
+    net = _pruned(sparsity, granularity, config)
     x = calibration_batch(samples, 12, seed=0)
     spec = QuantSpec(weight_bits=4, act_bits=8, input_bits=12)
     net.enable_quantisation(spec, calibrate_fractions(net, x, spec, 99.9), layer_bits)
@@ -199,10 +204,11 @@ def test_biases_are_stored_without_their_shared_zero_bits() -> None:
     assert layer.bias_bits == 3 * 4
 
 
-@pytest.mark.parametrize("layer_bits", [None, [3, 2, 4, 3]])
-def test_engine_equals_integer_simulation_and_qat_on_real_records(samples, layer_bits
-                                                                  ) -> None:
-    net = _quantised(samples, layer_bits=layer_bits)
+@pytest.mark.parametrize(("layer_bits", "config"),
+                         [(None, SMALL), ([3, 2, 4, 3], SMALL), (None, SMALL_RR)])
+def test_engine_equals_integer_simulation_and_qat_on_real_records(samples, layer_bits,
+                                                                  config) -> None:
+    net = _quantised(samples, layer_bits=layer_bits, config=config)
     model = to_integer(net)
     engine = IntegerEngine(model)
     for signal in samples.signals:

@@ -12,7 +12,7 @@ import pytest
 import wfdb
 from conftest import SAMPLES
 from test_cli import assert_clean_error, run
-from test_compress import _quantised
+from test_compress import SMALL, SMALL_RR, _quantised
 
 from afdetect.compress.integer import to_integer
 from afdetect.data.preprocess import PreprocessConfig, preprocess
@@ -50,13 +50,16 @@ def test_c_engine_identical_to_python_on_real_records(model, exported: Path) -> 
     assert result.identical
 
 
-@pytest.mark.parametrize("granularity", ["weight", "kernel"])
-def test_packed_layout_and_batch_mode_are_bit_exact(granularity: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("granularity", "config"),
+                         [("weight", SMALL), ("kernel", SMALL), ("weight", SMALL_RR)])
+def test_packed_layout_and_batch_mode_are_bit_exact(granularity: str, config,
+                                                    tmp_path: Path) -> None:
     samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
-    model = to_integer(_quantised(samples, granularity=granularity))
-    sizes = export(model, METADATA, tmp_path / "packed", layout="packed")
+    model = to_integer(_quantised(samples, granularity=granularity, config=config))
+    # the small test net keeps many steps per second: shorter strips keep int32 safe
+    sizes = export(model, METADATA, tmp_path / "packed", layout="packed", max_seconds=120)
     assert sizes.row_pointers == 0 and sizes.tables < export(
-        model, METADATA, tmp_path / "fast").tables
+        model, METADATA, tmp_path / "fast", max_seconds=120).tables
     result = check(model, METADATA, build(tmp_path / "packed"), RECORDS)
     assert len(result.records) == 12 and result.identical
     binary = build(tmp_path / "fast")
@@ -226,3 +229,15 @@ def test_export_cli_check_and_refusals(model, tmp_path: Path) -> None:
     assert out["identical"] is True and len(out["records"]) == 3
     assert_clean_error(run("export", "--model", "float", "--out", tmp_path / "f"),
                        "not a compressed model")
+
+
+def test_rr_model_refuses_the_continuous_mode(tmp_path: Path) -> None:
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    model = to_integer(_quantised(samples, config=SMALL_RR))
+    export(model, METADATA, tmp_path, max_seconds=120)
+    assert "#define AFD_RR 1" in (tmp_path / "afdetect_model.h").read_text()
+    long = Path(__file__).parent / "data" / "mitdb" / "100"
+    result = check(model, METADATA, build(tmp_path), [long])
+    assert not result.records
+    assert result.failures and "continuous mode does not take models with RR" in \
+        result.failures[0]

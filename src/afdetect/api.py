@@ -36,7 +36,6 @@ class Model:
 
     def __init__(self, classifier: Classifier) -> None:
         self._classifier = classifier
-        self._steps = step_model(classifier)
 
     @property
     def name(self) -> str:
@@ -108,7 +107,7 @@ class Model:
             if fs is None:
                 raise InputError("<array>", "a signal array needs its sampling rate (fs)")
             stream = stream_from_array(np.asarray(source, dtype=np.float64), fs)
-        return scan_stream(self._steps, stream, config)
+        return scan_stream(step_model(self._classifier), stream, config)
 
 
 def load(name_or_path: str | Path = DEFAULT_MODEL) -> Model:

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, model.pt)")
     p.add_argument("--epochs", type=int, help="training epochs (default: TrainConfig)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--rr", action="store_true",
+                   help="fuse the integer RR-interval features into the classifier")
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold of --splits for validation")
     p.add_argument("--k", type=int, default=5, help="folds when creating --splits (default 5)")
@@ -408,6 +410,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from afdetect.data.splits import load_or_make_splits
     from afdetect.data.store import load_dataset
+    from afdetect.model.cnn import CNNConfig
+    from afdetect.model.rr import RRConfig
     from afdetect.train import FitConfig, TrainConfig, train
     from afdetect.train.distributed import init_from_env
 
@@ -417,7 +421,7 @@ def _train(args: argparse.Namespace) -> int:
     fit = dataclasses.replace(FitConfig(), seed=args.seed)
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
-    config = TrainConfig(fit=fit)
+    config = TrainConfig(fit=fit, model=CNNConfig(rr=RRConfig() if args.rr else None))
     dataset = load_dataset(args.data, config.preprocess)
     train_set, val_set = dataset, None
     if args.fold is not None:
@@ -534,6 +538,10 @@ def _report(args: argparse.Namespace) -> int:
           f"{result['baseline_bytes']} bytes of 32-bit float parameters), weights-only "
           f"{result['weights_only_ratio']:.1f}x; file {result['file_bytes']} bytes "
           f"including header and metadata")
+    if result["rr"] is not None:
+        print("RR features: integer R-peak detector (" + ", ".join(
+            f"{k} {v}" for k, v in result["rr"].items()) + "; 16 bits each in the total); "
+            "the operation counts below leave its per-sample compares out")
     d = result["deployment"]
     ops, dense, e = d["operations_30s"], d["dense_float_30s"], d["energy"]
     flash = d["flash"]

@@ -6,7 +6,8 @@ needs to run: weight codes of kept weights, the index structure in full (fillers
 included), biases at their packed width (after dropping the trailing zero bits they all
 share), and per-layer scalars (code width, exponent window, output fractional bits, index
 scheme and parameter, bias width and shift: 8 bits each) plus 3 global bytes (activation and
-input bits, input fractional bits).
+input bits, input fractional bits). A model with the RR detector also stores its settings,
+16 bits each; its features' classifier weights are counted with the classifier.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import numpy as np
 
 from afdetect.compress.integer import IntegerModel
 from afdetect.compress.sparse_index import encode, shifted_integers
+from afdetect.model.rr import RRConfig
 
 LAYER_SCALAR_BITS = 7 * 8
 GLOBAL_BITS = 3 * 8
+RR_SETTING_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,16 @@ def layer_size(name: str, mask: np.ndarray, bias: np.ndarray, code_bits: int,
                      LAYER_SCALAR_BITS)
 
 
-def stored_bits(layers: list[LayerSize]) -> int:
-    """Bits the whole model stores: its layers and the global scalars."""
-    return sum(layer.stored_bits for layer in layers) + GLOBAL_BITS
+def stored_bits(layers: list[LayerSize], rr: RRConfig | None = None) -> int:
+    """Bits the whole model stores: its layers, the global scalars and the RR settings."""
+    rr_bits = RR_SETTING_BITS * len(rr.to_dict()) if rr is not None else 0
+    return sum(layer.stored_bits for layer in layers) + GLOBAL_BITS + rr_bits
 
 
-def totals(layers: list[LayerSize], baseline_params: int) -> dict[str, Any]:
+def totals(layers: list[LayerSize], baseline_params: int,
+           rr: RRConfig | None = None) -> dict[str, Any]:
     """Whole-model figures: ratios against the 32-bit float parent, and bytes."""
-    stored = stored_bits(layers)
+    stored = stored_bits(layers, rr)
     n_weights = sum(layer.weights for layer in layers)
     weight_bits = sum(layer.code_bits + layer.index_bits for layer in layers)
     return {
@@ -96,4 +101,5 @@ def integer_model_sizes(model: IntegerModel) -> list[LayerSize]:
 def report(model: IntegerModel, baseline_params: int) -> dict[str, Any]:
     """The ``afdetect report`` figures: per-layer table and whole-model totals."""
     layers = integer_model_sizes(model)
-    return {"layers": [layer.to_dict() for layer in layers], **totals(layers, baseline_params)}
+    return {"layers": [layer.to_dict() for layer in layers],
+            **totals(layers, baseline_params, model.rr)}

@@ -78,7 +78,8 @@ def choose_layer_bits(net: CompressibleNet, x: torch.Tensor, spec: QuantSpec,
 
     def fits(widths: list[int]) -> bool:
         net.enable_quantisation(spec, fractions, widths)
-        return stored_bits(integer_model_sizes(to_integer(net))) <= 8 * size_budget
+        model = to_integer(net)
+        return stored_bits(integer_model_sizes(model), model.rr) <= 8 * size_budget
 
     with _quantisation_state_kept(net):
         return widen_within_budget(errors, kept, base, fits)

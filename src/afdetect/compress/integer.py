@@ -8,7 +8,10 @@ activations A with value A * 2^-frac; biases in accumulator units. Layer l compu
     A_out = maxpool2(A_out)
 
 then S = sum over time of the last activations and logits = sum_kept sign * (S << shift)
-+ bias * T, in units of 2^(e_min - in_frac) * T. :func:`simulate_logits` evaluates this with
++ bias * T, in units of 2^(e_min - in_frac) * T. A model with RR features
+(:mod:`afdetect.model.rr`) appends them to S as ``f * T``; S and the features (frac
+``SCALE_BITS``) are first shifted left onto the classifier's input grid ``in_frac``, the
+finer of the two. :func:`simulate_logits` evaluates this with
 float64 PyTorch convolutions (exact: every value stays far below 2^53); the shift-add engine
 in :mod:`afdetect.deploy.engine` must reproduce it bit for bit.
 """
@@ -23,6 +26,7 @@ import torch.nn.functional as F
 
 from afdetect.compress.network import CompressibleNet
 from afdetect.compress.quantise import pow2_exponents
+from afdetect.model.rr import SCALE_BITS, RRConfig, signal_features
 
 
 @dataclass
@@ -68,6 +72,7 @@ class IntegerModel:
     act_bits: int
     input_bits: int
     input_frac: int
+    rr: RRConfig | None = None
 
     @property
     def weight_bits(self) -> list[int]:
@@ -92,6 +97,20 @@ class IntegerModel:
         half = 2 ** (self.input_bits - 1)
         q = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** self.input_frac + 0.5)
         return np.clip(q, -half, half - 1).astype(np.int32)
+
+    def classifier_columns(self, total: np.ndarray, q: np.ndarray, n_steps: int) -> np.ndarray:
+        """The classifier's integer input, int64 (c_in,).
+
+        Args:
+            total: (c_last,) the last activations summed over the ``n_steps`` time steps.
+            q: (n_samples,) the quantised input signal (the RR detector reads it).
+        """
+        fc = self.classifier
+        columns = np.asarray(total, dtype=np.int64) << (fc.in_frac - self.convs[-1].out_frac)
+        if self.rr is None:
+            return columns
+        rr = signal_features(np.asarray(q, dtype=np.int64), self.rr) * n_steps
+        return np.concatenate([columns, rr << (fc.in_frac - SCALE_BITS)])
 
     def logit_scale(self, n_steps: int) -> float:
         """Multiply integer logits by this to get the float logits."""
@@ -122,7 +141,7 @@ def to_integer(net: CompressibleNet) -> IntegerModel:
         bits = int(net.layer_bits[i])
         shift = (pow2_exponents(w, int(net.e_max[i]), bits) - e_min).numpy()
         sign = np.sign(w.numpy()).astype(np.int8)
-        in_frac = int(net.frac[i])
+        in_frac = net.input_frac(i)
         acc_frac = in_frac - e_min
         is_conv = i < len(net.convs)
         layers.append(IntegerLayer(
@@ -138,7 +157,8 @@ def to_integer(net: CompressibleNet) -> IntegerModel:
             padding=net.paddings[i] if is_conv else 0,
             bits=bits,
         ))
-    return IntegerModel(layers, spec.act_bits, spec.input_bits, int(net.frac[0]))
+    return IntegerModel(layers, spec.act_bits, spec.input_bits, int(net.frac[0]),
+                        net.config.rr)
 
 
 def conv_accumulator_bound(model: IntegerModel) -> int:
@@ -169,14 +189,16 @@ def requantise(acc: torch.Tensor, layer: IntegerLayer, act_bits: int) -> torch.T
 @torch.no_grad()
 def simulate_logits(model: IntegerModel, x: np.ndarray) -> np.ndarray:
     """Integer logits, int64 (n_classes,), of one normalised signal (n_samples,)."""
-    a = torch.from_numpy(model.quantise_input(x).astype(np.float64))[None, None, :]
+    q = model.quantise_input(x)
+    a = torch.from_numpy(q.astype(np.float64))[None, None, :]
     for layer in model.convs:
         acc = F.conv1d(a, torch.from_numpy(dense_weights(layer)),
                        torch.from_numpy(layer.bias.astype(np.float64)),
                        stride=layer.stride, padding=layer.padding)
         a = F.max_pool1d(requantise(acc, layer, model.act_bits), 2)
-    total = a[0].sum(dim=1)
+    total = model.classifier_columns(a[0].sum(dim=1).numpy().astype(np.int64), q, a.shape[2])
     fc = model.classifier
-    logits = torch.from_numpy(dense_weights(fc)[:, :, 0]) @ total
+    logits = torch.from_numpy(dense_weights(fc)[:, :, 0]) @ torch.from_numpy(
+        total.astype(np.float64))
     logits += torch.from_numpy(fc.bias.astype(np.float64)) * a.shape[2]
     return logits.numpy().astype(np.int64)

@@ -22,6 +22,7 @@ from afdetect.compress.quantise import (
     window_size,
 )
 from afdetect.model.cnn import AFNet, CNNConfig
+from afdetect.model.rr import FLOAT_INPUT_FRAC, SCALE_BITS, batch_features
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class CompressibleNet(nn.Module):
                                          self.paddings, strict=True):
             self.convs.append(nn.Conv1d(c_in, c_out, k, stride=stride, padding=pad))
             c_in = c_out
-        self.classifier = nn.Linear(c_in, config.n_classes)
+        self.classifier = nn.Linear(config.classifier_inputs, config.n_classes)
         self.dropout = nn.Dropout(config.dropout)
         # BatchNorm stays while pruning (the net keeps training well); fold() removes it
         # before quantisation.
@@ -119,11 +120,18 @@ class CompressibleNet(nn.Module):
             # An integer bias in the accumulator's units 2^(e_min - f_in), on a grid no finer
             # than the layer's output: finer detail moves an output by under one step, and
             # the coarse bias is stored in far fewer bits.
-            frac = int(self.frac[i]) - self.e_min(i)
+            frac = self.input_frac(i) - self.e_min(i)
             if i < len(self.convs):
                 frac = min(frac, int(self.frac[i + 1]))
             bias = fixed_point_ste(bias, frac, -(2 ** 62), 2 ** 62)
         return bias
+
+    def input_frac(self, i: int) -> int:
+        """Fractional bits of layer i's input. The RR features (f / 2^SCALE_BITS) join the
+        pooled activations at the classifier, whose input grid is the finer of the two."""
+        if i == len(self.convs) and self.config.rr is not None:
+            return max(int(self.frac[i]), SCALE_BITS)
+        return int(self.frac[i])
 
     def e_min(self, i: int) -> int:
         return int(self.e_max[i]) - window_size(int(self.layer_bits[i])) + 1
@@ -161,9 +169,13 @@ class CompressibleNet(nn.Module):
             steps = torch.clamp(lengths // self.config.downsampling, min=1, max=h.shape[2])
             valid = torch.arange(h.shape[2], device=h.device)[None, :] < steps[:, None]
             pooled = (h * valid[:, None, :]).sum(dim=2) / steps[:, None]
+        pooled = self.dropout(pooled)
+        if self.config.rr is not None:
+            # the detector reads the quantised input the integer engine receives
+            frac = int(self.frac[0]) if int(self.bits[1]) else FLOAT_INPUT_FRAC
+            pooled = torch.cat([pooled, batch_features(x, lengths, frac, self.config.rr)], 1)
         last = self.n_layers - 1
-        return F.linear(self.dropout(pooled), self.effective_weight(last),
-                        self.effective_bias(last))
+        return F.linear(pooled, self.effective_weight(last), self.effective_bias(last))
 
     def apply_masks(self) -> None:
         """Zero the pruned weights in place (after an optimiser step)."""

@@ -20,6 +20,7 @@ from afdetect.compress.integer import IntegerLayer, IntegerModel, conv_accumulat
 from afdetect.compress.sparse_index import KERNEL, bits_for, whole_kernels
 from afdetect.deploy.format import pack_layer
 from afdetect.errors import AfdetectError
+from afdetect.model.rr import FEATURE_MAX, MEDIAN_OF, N_FEATURES, SCALE_BITS
 from afdetect.monitor.frontend import FrontEndConfig
 
 INT32_MAX = 2**31 - 1
@@ -54,9 +55,15 @@ def accumulator_bound(model: IntegerModel, steps: int) -> int:
     bound = conv_accumulator_bound(model)
     top = 2 ** model.act_bits - 1
     fc = model.classifier
-    terms = np.where(fc.mask, top * steps * np.exp2(fc.shift.astype(np.float64)), 0)
+    c_last = model.convs[-1].mask.shape[0]
+    # the classifier's inputs at their largest, on its input grid (RR features last)
+    peak = np.full(fc.mask.shape[1], float(top * steps
+                                           << (fc.in_frac - model.convs[-1].out_frac)))
+    if model.rr is not None:
+        peak[c_last:] = FEATURE_MAX * steps * 2.0 ** (fc.in_frac - SCALE_BITS)
+    terms = np.where(fc.mask, peak[None, :, None] * np.exp2(fc.shift.astype(np.float64)), 0)
     per_class = terms.reshape(terms.shape[0], -1).sum(axis=1) + np.abs(fc.bias) * steps
-    return max(bound, int(per_class.max()), top * steps)
+    return max(bound, int(per_class.max()), int(peak.max()))
 
 
 def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, ring_at: int, col_at: int
@@ -193,6 +200,10 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     stream = (2 * frontend.block + 2 * frontend.block + 16 * frontend.span
               + 4 * n_classes * (max_window_steps + 1) + 4 * 16)
     other = 4 * c_last + 4 * n_convs * 4 + 4 + stream + (4 * max_c if layout == "packed" else 0)
+    if model.rr is not None:  # the detector's state (rr_state) of the strip mode
+        rr = model.rr
+        other += 2 * 5 + 4 * (rr.integrate + 2 * rr.refractory + 1 + rr.history
+                              + 2 * (rr.segment // (rr.refractory + 1) + 2) + MEDIAN_OF + 30)
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
                         column_bytes, other)
     values = {
@@ -205,8 +216,14 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         "max_samples": max_samples, "bound": bound,
         "step_samples": model.convs[0].stride * 2 ** n_convs, "max_window": max_window_steps,
         "block": frontend.block, "block_log2": frontend.block.bit_length() - 1,
-        "span": frontend.span,
+        "span": frontend.span, "has_rr": int(model.rr is not None),
     }
+    values["rr_code"] = "" if model.rr is None else (_SOURCE_RR + _RR_CLASSIFIER).format(
+        rr_fs=model.rr.fs, rr_integrate=model.rr.integrate, rr_segment=model.rr.segment,
+        rr_history=model.rr.history, rr_refractory=model.rr.refractory,
+        rr_median_of=MEDIAN_OF, rr_n_features=N_FEATURES, rr_feature_max=FEATURE_MAX,
+        rr_shift_sums=model.classifier.in_frac - model.convs[-1].out_frac,
+        rr_shift_features=model.classifier.in_frac - SCALE_BITS, c_last=c_last)
     layout_code = (_PACKED_LAYOUT if layout == "packed" else _FAST_LAYOUT).format(
         tables="\n".join(tables), descriptors=",\n".join(descriptors),
         fc_descriptor=fc_descriptor, **values)
@@ -240,6 +257,9 @@ _HEADER = """\
 #define AFD_INPUT_FRAC_BITS {input_frac}
 #define AFD_INPUT_BITS {input_bits}
 #define AFD_MIN_SAMPLES {min_samples}
+/* 1 when the classifier also reads RR-interval features from an integer R-peak detector
+   on the same input (afdetect.model.rr); the continuous mode then refuses to start. */
+#define AFD_RR {has_rr}
 /* int32 accumulators are proven not to overflow up to this many samples. */
 #define AFD_MAX_SAMPLES {max_samples}L
 
@@ -260,7 +280,7 @@ int afd_classify(const int16_t *samples, int32_t n, int32_t logits[AFD_N_CLASSES
    resamples, removes the baseline, scales and quantises inside. A decision comes every
    hop_steps model steps (AFD_STEP_SAMPLES samples at AFD_SAMPLING_RATE_HZ each) over the
    last window_steps steps (at most AFD_MAX_WINDOW_STEPS). Returns 0, or -1 for bad
-   arguments; it ends any strip in progress. */
+   arguments or a model with RR features (AFD_RR); it ends any strip in progress. */
 #define AFD_STEP_SAMPLES {step_samples}
 #define AFD_MAX_WINDOW_STEPS {max_window}
 #define AFD_BLOCK {block}
@@ -330,6 +350,12 @@ static int16_t requantise(int32_t acc, int32_t shift)
     return (int16_t)(v > ACT_TOP ? ACT_TOP : v);
 }}
 {layout_code}
+#define AFD_RR_CODE {has_rr}
+#if AFD_RR_CODE
+{rr_code}
+static rr_state strip_rr;
+#endif
+
 /* Per conv layer: a ring of the last K input columns, each stored twice, its output
    column and the pooled-pair partner; packed back to back, so RAM is exactly the sum. */
 static int16_t rings[{ring_total}];
@@ -408,12 +434,18 @@ void afd_reset(void)
     steps = 0;
     pushed = 0;
     streaming = 0;
+#if AFD_RR_CODE
+    rr_reset(&strip_rr);
+#endif
     for (l = 0; l < {n_convs}; l++) push_padding(l, layers[l].pad);
 }}
 
 void afd_push(int16_t sample)
 {{
     if (pushed < AFD_MIN_SAMPLES) pushed++;
+#if AFD_RR_CODE
+    rr_push(&strip_rr, sample);
+#endif
     layer_push(0, &sample);
 }}
 
@@ -422,7 +454,11 @@ int afd_finish(int32_t logits[AFD_N_CLASSES])
     int l, c, best = 0;
     if (pushed < AFD_MIN_SAMPLES) return -1;
     for (l = 0; l < {n_convs}; l++) push_padding(l, layers[l].pad);
+#if AFD_RR_CODE
+    fc_with_rr(sums, steps, &strip_rr, logits);
+#else
     fc_apply(sums, steps, logits);
+#endif
     for (c = 1; c < AFD_N_CLASSES; c++)
         if (logits[c] > logits[best]) best = c;
     return best;
@@ -727,6 +763,7 @@ int afd_classify_batch(const int16_t *samples, int32_t n, int32_t logits[AFD_N_C
                        void *work)
 {{
     int32_t l, o, j, t, x, c, len = n, conv, lo, hi, best = 0, most_conv, most_act;
+    int32_t batch_sums[{c_last}];
     int32_t *acc = (int32_t *)work;
     int16_t *bufs[2], *out;
     const int16_t *in = samples;
@@ -778,19 +815,23 @@ int afd_classify_batch(const int16_t *samples, int32_t n, int32_t logits[AFD_N_C
         in = out;
         len = conv / 2;
     }}
-    for (c = 0; c < AFD_N_CLASSES; c++) {{
-        int32_t total = 0;
-        for (t = 0; t < len; t++) total += L{fc}_bias[c];
-        for (j = L{fc}_row[c]; j < L{fc}_row[c + 1]; j++) {{
-            int32_t sum = 0;
-            const int16_t *row = in + (int32_t)L{fc}_off[j] * len;
-            for (t = 0; t < len; t++) sum += row[t];
-            if (L{fc}_code[j] & 0x80) total -= sum << (L{fc}_code[j] & 0x7F);
-            else total += sum << (L{fc}_code[j] & 0x7F);
-        }}
-        logits[c] = total;
-        if (total > logits[best]) best = (int)c;
+    for (c = 0; c < {c_last}; c++) {{
+        const int16_t *row = in + c * len;
+        batch_sums[c] = 0;
+        for (t = 0; t < len; t++) batch_sums[c] += row[t];
     }}
+#if AFD_RR_CODE
+    {{
+        rr_state rr;
+        rr_reset(&rr);
+        for (t = 0; t < n; t++) rr_push(&rr, samples[t]);
+        fc_with_rr(batch_sums, len, &rr, logits);
+    }}
+#else
+    fc_apply(batch_sums, len, logits);
+#endif
+    for (c = 1; c < AFD_N_CLASSES; c++)
+        if (logits[c] > logits[best]) best = (int)c;
     return best;
 }}
 """
@@ -925,6 +966,7 @@ int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps,
 {{
     int64_t g;
     int32_t i;
+    if (AFD_RR_CODE) return -1;  /* windows of RR features: not yet */
     if (fs_in_hz < 100 || window_steps < 1 || window_steps > AFD_MAX_WINDOW_STEPS ||
         hop_steps < 1 || !on_window) return -1;
     afd_reset();
@@ -1085,4 +1127,221 @@ afdetect_model.o: afdetect_model.c afdetect_model.h
 
 clean:
 \trm -f afd_demo afdetect_model.o
+"""
+
+_SOURCE_RR = """
+/* ---- RR features (afdetect.model.rr): an R-peak detector on the quantised input and
+   six rhythm statistics, the classifier's last inputs. Per sample: adds, compares and
+   shifts in about 1 KB of state; divisions only once per recording, in rr_features. */
+#define RR_FS {rr_fs}
+#define RR_INTEGRATE {rr_integrate}
+#define RR_SEGMENT {rr_segment}
+#define RR_HISTORY {rr_history}
+#define RR_REFRACTORY {rr_refractory}
+#define RR_WINDOW (2 * RR_REFRACTORY + 1)
+#define RR_MEDIAN_OF {rr_median_of}
+#define RR_N_FEATURES {rr_n_features}
+#define RR_FEATURE_MAX {rr_feature_max}
+/* candidates are more than RR_REFRACTORY apart: at most this many per segment */
+#define RR_MAX_CANDIDATES (RR_SEGMENT / (RR_REFRACTORY + 1) + 2)
+
+typedef struct {{
+    int16_t q[5];                   /* the last five samples, newest last */
+    int32_t n_samples;              /* real samples pushed */
+    int32_t abs_d[RR_INTEGRATE];    /* |slope| ring of the integration window */
+    int32_t d_pos, e_sum;
+    int32_t e[RR_WINDOW];           /* energies e[m - 2r .. m], ring; -1 before the start */
+    int32_t e_pos, m;               /* ring slot of e[m]; m: energies computed */
+    int32_t seg_fill, seg_max;      /* energies and their max in the open segment */
+    int32_t maxima[RR_HISTORY], n_maxima, maxima_pos;
+    int32_t threshold[2];           /* by segment parity: the last one closed and the one
+                                       awaiting its beats may differ at the very end */
+    int32_t closed, done;           /* segments closed, and given their beats */
+    int32_t decided;                /* candidate positions decided in that segment */
+    int32_t cand_pos[RR_MAX_CANDIDATES], cand_e[RR_MAX_CANDIDATES], n_cand;
+    int32_t beats, last_beat, n_rr, total, r_min, r_max, r_prev, jumps, outliers;
+    int64_t sum_abs_diff;
+    int32_t recent[RR_MEDIAN_OF], n_recent, recent_pos;
+}} rr_state;
+
+static void rr_reset(rr_state *s)
+{{
+    int32_t i;
+    for (i = 0; i < 5; i++) s->q[i] = 0;
+    for (i = 0; i < RR_INTEGRATE; i++) s->abs_d[i] = 0;
+    for (i = 0; i < RR_WINDOW; i++) s->e[i] = -1;
+    s->n_samples = s->d_pos = s->e_sum = s->e_pos = s->m = 0;
+    s->seg_fill = 0;
+    s->seg_max = -1;
+    s->n_maxima = s->maxima_pos = 0;
+    s->threshold[0] = s->threshold[1] = 0;
+    s->closed = s->done = 0;
+    s->decided = s->n_cand = 0;
+    s->beats = s->last_beat = s->n_rr = s->total = s->r_min = s->r_max = s->r_prev = 0;
+    s->jumps = s->outliers = 0;
+    s->sum_abs_diff = 0;
+    s->n_recent = s->recent_pos = 0;
+}}
+
+static void rr_interval(rr_state *s, int32_t r)
+{{
+    int32_t sorted[RR_MEDIAN_OF], i, j, v, median, dev, diff;
+    s->n_rr++;
+    s->total += r;
+    if (s->n_rr == 1 || r < s->r_min) s->r_min = r;
+    if (s->n_rr == 1 || r > s->r_max) s->r_max = r;
+    if (s->n_rr >= 2) {{
+        diff = r > s->r_prev ? r - s->r_prev : s->r_prev - r;
+        s->sum_abs_diff += diff;
+        if ((diff << 3) > s->r_prev) s->jumps++;
+        for (i = 0; i < s->n_recent; i++) {{  /* insertion sort of the recent intervals */
+            v = s->recent[i];
+            for (j = i; j > 0 && sorted[j - 1] > v; j--) sorted[j] = sorted[j - 1];
+            sorted[j] = v;
+        }}
+        median = sorted[(s->n_recent - 1) >> 1];
+        dev = r > median ? r - median : median - r;
+        if ((dev << 3) > median) s->outliers++;
+    }}
+    s->recent[s->recent_pos] = r;
+    if (++s->recent_pos == RR_MEDIAN_OF) s->recent_pos = 0;
+    if (s->n_recent < RR_MEDIAN_OF) s->n_recent++;
+    s->r_prev = r;
+}}
+
+static void rr_segment_done(rr_state *s)
+{{
+    /* the segment's beats: its candidates above half the lower median of the maxima of
+       the last RR_HISTORY segments (itself included) */
+    int32_t i, threshold = s->threshold[s->done & 1];
+    for (i = 0; i < s->n_cand; i++) {{
+        if (s->cand_e[i] <= threshold) continue;
+        if (s->beats > 0) rr_interval(s, s->cand_pos[i] - s->last_beat);
+        s->last_beat = s->cand_pos[i];
+        s->beats++;
+    }}
+    s->n_cand = 0;
+    s->decided = 0;
+    s->done++;
+}}
+
+static void rr_close_segment(rr_state *s)
+{{
+    int32_t sorted[RR_HISTORY], i, j, v;
+    s->maxima[s->maxima_pos] = s->seg_max;
+    if (++s->maxima_pos == RR_HISTORY) s->maxima_pos = 0;
+    if (s->n_maxima < RR_HISTORY) s->n_maxima++;
+    for (i = 0; i < s->n_maxima; i++) {{
+        v = s->maxima[i];
+        for (j = i; j > 0 && sorted[j - 1] > v; j--) sorted[j] = sorted[j - 1];
+        sorted[j] = v;
+    }}
+    s->threshold[s->closed & 1] = sorted[(s->n_maxima - 1) >> 1] >> 1;
+    s->closed++;
+    s->seg_fill = 0;
+    s->seg_max = -1;
+}}
+
+static void rr_decide(rr_state *s)
+{{
+    /* e[m - r] against its r neighbours each way; the ring's newest slot is e_pos */
+    int32_t c = s->e_pos - RR_REFRACTORY, i, k, v, win = 1;
+    if (c < 0) c += RR_WINDOW;
+    v = s->e[c];
+    for (i = 1, k = c; i <= RR_REFRACTORY && win; i++) {{
+        if (--k < 0) k = RR_WINDOW - 1;
+        if (s->e[k] >= v) win = 0;
+    }}
+    for (i = 1, k = c; i <= RR_REFRACTORY && win; i++) {{
+        if (++k == RR_WINDOW) k = 0;
+        if (s->e[k] > v) win = 0;
+    }}
+    if (win) {{
+        s->cand_pos[s->n_cand] = s->m - 1 - RR_REFRACTORY;
+        s->cand_e[s->n_cand] = v;
+        s->n_cand++;
+    }}
+    if (++s->decided == RR_SEGMENT) rr_segment_done(s);
+}}
+
+static void rr_energy(rr_state *s, int32_t e, int32_t real)
+{{
+    /* e: the next energy (real), or -1 past the end of the recording */
+    if (++s->e_pos == RR_WINDOW) s->e_pos = 0;
+    s->e[s->e_pos] = e;
+    s->m++;
+    if (real) {{
+        if (e > s->seg_max) s->seg_max = e;
+        if (++s->seg_fill == RR_SEGMENT) rr_close_segment(s);
+    }}
+    if (s->m > RR_REFRACTORY) rr_decide(s);
+}}
+
+static void rr_slope(rr_state *s, int16_t sample)
+{{
+    int32_t d, i;
+    for (i = 0; i < 4; i++) s->q[i] = s->q[i + 1];
+    s->q[4] = sample;
+    /* d[m] = q[m+2] + q[m+1] - q[m-1] - q[m-2] for the sample q[m+2] just taken */
+    d = (int32_t)s->q[4] + s->q[3] - s->q[1] - s->q[0];
+    if (d < 0) d = -d;
+    s->e_sum += d - s->abs_d[s->d_pos];
+    s->abs_d[s->d_pos] = d;
+    if (++s->d_pos == RR_INTEGRATE) s->d_pos = 0;
+    rr_energy(s, s->e_sum, 1);
+}}
+
+static void rr_push(rr_state *s, int16_t sample)
+{{
+    if (s->n_samples++ < 2) {{  /* d[-2], d[-1] do not exist */
+        int32_t i;
+        for (i = 0; i < 4; i++) s->q[i] = s->q[i + 1];
+        s->q[4] = sample;
+        return;
+    }}
+    rr_slope(s, sample);
+}}
+
+static int32_t rr_clamp(int64_t v)
+{{
+    return (int32_t)(v < 0 ? 0 : (v > RR_FEATURE_MAX ? RR_FEATURE_MAX : v));
+}}
+
+static void rr_features(rr_state *s, int32_t f[RR_N_FEATURES])
+{{
+    int32_t i;
+    int64_t n;
+    rr_slope(s, 0);  /* the last two energies: the signal is zero past its end */
+    rr_slope(s, 0);
+    if (s->seg_fill > 0) rr_close_segment(s);  /* the last, shorter segment */
+    for (i = 0; i < RR_REFRACTORY; i++) rr_energy(s, -1, 0);
+    if (s->decided > 0) rr_segment_done(s);
+    n = s->n_rr;
+    for (i = 0; i < RR_N_FEATURES; i++) f[i] = 0;
+    f[0] = rr_clamp((int64_t)10 * RR_FS * s->beats / (s->n_samples > 0 ? s->n_samples : 1));
+    if (n >= 1) {{
+        f[1] = rr_clamp(s->total / (4 * n));
+        f[4] = rr_clamp(64 * (int64_t)(s->r_max - s->r_min) * n / s->total);
+    }}
+    if (n >= 2) {{
+        f[2] = rr_clamp(64 * s->sum_abs_diff * n / ((n - 1) * s->total));
+        f[3] = rr_clamp(64 * (int64_t)s->jumps / (n - 1));
+        f[5] = rr_clamp(64 * (int64_t)s->outliers / (n - 1));
+    }}
+}}
+"""
+
+_RR_CLASSIFIER = """
+/* The classifier's input: the activation sums and the RR features (times the steps),
+   shifted onto its input grid. */
+static void fc_with_rr(const int32_t *sums, int32_t steps, rr_state *rr,
+                       int32_t logits[AFD_N_CLASSES])
+{{
+    int32_t in[{c_last} + RR_N_FEATURES], f[RR_N_FEATURES], c;
+    rr_features(rr, f);
+    for (c = 0; c < {c_last}; c++) in[c] = sums[c] << {rr_shift_sums};
+    for (c = 0; c < RR_N_FEATURES; c++)
+        in[{c_last} + c] = times_by_shifts(f[c], steps) << {rr_shift_features};
+    fc_apply(in, steps, logits);
+}}
 """

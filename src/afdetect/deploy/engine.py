@@ -58,7 +58,8 @@ class IntegerEngine:
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Integer logits, int64 (n_classes,), of one normalised signal (n_samples,)."""
         top = 2 ** self.model.act_bits - 1
-        a = self.model.quantise_input(x).astype(np.int64)[None, :]
+        q = self.model.quantise_input(x)
+        a = q.astype(np.int64)[None, :]
         for layer, sparse in zip(self.model.convs, self._sparse, strict=False):
             padded = np.pad(a, ((0, 0), (layer.padding, layer.padding)))
             n_out = (padded.shape[1] - layer.kernel) // layer.stride + 1
@@ -71,7 +72,7 @@ class IntegerEngine:
             np.clip(acc, 0, top, out=acc)
             n_pool = acc.shape[1] // 2
             a = np.maximum(acc[:, 0:2 * n_pool:2], acc[:, 1:2 * n_pool:2])
-        total = a.sum(axis=1)
+        total = self.model.classifier_columns(a.sum(axis=1), q, a.shape[1])
         fc = self.model.classifier
         sparse = self._sparse[-1]
         logits = self._accumulate(sparse, total[sparse.src][:, None], fc.mask.shape[0])[:, 0]

@@ -44,10 +44,10 @@ def c_compiler() -> str | None:
 
 
 def export(model: IntegerModel, metadata: dict[str, Any], out_dir: str | Path,
-           layout: str = "fast") -> ExportSizes:
-    """Write the C library (weights in ``layout``, see :func:`generate`), demo, Makefile
-    and README into ``out_dir``."""
-    files, sizes = generate(model, metadata, layout=layout)
+           layout: str = "fast", max_seconds: float = 600.0) -> ExportSizes:
+    """Write the C library (weights in ``layout``, strips of up to ``max_seconds``; see
+    :func:`generate`), demo, Makefile and README into ``out_dir``."""
+    files, sizes = generate(model, metadata, max_seconds, layout=layout)
     files["README.md"] = _readme(model, metadata, sizes)
     write_export(out_dir, files)
     return sizes
@@ -177,6 +177,9 @@ def check(model: IntegerModel, metadata: dict[str, Any], runner: Path | Runner,
         try:
             stream = open_stream(path)
             if stream.duration_s > STRIP_MAX_S:
+                if model.rr is not None:
+                    raise InputError(path, "longer than a strip; the continuous mode does "
+                                           "not take models with RR features yet")
                 rows.append(_check_stream(scanner, runner, stream, scan_config))
                 continue
             recording = read_record(path)

@@ -36,12 +36,14 @@ from afdetect.compress.sparse_index import (
     unpack_uint,
 )
 from afdetect.errors import InputError
+from afdetect.model.rr import N_FEATURES, RRConfig
 
 MAGIC = b"AFDQ"
 # 2 added the kernel-level index schemes; 3 per-layer code widths (earlier versions give
-# one ``weight_bits`` for every layer in the header).
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# one ``weight_bits`` for every layer in the header); 4 the RR detector (``rr``: its
+# settings, or null), whose features are the classifier's last inputs.
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 _PREFIX = struct.Struct("<4sHI")
 _DIGEST = 32
 
@@ -102,6 +104,7 @@ def encode_model(model: IntegerModel, metadata: dict[str, Any]) -> bytes:
         "format": "afdetect-compressed",
         "act_bits": model.act_bits,
         "input_bits": model.input_bits, "input_frac": model.input_frac,
+        "rr": model.rr.to_dict() if model.rr is not None else None,
         "layers": layers, "metadata": metadata,
     }, separators=(",", ":")).encode()
     body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + bytes(payload)
@@ -134,8 +137,9 @@ def decode_model(data: bytes, source: str | Path = "<bytes>") -> tuple[IntegerMo
             layers.append(_decode_layer(spec, blocks, int(bits)))
         if offset != len(body):
             raise ValueError("payload length disagrees with the header")
+        rr = header.get("rr") if version >= 4 else None
         model = IntegerModel(layers, header["act_bits"], header["input_bits"],
-                             header["input_frac"])
+                             header["input_frac"], RRConfig(**rr) if rr is not None else None)
         return model, header["metadata"]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(source, f"corrupt compressed model ({exc})") from None
@@ -160,6 +164,12 @@ def _check_header(header: Any, version: int) -> None:
     layers = header["layers"]
     if len(layers) < 2 or not isinstance(header.get("metadata"), dict):
         raise ValueError("a model needs conv layers, a classifier and metadata")
+    rr = header.get("rr") if version >= 4 else None
+    if rr is not None:
+        if not isinstance(rr, dict) or set(rr) != set(RRConfig.__dataclass_fields__):
+            raise ValueError(f"rr {rr!r} is not the RR detector's settings")
+        for key, value in rr.items():
+            _int(value, f"rr {key}", 1, 1 << 16)
     c_prev = 1
     for i, spec in enumerate(layers):
         if not isinstance(spec, dict):
@@ -168,6 +178,8 @@ def _check_header(header: Any, version: int) -> None:
         if not (isinstance(shape, list) and len(shape) == 3):
             raise ValueError(f"layer {i}: shape {shape!r} is not [c_out, c_in, k]")
         c_out, c_in, k = (_int(v, f"layer {i} shape", 1, 4096) for v in shape)
+        if i == len(layers) - 1 and rr is not None:
+            c_prev += N_FEATURES
         if c_in != c_prev or (i == len(layers) - 1 and k != 1):
             raise ValueError(f"layer {i}: shape {shape} does not follow the layer before")
         c_prev = c_out

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from afdetect.atomic import atomic_path
+from afdetect.errors import AfdetectError
 from afdetect.model.io import FloatModel
 
 INPUT_NAME = "ecg_mv"
@@ -41,6 +42,9 @@ class NormalisedClassifier(nn.Module):
 
 def export_onnx(model: FloatModel, path: str | Path, opset: int = 17) -> None:
     """Write ``model`` as an ONNX graph to ``path`` (atomically)."""
+    if model.network.config.rr is not None:
+        raise AfdetectError("models with RR features do not export to ONNX: their R-peak "
+                            "detector is integer code outside the graph")
     module = NormalisedClassifier(model.network.eval()).eval()
     example = torch.randn(1, int(model.preprocess.fs * 30))
     with atomic_path(path) as tmp, warnings.catch_warnings():

@@ -27,6 +27,7 @@ def full_report(model: IntegerModel, metadata: dict[str, Any]) -> dict[str, Any]
     a 30-s recording."""
     result = report(model, metadata["parent"]["parameters"])
     result.update(weight_bits=model.weight_bits, act_bits=model.act_bits,
+                  rr=model.rr.to_dict() if model.rr is not None else None,
                   metrics_at_export=metadata.get("metrics_at_export"))
     n = int(REPORT_SECONDS * metadata["fs"])
     files, sizes = generate(model, metadata)

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from afdetect.model.rr import FLOAT_INPUT_FRAC, N_FEATURES, RRConfig, batch_features
+
 
 @dataclass(frozen=True)
 class CNNConfig:
@@ -26,6 +28,8 @@ class CNNConfig:
         first_stride: stride of the first convolution (decimates the 300 Hz input).
         n_classes: outputs (N, A, O, ~).
         dropout: dropout before the classifier (training only).
+        rr: the integer R-peak detector whose RR features join the pooled CNN features at
+            the classifier (:mod:`afdetect.model.rr`); None for the CNN alone.
     """
 
     channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 64, 64)
@@ -33,6 +37,7 @@ class CNNConfig:
     first_stride: int = 2
     n_classes: int = 4
     dropout: float = 0.25
+    rr: RRConfig | None = None
 
     def __post_init__(self) -> None:
         if len(self.channels) != len(self.kernel_sizes) or not self.channels:
@@ -51,7 +56,14 @@ class CNNConfig:
         fields = dict(data)
         for key in ("channels", "kernel_sizes"):
             fields[key] = tuple(int(v) for v in fields[key])
+        if fields.get("rr") is not None:
+            fields["rr"] = RRConfig(**fields["rr"])
         return cls(**fields)
+
+    @property
+    def classifier_inputs(self) -> int:
+        """Pooled CNN channels, plus the RR features when there are any."""
+        return self.channels[-1] + (N_FEATURES if self.rr is not None else 0)
 
 
 class ConvBlock(nn.Sequential):
@@ -80,7 +92,7 @@ class AFNet(nn.Module):
             c_in = c_out
         self.features = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(c_in, config.n_classes)
+        self.classifier = nn.Linear(config.classifier_inputs, config.n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Args:
@@ -94,4 +106,8 @@ class AFNet(nn.Module):
             steps = torch.clamp(lengths // self.config.downsampling, min=1, max=h.shape[2])
             mask = torch.arange(h.shape[2], device=h.device)[None, :] < steps[:, None]
             pooled = (h * mask[:, None, :]).sum(dim=2) / steps[:, None]
-        return self.classifier(self.dropout(pooled))
+        pooled = self.dropout(pooled)
+        if self.config.rr is not None:
+            pooled = torch.cat([pooled, batch_features(x, lengths, FLOAT_INPUT_FRAC,
+                                                       self.config.rr)], dim=1)
+        return self.classifier(pooled)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from afdetect import CLASSES
 from afdetect.compress.integer import IntegerModel, dense_weights
 from afdetect.data.preprocess import MIN_FS
-from afdetect.errors import InputError
+from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
 from afdetect.models import Classifier, CompressedClassifier, FloatClassifier, softmax
@@ -161,10 +161,18 @@ def step_model(classifier: Classifier) -> IntegerStepModel | FloatStepModel:
     """The scan view of a loaded model."""
     fs = int(classifier.preprocess.fs)
     if isinstance(classifier, CompressedClassifier):
-        return IntegerStepModel(classifier.name, classifier.model, fs)
-    if isinstance(classifier, FloatClassifier):
-        return FloatStepModel(classifier.name, classifier.model.network, fs)
-    raise TypeError(f"cannot scan with {type(classifier).__name__}")
+        steps: IntegerStepModel | FloatStepModel = IntegerStepModel(
+            classifier.name, classifier.model, fs)
+        rr = classifier.model.rr
+    elif isinstance(classifier, FloatClassifier):
+        steps = FloatStepModel(classifier.name, classifier.model.network, fs)
+        rr = classifier.model.network.config.rr
+    else:
+        raise TypeError(f"cannot scan with {type(classifier).__name__}")
+    if rr is not None:
+        raise AfdetectError(f"{classifier.name}: models with RR features classify strips; "
+                            "scanning long recordings with them is not supported yet")
+    return steps
 
 
 @dataclass

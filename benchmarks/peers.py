@@ -1,0 +1,254 @@
+"""Peers side by side on the same 5 folds: the classical pipeline, PyTorch's own
+compression tools, and our float and compressed models.
+
+    python benchmarks/peers.py --data ../shared/data/cinc2017 [--runs runs/cv]
+
+Every row is scored on the held-out fold of each of the 5 splits in ``RUNS/splits.json``
+(the splits of ``benchmarks/cv_float.py``); no row's choices see that fold. Rows:
+
+- ``classical``: neurokit2 R peaks, 61 features, LightGBM (``benchmarks/classical_peer.py``);
+  the number of trees is chosen on a validation split inside the training folds;
+- ``torch int8`` and ``torch prune + int8``: ``benchmarks/torch_peer.py`` on the float
+  fold models, the pruned ones fine-tuned for ``--torch-epochs`` on the fold's training
+  records (checkpoints in ``RUNS/foldK/torch_pruned``; 0 leaves the row out), pruned to
+  the stored bytes of the shipped compressed model;
+- ``float`` / ``compressed`` (and any other model file named with ``--model NAME=FILE``
+  inside every fold folder): read from ``RUNS/foldK/``; rows whose files are missing in
+  any fold are left out and named.
+
+Per row: CinC score (mean +- std over folds), pooled per-class F1, AF sensitivity and
+specificity, stored bytes (mean over folds), milliseconds per 30-s record (one thread,
+measured in this run on the same 100 records for every row, feature extraction
+included), and the share of the 30 AFTDB records (all AF, 128 Hz Holter) called AF,
+averaged over the 5 fold models. Writes ``--json`` (default
+benchmarks/results/peers.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from classical_peer import FEATURES, dataset_features, fit_lightgbm, record_features
+from torch_peer import (
+    calibration_set,
+    int8,
+    prune_and_finetune,
+    pruned_to_budget,
+)
+from torch_peer import (
+    stored_bytes as int8_bytes,
+)
+
+from afdetect import CLASSES, metrics
+from afdetect.atomic import write_text_atomic
+from afdetect.data.preprocess import PreprocessConfig, preprocess
+from afdetect.data.splits import load_or_make_splits
+from afdetect.data.store import Dataset, load_dataset
+from afdetect.deploy.format import is_compressed_file
+from afdetect.io.records import read_wfdb
+from afdetect.models import Classifier, builtin_path, load_classifier
+
+AF = CLASSES.index("A")
+TIMING_RECORDS = 100
+
+Scorer = Callable[[list[np.ndarray]], np.ndarray]
+"""Preprocessed signals -> predicted class per signal."""
+
+
+def read_aftdb(folder: Path, config: PreprocessConfig) -> list[np.ndarray]:
+    """Lead 0 of every record in ``folder/RECORDS``, preprocessed as for the models."""
+    names = (folder / "RECORDS").read_text().split()
+    return [preprocess(read_wfdb(folder / n), config) for n in names]
+
+
+def timed_ms(scorer: Scorer, signals: list[np.ndarray]) -> float:
+    """Milliseconds per record of ``scorer`` on ``signals``, one at a time."""
+    started = time.perf_counter()
+    for s in signals:
+        scorer([s])
+    return 1000 * (time.perf_counter() - started) / len(signals)
+
+
+def summarise_row(name: str, truth: np.ndarray, predicted: np.ndarray, fold_of: np.ndarray,
+                  k: int, stored_bytes: list[int], ms: float,
+                  aftdb_af: list[float]) -> dict:
+    folds = [metrics.summarise(truth[fold_of == f], predicted[fold_of == f]) for f in range(k)]
+    pooled = metrics.summarise(truth, predicted)
+    scores = [s["cinc_score"] for s in folds]
+    return {
+        "name": name,
+        "cinc_score": float(np.mean(scores)), "cinc_std": float(np.std(scores)),
+        "cinc_folds": scores,
+        "accuracy": float(np.mean([s["accuracy"] for s in folds])),
+        "f1": pooled["f1"],
+        "af_sensitivity": pooled["af_sensitivity"], "af_specificity": pooled["af_specificity"],
+        "stored_bytes": float(np.mean(stored_bytes)),
+        "ms_per_record": ms,
+        "aftdb_af_share": float(np.mean(aftdb_af)) if aftdb_af else None,
+        "confusion": pooled["confusion"],
+    }
+
+
+def classical_row(dataset: Dataset, fold_of: np.ndarray, k: int, aftdb: list[np.ndarray],
+                  cache: Path, timing: list[np.ndarray]) -> dict:
+    x, _ = dataset_features(dataset.signals, dataset.fs, dataset.names, cache)
+    aftdb_x = np.vstack([record_features(s, dataset.fs) for s in aftdb])
+    predicted = np.zeros(len(dataset), dtype=np.int64)
+    stored, aftdb_af = [], []
+    booster = None
+    for f in range(k):
+        booster = fit_lightgbm(x[fold_of != f], dataset.labels[fold_of != f], seed=f)
+        predicted[fold_of == f] = booster.predict(x[fold_of == f]).argmax(axis=1)
+        stored.append(len(booster.model_to_string().encode()))
+        aftdb_af.append(float(np.mean(booster.predict(aftdb_x).argmax(axis=1) == AF)))
+    assert booster is not None
+    last = booster
+
+    def scorer(signals: list[np.ndarray]) -> np.ndarray:
+        feats = np.vstack([record_features(s, dataset.fs) for s in signals])
+        return last.predict(feats, num_threads=1).argmax(axis=1)
+
+    row = summarise_row("classical (neurokit2 + LightGBM)", dataset.labels, predicted, fold_of,
+                        k, stored, timed_ms(scorer, timing), aftdb_af)
+    row["n_features"] = len(FEATURES)
+    return row
+
+
+def model_row(name: str, files: list[Path], dataset: Dataset, fold_of: np.ndarray,
+              aftdb: list[np.ndarray], timing: list[np.ndarray],
+              stored_bytes: Callable[[Path], int]) -> dict:
+    predicted = np.zeros(len(dataset), dtype=np.int64)
+    aftdb_af = []
+    for f, path in enumerate(files):
+        scorer = classes_of(load_classifier(path))
+        held_out = np.flatnonzero(fold_of == f)
+        predicted[held_out] = scorer([dataset.signals[i] for i in held_out])
+        aftdb_af.append(float(np.mean(scorer(aftdb) == AF)))
+    return summarise_row(name, dataset.labels, predicted, fold_of, len(files),
+                         [stored_bytes(p) for p in files], timed_ms(scorer, timing), aftdb_af)
+
+
+def classes_of(classifier: Classifier) -> Scorer:
+    return lambda signals: classifier.logits(signals).argmax(axis=1)
+
+
+def torch_rows(dataset: Dataset, fold_of: np.ndarray, runs: Path, k: int,
+               aftdb: list[np.ndarray], timing: list[np.ndarray], budget: int,
+               epochs: int) -> list[dict]:
+    """int8 alone, and prune + int8 at ``budget`` bytes, from each fold's float model."""
+    kinds = ["int8"] + (["prune + int8"] if epochs > 0 else [])
+    predicted = {kind: np.zeros(len(dataset), dtype=np.int64) for kind in kinds}
+    aftdb_af: dict[str, list[float]] = {kind: [] for kind in kinds}
+    sizes: dict[str, list[int]] = {kind: [] for kind in kinds}
+    scorers: dict[str, Scorer] = {}
+    for f in range(k):
+        parent = load_classifier(runs / f"fold{f}" / "model.pt").model.network  # type: ignore[attr-defined]
+        train_set = dataset.subset(np.flatnonzero(fold_of != f))
+        nets = {"int8": parent}
+        if epochs > 0:
+            sparsity = pruned_to_budget(parent, budget)
+            nets["prune + int8"] = prune_and_finetune(
+                parent, train_set, sparsity, runs / f"fold{f}" / "torch_pruned", epochs, f)
+        held_out = np.flatnonzero(fold_of == f)
+        for kind, net in nets.items():
+            quantised = int8(net, calibration_set(train_set, f))
+
+            def scorer(signals: list[np.ndarray], q=quantised) -> np.ndarray:
+                with torch.no_grad():
+                    return np.array([int(q(torch.from_numpy(s[None, None, :])).argmax())
+                                     for s in signals])
+
+            scorers[kind] = scorer
+            predicted[kind][held_out] = scorer([dataset.signals[i] for i in held_out])
+            aftdb_af[kind].append(float(np.mean(scorer(aftdb) == AF)))
+            sizes[kind].append(int8_bytes(net))
+    return [summarise_row(f"torch {kind}", dataset.labels, predicted[kind], fold_of, k,
+                          sizes[kind], timed_ms(scorers[kind], timing), aftdb_af[kind])
+            for kind in kinds]
+
+
+def stored_bytes_of(path: Path) -> int:
+    """Our accounting: the .afq payload for compressed files, 4 bytes per float weight."""
+    if is_compressed_file(path):
+        from afdetect.compress.accounting import report
+        from afdetect.deploy.format import load_compressed
+
+        return int(report(load_compressed(path)[0], 1)["stored_bytes"])
+    classifier = load_classifier(path)
+    network = classifier.model.network  # type: ignore[attr-defined]
+    return 4 * sum(p.numel() for p in network.parameters())
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'peer':44s} {'CinC':>13s} {'F1 N/A/O/~':>23s} {'AF Se/Sp':>11s} "
+          f"{'bytes':>10s} {'ms/rec':>7s} {'AFTDB':>6s}")
+    for r in rows:
+        f1 = "/".join(f"{v:.2f}" for v in r["f1"].values())
+        aftdb = f"{r['aftdb_af_share']:.2f}" if r["aftdb_af_share"] is not None else "-"
+        print(f"{r['name']:44s} {r['cinc_score']:.3f}+-{r['cinc_std']:.3f} {f1:>23s} "
+              f"{r['af_sensitivity']:.2f}/{r['af_specificity']:.2f} "
+              f"{r['stored_bytes']:10.0f} {r['ms_per_record']:7.1f} {aftdb:>6s}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
+    parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE",
+                        help="a further row: FILE inside every RUNS/foldK folder")
+    parser.add_argument("--torch-epochs", type=int, default=5,
+                        help="fine-tuning epochs of the torch prune + int8 peer (0: skip it)")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/peers.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    dataset = load_dataset(args.data)
+    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
+    fold_of = np.array([folds[str(n)] for n in dataset.names])
+    aftdb = read_aftdb(args.aftdb, PreprocessConfig())
+    # 30-s records: the typical CinC length, the same for every row
+    timing = [s[: 30 * dataset.fs] for s in dataset.signals if len(s) >= 30 * dataset.fs]
+    timing = timing[:TIMING_RECORDS]
+
+    rows = [classical_row(dataset, fold_of, args.k, aftdb, args.runs.parent / "peers" /
+                          "features.npz", timing)]
+    budget = stored_bytes_of(builtin_path("compressed"))
+    rows += torch_rows(dataset, fold_of, args.runs, args.k, aftdb, timing, budget,
+                       args.torch_epochs)
+    candidates = [("float (ours)", "model.pt"), ("compressed (ours)", "compressed.afq")]
+    candidates += [tuple(m.split("=", 1)) for m in args.model]  # type: ignore[misc]
+    missing = []
+    for name, filename in candidates:
+        files = [args.runs / f"fold{f}" / filename for f in range(args.k)]
+        if not all(p.is_file() for p in files):
+            missing.append(f"{name} ({filename})")
+            continue
+        rows.append(model_row(name, files, dataset, fold_of, aftdb, timing, stored_bytes_of))
+    print_table(rows)
+    if missing:
+        print("left out (files missing in some fold): " + ", ".join(missing))
+    result = {
+        "protocol": f"{args.k}-fold CV, splits {args.runs / 'splits.json'}; LightGBM trees "
+                    "chosen on a validation split of the training folds; torch prune + int8 "
+                    f"at {budget} bytes (the shipped compressed model), fine-tuned "
+                    f"{args.torch_epochs} epochs; ms per 30-s record "
+                    f"on {len(timing)} records, one thread, this run; AFTDB share: "
+                    f"{len(aftdb)} records of {args.aftdb} called AF, mean over fold models",
+        "command": "python benchmarks/peers.py --data " + str(args.data),
+        "rows": rows,
+        "left_out": missing,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.json, json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

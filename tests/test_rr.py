@@ -1,0 +1,173 @@
+"""The integer R-peak detector and RR features: hand-checked values, and C equal to Python."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import SAMPLES, synthetic_ecg
+from test_compress import SMALL_RR, _quantised
+
+from afdetect.compress.integer import to_integer
+from afdetect.data.preprocess import PreprocessConfig, normalise, preprocess
+from afdetect.data.store import load_dataset
+from afdetect.deploy.export import export
+from afdetect.io.records import read_record
+from afdetect.model import AFNet
+from afdetect.model.rr import (
+    FEATURE_NAMES,
+    RRConfig,
+    batch_features,
+    detect_beats,
+    quantise,
+    rr_features,
+    signal_features,
+)
+
+CONFIG = RRConfig()
+RECORDS = sorted(SAMPLES.glob("*.hea"))
+
+
+def _beats_at(times_s: np.ndarray, seconds: float = 30.0, fs: int = 300) -> np.ndarray:
+    """A quantised signal with a sharp QRS-like spike at each of ``times_s``."""
+    t = np.arange(int(seconds * fs)) / fs
+    x = 0.01 * np.random.default_rng(0).standard_normal(len(t))
+    for beat in times_s:
+        x += np.exp(-0.5 * ((t - beat) / 0.012) ** 2)
+    return quantise(normalise(x), 8)
+
+
+def test_regular_rhythm_is_found_beat_for_beat() -> None:
+    times = np.arange(0.5, 29.8, 0.8)  # 75 beats/min
+    beats = detect_beats(_beats_at(times), CONFIG)
+    assert len(beats) == len(times)
+    # the integrated energy peaks up to one integration window after the R peak
+    lag = beats - np.round(times * 300)
+    assert np.all((lag >= 0) & (lag <= CONFIG.integrate)) and np.ptp(lag) <= 10
+    f = dict(zip(FEATURE_NAMES, signal_features(_beats_at(times), CONFIG), strict=True))
+    assert f["beat_rate"] == 10 * 300 * len(times) // 9000  # 12 per 10 s
+    assert f["rr_mean"] in (59, 60)  # 240 samples / 4
+    assert f["rr_irregularity"] <= 1 and f["rr_jumps"] == 0 and f["rr_outliers"] == 0
+
+
+def test_irregular_rhythm_scores_high() -> None:
+    rng = np.random.default_rng(1)
+    times = np.cumsum(rng.uniform(0.4, 1.1, 60))
+    times = times[times < 29.5]
+    f = dict(zip(FEATURE_NAMES, signal_features(_beats_at(times), CONFIG), strict=True))
+    assert f["rr_irregularity"] > 12 and f["rr_jumps"] > 24 and f["rr_outliers"] > 24
+
+
+def test_features_hand_computed() -> None:
+    # intervals 100, 120, 90, 100: total 410, n 4
+    beats = np.array([0, 100, 220, 310, 410])
+    f = rr_features(beats, n_samples=3000, fs=300)
+    assert f[0] == 10 * 300 * 5 // 3000  # 5 beats in 10 s
+    assert f[1] == 410 // 16
+    # |diffs| 20, 30, 10: 64 * 60 * 4 // (3 * 410)
+    assert f[2] == 64 * 60 * 4 // (3 * 410)
+    # jumps: 8 * 20 > 100, 8 * 30 > 120, 8 * 10 < 90
+    assert f[3] == 64 * 2 // 3
+    assert f[4] == 64 * 30 * 4 // 410
+    # outliers against the lower median of the intervals before: 100 vs 120 (8*20 > 100),
+    # median(100, 120) = 100 vs 90 (80 < 100: no), median(100, 120, 90) = 100 vs 100: no
+    assert f[5] == 64 * 1 // 3
+    assert rr_features(np.array([5]), 3000, 300).tolist() == [1, 0, 0, 0, 0, 0]
+    assert rr_features(np.array([], dtype=np.int64), 3000, 300).tolist() == [0] * 6
+
+
+def test_batch_features_ignore_padding_and_match_one_signal() -> None:
+    x = normalise(synthetic_ecg(20.0))
+    padded = np.zeros((2, 1, 9000), dtype=np.float32)
+    padded[0, 0, :6000] = x
+    padded[1, 0, :6000] = x
+    out = batch_features(torch.from_numpy(padded), torch.tensor([6000, 6000]), 8, CONFIG)
+    expected = signal_features(quantise(x, 8), CONFIG) / 64.0
+    assert np.allclose(out.numpy(), expected[None, :])
+
+
+def test_model_with_rr_features_saves_and_loads(tmp_path: Path) -> None:
+    from afdetect.model.io import load_float_model, save_float_model
+
+    net = AFNet(SMALL_RR).eval()
+    save_float_model(tmp_path / "m.pt", net, PreprocessConfig(), {})
+    again = load_float_model(tmp_path / "m.pt").network
+    assert again.config.rr == CONFIG
+    x = torch.from_numpy(normalise(synthetic_ecg(20.0)).astype(np.float32))[None, None, :]
+    with torch.no_grad():
+        assert torch.equal(net(x), again(x))
+
+
+_HARNESS = r"""
+#include <stdio.h>
+#include "afdetect_model.c"
+/* reads recordings as lines of integers; prints each one's RR features */
+int main(void)
+{
+    static int16_t x[400000];
+    char line[4000000], *p, *end;
+    int32_t f[RR_N_FEATURES], i, n;
+    rr_state s;
+    while (fgets(line, sizeof line, stdin)) {
+        for (n = 0, p = line;; p = end) {
+            long v = strtol(p, &end, 10);
+            if (end == p) break;
+            x[n++] = (int16_t)v;
+        }
+        rr_reset(&s);
+        for (i = 0; i < n; i++) rr_push(&s, x[i]);
+        rr_features(&s, f);
+        for (i = 0; i < RR_N_FEATURES; i++) printf("%d ", f[i]);
+        printf("\n");
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
+def test_c_detector_equals_python_on_real_records_and_edge_lengths(tmp_path: Path) -> None:
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    model = to_integer(_quantised(samples, config=SMALL_RR))
+    export(model, {"fs": 300, "preprocess": PreprocessConfig().to_dict(),
+                   "classes": ["N", "A", "O", "~"]}, tmp_path, max_seconds=70)
+    (tmp_path / "harness.c").write_text(_HARNESS.replace("#include <stdio.h>",
+                                                         "#include <stdio.h>\n#include <stdlib.h>"))
+    subprocess.run(["cc", "-std=c99", "-O1", "-I", str(tmp_path), "-o", str(tmp_path / "h"),
+                    str(tmp_path / "harness.c")], check=True)
+    signals = [model.quantise_input(preprocess(read_record(p), PreprocessConfig()))
+               for p in RECORDS]
+    long = signals[0]
+    # segment boundaries, a last segment shorter than the refractory period, and signals
+    # shorter than one segment or the local-maximum window
+    for n in (600, 1200, 1201, 1200 + 59, 1200 + 61, 599, 121, 60, 7, 3):
+        signals.append(long[:n])
+    rng = np.random.default_rng(0)
+    signals.append(rng.integers(-2048, 2048, 4000))  # noise: many candidates
+    signals.append(np.zeros(2000, dtype=np.int64))  # flat: ties everywhere
+    text = "\n".join(" ".join(map(str, s)) for s in signals) + "\n"
+    out = subprocess.run([str(tmp_path / "h")], input=text, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert len(out) == len(signals)
+    for s, line in zip(signals, out, strict=True):
+        assert [int(v) for v in line.split()] == signal_features(s, CONFIG).tolist(), len(s)
+
+
+def test_rr_model_predicts_strips_and_refuses_scans_in_one_line(tmp_path: Path) -> None:
+    from test_cli import assert_clean_error, run
+
+    from afdetect.deploy.format import save_compressed
+
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    model = to_integer(_quantised(samples, config=SMALL_RR))
+    save_compressed(tmp_path / "rr.afq", model, {
+        "fs": 300, "preprocess": PreprocessConfig().to_dict(), "classes": ["N", "A", "O", "~"]})
+    result = run("predict", "--model", tmp_path / "rr.afq", RECORDS[0], "--json")
+    assert result.returncode == 0, result.stderr
+    long = Path(__file__).parent / "data" / "mitdb" / "100"
+    assert_clean_error(run("scan", "--model", tmp_path / "rr.afq", long),
+                       "models with RR features classify strips")
