@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--folds", type=int, nargs="+",
+                        help="train and score only these folds (default: all k)")
     parser.add_argument("--jobs", type=int, default=2, help="folds trained at once")
     parser.add_argument("--threads", type=int, help="torch threads per fold (default 2 / jobs)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/cv_float.json"))
@@ -45,7 +47,8 @@ def main() -> None:
     folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
     fold_of = np.array([folds[str(n)] for n in dataset.names])
     threads = str(args.threads or max(1, 2 // args.jobs))
-    pending = [f for f in range(args.k) if not (args.runs / f"fold{f}" / "model.pt").is_file()]
+    chosen = args.folds if args.folds is not None else list(range(args.k))
+    pending = [f for f in chosen if not (args.runs / f"fold{f}" / "model.pt").is_file()]
     seconds = run_folds(pending, lambda f: afdetect(
         "train", "--data", str(args.data), "--out", str(args.runs / f"fold{f}"),
         "--splits", str(args.runs / "splits.json"), "--fold", str(f), "--k", str(args.k),
@@ -53,7 +56,7 @@ def main() -> None:
         lambda f: args.runs / f"fold{f}" / "train.log", args.jobs)
 
     per_fold = []
-    for f in range(args.k):
+    for f in chosen:
         held_out = dataset.subset(np.flatnonzero(fold_of == f))
         model = load_float_model(args.runs / f"fold{f}" / "model.pt")
         predicted = predict_logits(model.network, held_out.signals).argmax(axis=1)
@@ -68,9 +71,12 @@ def main() -> None:
     result = {
         "protocol": f"{args.k}-fold stratified CV by record on {len(dataset)} records of "
                     f"{args.data}, splits in {args.runs / 'splits.json'} (seed 0); "
-                    "final-epoch models, no selection on the held-out fold",
+                    "final-epoch models, no selection on the held-out fold; folds scored: "
+                    + ", ".join(map(str, chosen)),
         "command": " ".join(["python benchmarks/cv_float.py --data", str(args.data), "--runs",
-                             str(args.runs), *(["--extra", *args.extra] if args.extra else [])]),
+                             str(args.runs),
+                             *(["--folds", *map(str, chosen)] if args.folds else []),
+                             *(["--extra", *args.extra] if args.extra else [])]),
         "mean": {k: float(np.mean([s[k] for s in per_fold])) for k in keys},
         "std": {k: float(np.std([s[k] for s in per_fold])) for k in keys},
         "pooled_confusion": np.sum([s["confusion"] for s in per_fold], axis=0).tolist(),

@@ -14,7 +14,11 @@ Every row is scored on the held-out fold of each of the 5 splits in ``RUNS/split
   the stored bytes of the shipped compressed model;
 - ``float`` / ``compressed`` (and any other model file named with ``--model NAME=FILE``
   inside every fold folder): read from ``RUNS/foldK/``; rows whose files are missing in
-  any fold are left out and named.
+  any fold are left out and named;
+- ``--cv-results NAME=JSON``: a row from a cross-validation results file of the same
+  splits (``benchmarks/cv_compressed.py`` writes one), for models too slow to rebuild
+  here: its per-fold confusions and sizes, with time per record and the AFTDB share
+  measured on the shipped model of the same recipe (``--cv-results-model``).
 
 Per row: CinC score (mean +- std over folds), pooled per-class F1, AF sensitivity and
 specificity, stored bytes (mean over folds), milliseconds per 30-s record (one thread,
@@ -173,6 +177,32 @@ def torch_rows(dataset: Dataset, fold_of: np.ndarray, runs: Path, k: int,
             for kind in kinds]
 
 
+def cv_results_row(name: str, results: Path, key: str, shipped: Path, dataset: Dataset,
+                   aftdb: list[np.ndarray], timing: list[np.ndarray]) -> dict:
+    """A row from ``results`` (per-fold ``key`` summaries with confusions and sizes)."""
+    folds = json.loads(results.read_text())["folds"]
+    confusions = [np.asarray(f[key]["confusion"]) for f in folds]
+    pooled = np.sum(confusions, axis=0)
+    scores = [metrics.cinc_score(c) for c in confusions]
+    f1 = metrics.f1_per_class(pooled)
+    af_true = pooled[AF].sum()
+    af_pred_rest = pooled[:, AF].sum() - pooled[AF, AF]
+    scorer = classes_of(load_classifier(shipped))
+    return {
+        "name": name, "cinc_score": float(np.mean(scores)), "cinc_std": float(np.std(scores)),
+        "cinc_folds": scores,
+        "accuracy": float(np.mean([np.trace(c) / c.sum() for c in confusions])),
+        "f1": {c: float(v) for c, v in zip(CLASSES, f1, strict=True)},
+        "af_sensitivity": float(pooled[AF, AF] / af_true),
+        "af_specificity": float(1 - af_pred_rest / (pooled.sum() - af_true)),
+        "stored_bytes": float(np.mean([f["size"]["stored_bytes"] for f in folds])),
+        "ms_per_record": timed_ms(scorer, timing),
+        "aftdb_af_share": float(np.mean(scorer(aftdb) == AF)),
+        "confusion": pooled.tolist(),
+        "source": f"{results} ({key}); time and AFTDB share: {shipped}",
+    }
+
+
 def stored_bytes_of(path: Path) -> int:
     """Our accounting: the .afq payload for compressed files, 4 bytes per float weight."""
     if is_compressed_file(path):
@@ -204,6 +234,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE",
                         help="a further row: FILE inside every RUNS/foldK folder")
+    parser.add_argument("--cv-results", action="append", default=[], metavar="NAME=JSON",
+                        help="a further row from a CV results file of the same splits")
+    parser.add_argument("--cv-results-key", default="compressed",
+                        help="the per-fold entry of --cv-results to read (default compressed)")
+    parser.add_argument("--cv-results-model", default="compressed",
+                        help="the shipped model of that recipe, for time and AFTDB")
     parser.add_argument("--torch-epochs", type=int, default=5,
                         help="fine-tuning epochs of the torch prune + int8 peer (0: skip it)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/peers.json"))
@@ -232,6 +268,11 @@ def main() -> None:
             missing.append(f"{name} ({filename})")
             continue
         rows.append(model_row(name, files, dataset, fold_of, aftdb, timing, stored_bytes_of))
+    for item in args.cv_results:
+        name, path = item.split("=", 1)
+        rows.append(cv_results_row(name, Path(path), args.cv_results_key,
+                                   builtin_path(args.cv_results_model), dataset, aftdb,
+                                   timing))
     print_table(rows)
     if missing:
         print("left out (files missing in some fold): " + ", ".join(missing))

@@ -17,6 +17,7 @@ channel a 32-bit scale and zero point.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,11 +55,13 @@ def int8(net: AFNet, calibration: list[np.ndarray]) -> nn.Module:
     """Post-training static int8 quantisation of ``net`` (float, eval mode)."""
     plain = PlainNet(net).eval()
     example = torch.from_numpy(calibration[0][None, None, :])
-    prepared = prepare_fx(plain, get_default_qconfig_mapping("x86"), (example,))
-    with torch.no_grad():
-        for signal in calibration:
-            prepared(torch.from_numpy(signal[None, None, :]))
-    return convert_fx(prepared)
+    with warnings.catch_warnings():  # torch.ao's own deprecation notices
+        warnings.simplefilter("ignore", UserWarning)
+        prepared = prepare_fx(plain, get_default_qconfig_mapping("x86"), (example,))
+        with torch.no_grad():
+            for signal in calibration:
+                prepared(torch.from_numpy(signal[None, None, :]))
+        return convert_fx(prepared)
 
 
 def stored_bytes(net: AFNet) -> int:
@@ -114,7 +117,8 @@ def prune_and_finetune(parent: AFNet, train_set: Dataset, sparsity: float, out: 
     prune.global_unstructured([(m, "weight") for m in weighted(net)],
                               pruning_method=prune.L1Unstructured, amount=sparsity)
     config = dataclasses.replace(FitConfig(), epochs=epochs, lr=1e-3, seed=seed)
-    fit(net, config, train_set, out, fingerprint={"torch_peer": sparsity, "fit": config},
+    fit(net, config, train_set, out,
+        fingerprint={"torch_peer": sparsity, "fit": dataclasses.asdict(config)},
         n_classes=parent.config.n_classes, resume=True, progress=False)
     for m in weighted(net):
         prune.remove(m, "weight")

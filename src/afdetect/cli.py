@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--rr", action="store_true",
                    help="fuse the integer RR-interval features into the classifier")
+    p.add_argument("--channels", metavar="C1,C2,...",
+                   help="output channels of each conv block (default: CNNConfig's 8 blocks)")
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold of --splits for validation")
     p.add_argument("--k", type=int, default=5, help="folds when creating --splits (default 5)")
@@ -421,7 +423,14 @@ def _train(args: argparse.Namespace) -> int:
     fit = dataclasses.replace(FitConfig(), seed=args.seed)
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
-    config = TrainConfig(fit=fit, model=CNNConfig(rr=RRConfig() if args.rr else None))
+    model = CNNConfig(rr=RRConfig() if args.rr else None)
+    if args.channels:
+        channels = tuple(int(c) for c in args.channels.split(","))
+        if len(channels) != len(model.kernel_sizes) or min(channels) < 1:
+            raise AfdetectError(f"--channels needs {len(model.kernel_sizes)} positive "
+                                f"integers, got {args.channels!r}")
+        model = dataclasses.replace(model, channels=channels)
+    config = TrainConfig(fit=fit, model=model)
     dataset = load_dataset(args.data, config.preprocess)
     train_set, val_set = dataset, None
     if args.fold is not None:

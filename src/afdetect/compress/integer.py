@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from afdetect.compress.network import CompressibleNet
 from afdetect.compress.quantise import pow2_exponents
-from afdetect.model.rr import SCALE_BITS, RRConfig, signal_features
+from afdetect.model.rr import SCALE_BITS, RRConfig, quantise, signal_features
 
 
 @dataclass
@@ -94,9 +94,7 @@ class IntegerModel:
 
     def quantise_input(self, x: np.ndarray) -> np.ndarray:
         """Normalised float signal (n_samples,) -> int32 fixed point, round half up."""
-        half = 2 ** (self.input_bits - 1)
-        q = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** self.input_frac + 0.5)
-        return np.clip(q, -half, half - 1).astype(np.int32)
+        return quantise(x, self.input_frac, self.input_bits).astype(np.int32)
 
     def classifier_columns(self, total: np.ndarray, q: np.ndarray, n_steps: int) -> np.ndarray:
         """The classifier's integer input, int64 (c_in,).

@@ -42,6 +42,11 @@ FEATURE_NAMES = ("beat_rate", "rr_mean", "rr_irregularity", "rr_jumps", "rr_rang
 N_FEATURES = len(FEATURE_NAMES)
 FEATURE_MAX = 255
 MEDIAN_OF = 8
+FLOAT_INPUT_FRAC = 8
+"""Fractional bits of the 12-bit signal a float model's detector reads (the compressed
+model's detector reads its own quantised input)."""
+SCALE_BITS = 6
+"""A feature value f enters the classifier as f / 2**SCALE_BITS."""
 
 
 @dataclass(frozen=True)
@@ -128,13 +133,6 @@ def rr_features(beats: np.ndarray, n_samples: int, fs: int) -> np.ndarray:
 def signal_features(q: np.ndarray, config: RRConfig) -> np.ndarray:
     """RR features, int64 (N_FEATURES,), of one quantised signal ``q`` (n_samples,)."""
     return rr_features(detect_beats(q, config), len(q), config.fs)
-
-
-FLOAT_INPUT_FRAC = 8
-"""Fractional bits of the 12-bit signal a float model's detector reads (the compressed
-model's detector reads its own quantised input)."""
-SCALE_BITS = 6
-"""A feature value f enters the classifier as f / 2**SCALE_BITS."""
 
 
 def quantise(x: np.ndarray, frac: int, bits: int = 12) -> np.ndarray:
