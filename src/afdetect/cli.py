@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fuse the integer RR-interval features into the classifier")
     p.add_argument("--channels", metavar="C1,C2,...",
                    help="output channels of each conv block (default: CNNConfig's 8 blocks)")
+    p.add_argument("--noise", type=float, default=0.0, metavar="STD",
+                   help="augmentation: white noise of this std (normalised units; default 0)")
+    p.add_argument("--wander", type=float, default=0.0, metavar="AMP",
+                   help="augmentation: 0.05-0.5 Hz baseline wander of this amplitude")
+    p.add_argument("--invert", type=float, default=0.0, metavar="SHARE",
+                   help="augmentation: share of crops with inverted polarity")
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold of --splits for validation")
     p.add_argument("--k", type=int, default=5, help="folds when creating --splits (default 5)")
@@ -420,7 +426,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     group = init_from_env()  # torchrun: one process per rank; otherwise a single process
-    fit = dataclasses.replace(FitConfig(), seed=args.seed)
+    if args.noise < 0 or args.wander < 0 or not 0 <= args.invert <= 1:
+        raise AfdetectError("--noise and --wander must be >= 0 and --invert within [0, 1]")
+    fit = dataclasses.replace(FitConfig(), seed=args.seed, noise_std=args.noise,
+                              wander=args.wander, invert_share=args.invert)
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
     model = CNNConfig(rr=RRConfig() if args.rr else None)

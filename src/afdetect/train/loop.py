@@ -51,6 +51,11 @@ class FitConfig:
         gain_range: random amplitude scaling range (augmentation).
         class_weight_power: loss weight of class c is (1 / frequency_c) ** power.
         seed: seeds batch order, crops and dropout (and the initial weights in training).
+        noise_std: std of white noise added to each crop, in normalised units (0: none).
+        wander: peak amplitude of a random 0.05-0.5 Hz sinusoidal baseline wander added to
+            each crop, normalised units (0: none).
+        invert_share: share of crops whose polarity is inverted (other leads, reversed
+            electrodes).
     """
 
     epochs: int = 20
@@ -61,6 +66,9 @@ class FitConfig:
     gain_range: tuple[float, float] = (0.7, 1.4)
     class_weight_power: float = 0.5
     seed: int = 0
+    noise_std: float = 0.0
+    wander: float = 0.0
+    invert_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,9 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> torch.Ten
 
 
 def make_batch(signals: list[np.ndarray], rng: np.random.Generator, crop: int,
-               gain_range: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random crops of ``crop`` samples (zero-padded when shorter) with random gains.
+               config: FitConfig, fs: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crops of ``crop`` samples (zero-padded when shorter), augmented as
+    ``config`` says: random gain, and optionally noise, baseline wander and inversion.
 
     Returns:
         x: (batch, 1, crop) float32; lengths: (batch,) int64 valid samples per row.
@@ -94,8 +103,18 @@ def make_batch(signals: list[np.ndarray], rng: np.random.Generator, crop: int,
     lengths = np.empty(len(signals), dtype=np.int64)
     for row, signal in enumerate(signals):
         start = rng.integers(0, len(signal) - crop + 1) if len(signal) > crop else 0
-        piece = signal[start:start + crop]
-        x[row, 0, :len(piece)] = piece * rng.uniform(*gain_range)
+        piece = signal[start:start + crop] * rng.uniform(*config.gain_range)
+        # the optional draws come after the original ones, so a run without them keeps
+        # the random stream (and the weights) of earlier versions
+        if config.noise_std > 0:
+            piece = piece + rng.normal(0.0, config.noise_std, len(piece))
+        if config.wander > 0:
+            t = np.arange(len(piece)) / fs
+            piece = piece + config.wander * np.sin(
+                2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 2 * np.pi))
+        if config.invert_share > 0 and rng.random() < config.invert_share:
+            piece = -piece
+        x[row, 0, :len(piece)] = piece
         lengths[row] = len(piece)
     return torch.from_numpy(x), torch.from_numpy(lengths)
 
@@ -165,7 +184,7 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
                 on_step(step, total_steps)
             index = order[begin:begin + config.batch_size]
             x, lengths = make_batch([train_set.signals[i] for i in index], rng, crop,
-                                    config.gain_range)
+                                    config, train_set.fs)
             y = torch.from_numpy(train_set.labels[index])
             if group.world_size > 1:  # every rank drew the whole batch; keep its rows
                 rows = slice(group.rank, None, group.world_size)
