@@ -67,3 +67,33 @@ def test_resume_refuses_another_configuration(samples, tmp_path: Path) -> None:
                         model=TINY.model)
     with pytest.raises(AfdetectError, match="another configuration"):
         train(other, samples, tmp_path, resume=True, progress=False)
+
+
+def test_augmentations_are_optional_and_leave_the_plain_stream_alone() -> None:
+    import dataclasses
+
+    signals = [np.linspace(-1, 1, 3000, dtype=np.float32), np.ones(1000, dtype=np.float32)]
+    plain = FitConfig()
+    x0, n0 = loop.make_batch(signals, np.random.default_rng(5), 2000, plain, 300.0)
+    # the plain crops: a window of the first signal and the padded second, times one gain
+    # each, drawn in the order (start, gain) per row
+    rng = np.random.default_rng(5)
+    start = rng.integers(0, 1001)
+    gain = rng.uniform(*plain.gain_range)
+    assert np.allclose(x0[0, 0].numpy(), signals[0][start:start + 2000] * gain)
+    assert n0.tolist() == [2000, 1000] and torch.all(x0[1, 0, 1000:] == 0)
+    noisy = dataclasses.replace(plain, noise_std=0.1, wander=0.5, invert_share=1.0)
+    x1, n1 = loop.make_batch(signals, np.random.default_rng(5), 2000, noisy, 300.0)
+    assert torch.equal(n0, n1)
+    # inverted every time, and the difference is noise plus a slow wave
+    residual = (-x1[0, 0] - x0[0, 0]).numpy()
+    assert 0.1 < residual.std() < 0.6 and torch.all(x1[1, 0, 1000:] == 0)
+
+
+def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> None:
+    from test_cli import assert_clean_error, run
+
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--channels",
+                           "8,8"), "--channels needs 8 positive integers")
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--invert",
+                           "2"), "--invert within [0, 1]")
