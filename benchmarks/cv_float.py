@@ -19,10 +19,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from folds import afdetect, run_folds
+from folds import afdetect, read_aftdb, run_folds
 
 from afdetect import metrics
 from afdetect.atomic import write_text_atomic
+from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import load_dataset
 from afdetect.model import load_float_model
@@ -33,6 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
+    parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"),
+                        help="AFTDB records (all AF) each fold model is also scored on")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--folds", type=int, nargs="+",
                         help="train and score only these folds (default: all k)")
@@ -55,6 +58,7 @@ def main() -> None:
         "--threads", threads, "--val-every", "10", "--resume", *args.extra),
         lambda f: args.runs / f"fold{f}" / "train.log", args.jobs)
 
+    aftdb = read_aftdb(args.aftdb, PreprocessConfig()) if args.aftdb.is_dir() else []
     per_fold = []
     for f in chosen:
         held_out = dataset.subset(np.flatnonzero(fold_of == f))
@@ -62,12 +66,17 @@ def main() -> None:
         predicted = predict_logits(model.network, held_out.signals).argmax(axis=1)
         summary = metrics.summarise(held_out.labels, predicted)
         summary["fold"] = f
+        if aftdb:
+            called = predict_logits(model.network, aftdb).argmax(axis=1) == metrics.AF
+            summary["aftdb_af_share"] = float(called.mean())
         summary["train_seconds"] = sum(h["seconds"] for h in model.metadata["history"])
         per_fold.append(summary)
         print(f"fold {f}: CinC {summary['cinc_score']:.4f}  accuracy {summary['accuracy']:.4f}  "
               f"F1 N/A/O/~ " + "/".join(f"{v:.3f}" for v in summary["f1"].values()) +
+              (f"  AFTDB AF {summary['aftdb_af_share']:.3f}" if aftdb else "") +
               f"  ({summary['train_seconds'] / 60:.1f} min)")
     keys = ["cinc_score", "accuracy", "af_accuracy", "af_sensitivity", "af_specificity"]
+    keys += ["aftdb_af_share"] if aftdb else []
     result = {
         "protocol": f"{args.k}-fold stratified CV by record on {len(dataset)} records of "
                     f"{args.data}, splits in {args.runs / 'splits.json'} (seed 0); "

@@ -1,4 +1,5 @@
-"""Shared by the cross-validation benchmarks: run one command per fold, two at a time."""
+"""Shared by the cross-validation benchmarks: run one command per fold, two at a time; the
+AFTDB records every fold model is also scored on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
+
+from afdetect.data.preprocess import PreprocessConfig, preprocess
+from afdetect.io.records import read_wfdb
 
 
 def afdetect(*args: str) -> list[str]:
@@ -28,3 +34,9 @@ def run_folds(folds: list[int], command: Callable[[int], list[str]], log: Callab
 
     with ThreadPoolExecutor(jobs) as pool:
         return dict(zip(folds, pool.map(one, folds), strict=True))
+
+
+def read_aftdb(folder: Path, config: PreprocessConfig) -> list[np.ndarray]:
+    """Lead 0 of every record in ``folder/RECORDS`` (AFTDB: all AF), preprocessed."""
+    names = (folder / "RECORDS").read_text().split()
+    return [preprocess(read_wfdb(folder / n), config) for n in names]

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from classical_peer import FEATURES, dataset_features, fit_lightgbm, record_features
+from folds import read_aftdb
 from torch_peer import (
     calibration_set,
     int8,
@@ -51,11 +52,10 @@ from torch_peer import (
 
 from afdetect import CLASSES, metrics
 from afdetect.atomic import write_text_atomic
-from afdetect.data.preprocess import PreprocessConfig, preprocess
+from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset, load_dataset
 from afdetect.deploy.format import is_compressed_file
-from afdetect.io.records import read_wfdb
 from afdetect.models import Classifier, builtin_path, load_classifier
 
 AF = CLASSES.index("A")
@@ -63,12 +63,6 @@ TIMING_RECORDS = 100
 
 Scorer = Callable[[list[np.ndarray]], np.ndarray]
 """Preprocessed signals -> predicted class per signal."""
-
-
-def read_aftdb(folder: Path, config: PreprocessConfig) -> list[np.ndarray]:
-    """Lead 0 of every record in ``folder/RECORDS``, preprocessed as for the models."""
-    names = (folder / "RECORDS").read_text().split()
-    return [preprocess(read_wfdb(folder / n), config) for n in names]
 
 
 def timed_ms(scorer: Scorer, signals: list[np.ndarray]) -> float:
