@@ -15,6 +15,8 @@ Every row is scored on the held-out fold of each of the 5 splits in ``RUNS/split
 - ``float`` / ``compressed`` (and any other model file named with ``--model NAME=FILE``
   inside every fold folder): read from ``RUNS/foldK/``; rows whose files are missing in
   any fold are left out and named;
+- ``ensemble``: the mean of the float and classical rows' probabilities (equal weights,
+  nothing tuned);
 - ``--cv-results NAME=JSON``: a row from a cross-validation results file of the same
   splits (``benchmarks/cv_compressed.py`` writes one), for models too slow to rebuild
   here: its per-fold confusions and sizes, with time per record and the AFTDB share
@@ -32,13 +34,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from classical_peer import FEATURES, dataset_features, fit_lightgbm, record_features
+from classical_peer import dataset_features, fit_lightgbm, record_features
 from folds import read_aftdb
 from torch_peer import (
     calibration_set,
@@ -56,13 +60,60 @@ from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset, load_dataset
 from afdetect.deploy.format import is_compressed_file
-from afdetect.models import Classifier, builtin_path, load_classifier
+from afdetect.model import load_float_model
+from afdetect.models import Classifier, builtin_path, load_classifier, softmax
 
 AF = CLASSES.index("A")
 TIMING_RECORDS = 100
 
 Scorer = Callable[[list[np.ndarray]], np.ndarray]
-"""Preprocessed signals -> predicted class per signal."""
+"""Preprocessed signals -> class probabilities, (n_signals, n_classes)."""
+
+
+@dataclass
+class Outcome:
+    """One peer's cross-validated predictions.
+
+    Attributes:
+        probabilities: (n_records, n_classes), each record's from the model of its fold.
+        aftdb: per fold model, (n_aftdb, n_classes) on the AFTDB records.
+        stored_bytes: per fold model.
+        ms_per_record: one 30-s record at a time, one thread.
+    """
+
+    probabilities: np.ndarray
+    aftdb: list[np.ndarray]
+    stored_bytes: list[int]
+    ms_per_record: float
+
+    def row(self, name: str, truth: np.ndarray, fold_of: np.ndarray, k: int) -> dict:
+        predicted = self.probabilities.argmax(axis=1)
+        folds = [metrics.summarise(truth[fold_of == f], predicted[fold_of == f])
+                 for f in range(k)]
+        pooled = metrics.summarise(truth, predicted)
+        scores = [s["cinc_score"] for s in folds]
+        return {
+            "name": name,
+            "cinc_score": float(np.mean(scores)), "cinc_std": float(np.std(scores)),
+            "cinc_folds": scores,
+            "accuracy": float(np.mean([s["accuracy"] for s in folds])),
+            "f1": pooled["f1"],
+            "af_sensitivity": pooled["af_sensitivity"],
+            "af_specificity": pooled["af_specificity"],
+            "stored_bytes": float(np.mean(self.stored_bytes)),
+            "ms_per_record": self.ms_per_record,
+            "aftdb_af_share": float(np.mean([np.mean(p.argmax(axis=1) == AF)
+                                             for p in self.aftdb])),
+            "confusion": pooled["confusion"],
+        }
+
+
+def ensemble(a: Outcome, b: Outcome) -> Outcome:
+    """The mean of two peers' probabilities, fold by fold; bytes and time add up."""
+    return Outcome((a.probabilities + b.probabilities) / 2,
+                   [(x + y) / 2 for x, y in zip(a.aftdb, b.aftdb, strict=True)],
+                   [x + y for x, y in zip(a.stored_bytes, b.stored_bytes, strict=True)],
+                   a.ms_per_record + b.ms_per_record)
 
 
 def timed_ms(scorer: Scorer, signals: list[np.ndarray]) -> float:
@@ -73,105 +124,81 @@ def timed_ms(scorer: Scorer, signals: list[np.ndarray]) -> float:
     return 1000 * (time.perf_counter() - started) / len(signals)
 
 
-def summarise_row(name: str, truth: np.ndarray, predicted: np.ndarray, fold_of: np.ndarray,
-                  k: int, stored_bytes: list[int], ms: float,
-                  aftdb_af: list[float]) -> dict:
-    folds = [metrics.summarise(truth[fold_of == f], predicted[fold_of == f]) for f in range(k)]
-    pooled = metrics.summarise(truth, predicted)
-    scores = [s["cinc_score"] for s in folds]
-    return {
-        "name": name,
-        "cinc_score": float(np.mean(scores)), "cinc_std": float(np.std(scores)),
-        "cinc_folds": scores,
-        "accuracy": float(np.mean([s["accuracy"] for s in folds])),
-        "f1": pooled["f1"],
-        "af_sensitivity": pooled["af_sensitivity"], "af_specificity": pooled["af_specificity"],
-        "stored_bytes": float(np.mean(stored_bytes)),
-        "ms_per_record": ms,
-        "aftdb_af_share": float(np.mean(aftdb_af)) if aftdb_af else None,
-        "confusion": pooled["confusion"],
-    }
+def cross_validate(scorers: list[Scorer], dataset: Dataset, fold_of: np.ndarray,
+                   aftdb: list[np.ndarray], timing: list[np.ndarray],
+                   stored_bytes: list[int]) -> Outcome:
+    """Score each fold's held-out records with that fold's scorer (and every one on
+    AFTDB); time the last one."""
+    probabilities = np.zeros((len(dataset), len(CLASSES)))
+    for f, scorer in enumerate(scorers):
+        held_out = np.flatnonzero(fold_of == f)
+        probabilities[held_out] = scorer([dataset.signals[i] for i in held_out])
+    return Outcome(probabilities, [scorer(aftdb) for scorer in scorers], stored_bytes,
+                   timed_ms(scorers[-1], timing))
 
 
-def classical_row(dataset: Dataset, fold_of: np.ndarray, k: int, aftdb: list[np.ndarray],
-                  cache: Path, timing: list[np.ndarray]) -> dict:
+def classical_outcome(dataset: Dataset, fold_of: np.ndarray, k: int, aftdb: list[np.ndarray],
+                      cache: Path, timing: list[np.ndarray]) -> Outcome:
     x, _ = dataset_features(dataset.signals, dataset.fs, dataset.names, cache)
-    aftdb_x = np.vstack([record_features(s, dataset.fs) for s in aftdb])
-    predicted = np.zeros(len(dataset), dtype=np.int64)
-    stored, aftdb_af = [], []
-    booster = None
+    features = {id(s): row for s, row in zip(dataset.signals, x, strict=True)}
+    scorers, stored = [], []
     for f in range(k):
         booster = fit_lightgbm(x[fold_of != f], dataset.labels[fold_of != f], seed=f)
-        predicted[fold_of == f] = booster.predict(x[fold_of == f]).argmax(axis=1)
         stored.append(len(booster.model_to_string().encode()))
-        aftdb_af.append(float(np.mean(booster.predict(aftdb_x).argmax(axis=1) == AF)))
-    assert booster is not None
-    last = booster
 
-    def scorer(signals: list[np.ndarray]) -> np.ndarray:
-        feats = np.vstack([record_features(s, dataset.fs) for s in signals])
-        return last.predict(feats, num_threads=1).argmax(axis=1)
+        def scorer(signals: list[np.ndarray], b=booster) -> np.ndarray:
+            # the dataset's features come from the cache; others (AFTDB, timing crops) are
+            # extracted here
+            rows = [features[id(s)] if id(s) in features else record_features(s, dataset.fs)
+                    for s in signals]
+            return b.predict(np.vstack(rows), num_threads=1)
 
-    row = summarise_row("classical (neurokit2 + LightGBM)", dataset.labels, predicted, fold_of,
-                        k, stored, timed_ms(scorer, timing), aftdb_af)
-    row["n_features"] = len(FEATURES)
-    return row
+        scorers.append(scorer)
+    return cross_validate(scorers, dataset, fold_of, aftdb, timing, stored)
 
 
-def model_row(name: str, files: list[Path], dataset: Dataset, fold_of: np.ndarray,
-              aftdb: list[np.ndarray], timing: list[np.ndarray],
-              stored_bytes: Callable[[Path], int]) -> dict:
-    predicted = np.zeros(len(dataset), dtype=np.int64)
-    aftdb_af = []
-    for f, path in enumerate(files):
-        scorer = classes_of(load_classifier(path))
-        held_out = np.flatnonzero(fold_of == f)
-        predicted[held_out] = scorer([dataset.signals[i] for i in held_out])
-        aftdb_af.append(float(np.mean(scorer(aftdb) == AF)))
-    return summarise_row(name, dataset.labels, predicted, fold_of, len(files),
-                         [stored_bytes(p) for p in files], timed_ms(scorer, timing), aftdb_af)
+def model_outcome(files: list[Path], dataset: Dataset, fold_of: np.ndarray,
+                  aftdb: list[np.ndarray], timing: list[np.ndarray]) -> Outcome:
+    classifiers = [load_classifier(path) for path in files]
+    scorers = [probabilities_of(c) for c in classifiers]
+    return cross_validate(scorers, dataset, fold_of, aftdb, timing,
+                          [stored_bytes_of(p) for p in files])
 
 
-def classes_of(classifier: Classifier) -> Scorer:
-    return lambda signals: classifier.logits(signals).argmax(axis=1)
+def probabilities_of(classifier: Classifier) -> Scorer:
+    return lambda signals: softmax(classifier.logits(signals))
 
 
-def torch_rows(dataset: Dataset, fold_of: np.ndarray, runs: Path, k: int,
-               aftdb: list[np.ndarray], timing: list[np.ndarray], budget: int,
-               epochs: int) -> list[dict]:
+def torch_outcomes(dataset: Dataset, fold_of: np.ndarray, runs: Path, k: int,
+                   aftdb: list[np.ndarray], timing: list[np.ndarray], budget: int,
+                   epochs: int) -> dict[str, Outcome]:
     """int8 alone, and prune + int8 at ``budget`` bytes, from each fold's float model."""
     kinds = ["int8"] + (["prune + int8"] if epochs > 0 else [])
-    predicted = {kind: np.zeros(len(dataset), dtype=np.int64) for kind in kinds}
-    aftdb_af: dict[str, list[float]] = {kind: [] for kind in kinds}
+    scorers: dict[str, list[Scorer]] = {kind: [] for kind in kinds}
     sizes: dict[str, list[int]] = {kind: [] for kind in kinds}
-    scorers: dict[str, Scorer] = {}
     for f in range(k):
-        parent = load_classifier(runs / f"fold{f}" / "model.pt").model.network  # type: ignore[attr-defined]
+        parent = load_float_model(runs / f"fold{f}" / "model.pt").network
         train_set = dataset.subset(np.flatnonzero(fold_of != f))
         nets = {"int8": parent}
         if epochs > 0:
             sparsity = pruned_to_budget(parent, budget)
             nets["prune + int8"] = prune_and_finetune(
                 parent, train_set, sparsity, runs / f"fold{f}" / "torch_pruned", epochs, f)
-        held_out = np.flatnonzero(fold_of == f)
         for kind, net in nets.items():
             quantised = int8(net, calibration_set(train_set, f))
 
             def scorer(signals: list[np.ndarray], q=quantised) -> np.ndarray:
                 with torch.no_grad():
-                    return np.array([int(q(torch.from_numpy(s[None, None, :])).argmax())
-                                     for s in signals])
+                    return softmax(np.vstack([q(torch.from_numpy(s[None, None, :])).numpy()
+                                              for s in signals]))
 
-            scorers[kind] = scorer
-            predicted[kind][held_out] = scorer([dataset.signals[i] for i in held_out])
-            aftdb_af[kind].append(float(np.mean(scorer(aftdb) == AF)))
+            scorers[kind].append(scorer)
             sizes[kind].append(int8_bytes(net))
-    return [summarise_row(f"torch {kind}", dataset.labels, predicted[kind], fold_of, k,
-                          sizes[kind], timed_ms(scorers[kind], timing), aftdb_af[kind])
-            for kind in kinds]
+    return {kind: cross_validate(scorers[kind], dataset, fold_of, aftdb, timing, sizes[kind])
+            for kind in kinds}
 
 
-def cv_results_row(name: str, results: Path, key: str, shipped: Path, dataset: Dataset,
+def cv_results_row(name: str, results: Path, key: str, shipped: Path,
                    aftdb: list[np.ndarray], timing: list[np.ndarray]) -> dict:
     """A row from ``results`` (per-fold ``key`` summaries with confusions and sizes)."""
     folds = json.loads(results.read_text())["folds"]
@@ -181,7 +208,7 @@ def cv_results_row(name: str, results: Path, key: str, shipped: Path, dataset: D
     f1 = metrics.f1_per_class(pooled)
     af_true = pooled[AF].sum()
     af_pred_rest = pooled[:, AF].sum() - pooled[AF, AF]
-    scorer = classes_of(load_classifier(shipped))
+    scorer = probabilities_of(load_classifier(shipped))
     return {
         "name": name, "cinc_score": float(np.mean(scores)), "cinc_std": float(np.std(scores)),
         "cinc_folds": scores,
@@ -191,7 +218,7 @@ def cv_results_row(name: str, results: Path, key: str, shipped: Path, dataset: D
         "af_specificity": float(1 - af_pred_rest / (pooled.sum() - af_true)),
         "stored_bytes": float(np.mean([f["size"]["stored_bytes"] for f in folds])),
         "ms_per_record": timed_ms(scorer, timing),
-        "aftdb_af_share": float(np.mean(scorer(aftdb) == AF)),
+        "aftdb_af_share": float(np.mean(scorer(aftdb).argmax(axis=1) == AF)),
         "confusion": pooled.tolist(),
         "source": f"{results} ({key}); time and AFTDB share: {shipped}",
     }
@@ -248,11 +275,12 @@ def main() -> None:
     timing = [s[: 30 * dataset.fs] for s in dataset.signals if len(s) >= 30 * dataset.fs]
     timing = timing[:TIMING_RECORDS]
 
-    rows = [classical_row(dataset, fold_of, args.k, aftdb, args.runs.parent / "peers" /
-                          "features.npz", timing)]
+    outcomes = {"classical (neurokit2 + LightGBM)": classical_outcome(
+        dataset, fold_of, args.k, aftdb, args.runs.parent / "peers" / "features.npz", timing)}
     budget = stored_bytes_of(builtin_path("compressed"))
-    rows += torch_rows(dataset, fold_of, args.runs, args.k, aftdb, timing, budget,
-                       args.torch_epochs)
+    for kind, outcome in torch_outcomes(dataset, fold_of, args.runs, args.k, aftdb, timing,
+                                        budget, args.torch_epochs).items():
+        outcomes[f"torch {kind}"] = outcome
     candidates = [("float (ours)", "model.pt"), ("compressed (ours)", "compressed.afq")]
     candidates += [tuple(m.split("=", 1)) for m in args.model]  # type: ignore[misc]
     missing = []
@@ -261,12 +289,15 @@ def main() -> None:
         if not all(p.is_file() for p in files):
             missing.append(f"{name} ({filename})")
             continue
-        rows.append(model_row(name, files, dataset, fold_of, aftdb, timing, stored_bytes_of))
+        outcomes[name] = model_outcome(files, dataset, fold_of, aftdb, timing)
+    # the hybrid the issue measured on unseen records: equal weights, nothing tuned
+    outcomes["ensemble: float (ours) + classical, mean probabilities"] = ensemble(
+        outcomes["float (ours)"], outcomes["classical (neurokit2 + LightGBM)"])
+    rows = [o.row(name, dataset.labels, fold_of, args.k) for name, o in outcomes.items()]
     for item in args.cv_results:
         name, path = item.split("=", 1)
         rows.append(cv_results_row(name, Path(path), args.cv_results_key,
-                                   builtin_path(args.cv_results_model), dataset, aftdb,
-                                   timing))
+                                   builtin_path(args.cv_results_model), aftdb, timing))
     print_table(rows)
     if missing:
         print("left out (files missing in some fold): " + ", ".join(missing))
@@ -277,7 +308,7 @@ def main() -> None:
                     f"{args.torch_epochs} epochs; ms per 30-s record "
                     f"on {len(timing)} records, one thread, this run; AFTDB share: "
                     f"{len(aftdb)} records of {args.aftdb} called AF, mean over fold models",
-        "command": "python benchmarks/peers.py --data " + str(args.data),
+        "command": " ".join(["python benchmarks/peers.py", *sys.argv[1:]]),
         "rows": rows,
         "left_out": missing,
     }

@@ -97,3 +97,12 @@ def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> Non
                            "8,8"), "--channels needs 8 positive integers")
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--invert",
                            "2"), "--invert within [0, 1]")
+
+
+def test_checkpoints_from_before_the_augmentation_settings_resume() -> None:
+    old = {"fit": {"epochs": 2, "seed": 0}, "model": {"channels": [4]}}
+    new = {"fit": {"epochs": 2, "seed": 0, "noise_std": 0.0, "wander": 0.0,
+                   "invert_share": 0.0}, "model": {"channels": [4], "rr": None}}
+    assert loop._comparable(new) == loop._comparable(old)
+    new["fit"]["noise_std"] = 0.05
+    assert loop._comparable(new) != loop._comparable(old)

@@ -33,6 +33,11 @@ from afdetect.model.io import save_float_model
 from afdetect.train import distributed
 from afdetect.train.inference import predict_logits
 
+# Settings added after checkpoints existed, at the value that reproduces the older runs:
+# a fingerprint holding them at that value matches one written before they existed.
+NEUTRAL_SETTINGS: dict[str, Any] = {"noise_std": 0.0, "wander": 0.0, "invert_share": 0.0,
+                                    "rr": None}
+
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 HISTORY = "history.json"
@@ -158,7 +163,7 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
     start_epoch = 0
     if resume and (out / CHECKPOINT).is_file():
         state = torch.load(out / CHECKPOINT, weights_only=True)
-        if state["fingerprint"] != json.dumps(fingerprint, sort_keys=True):
+        if _comparable(json.loads(state["fingerprint"])) != _comparable(fingerprint):
             raise AfdetectError(f"{out / CHECKPOINT}: was written with another configuration; "
                                 "resume with the same options or use a new --out")
         model.load_state_dict(state["model"])
@@ -254,6 +259,16 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
             save_float_model(Path(out_dir) / MODEL, model, config.preprocess, metadata)
         distributed.barrier()
     return model
+
+
+def _comparable(fingerprint: Any) -> Any:
+    """``fingerprint`` without the :data:`NEUTRAL_SETTINGS` at their neutral values."""
+    if isinstance(fingerprint, dict):
+        return {k: _comparable(v) for k, v in fingerprint.items()
+                if not (k in NEUTRAL_SETTINGS and v == NEUTRAL_SETTINGS[k])}
+    if isinstance(fingerprint, list):
+        return [_comparable(v) for v in fingerprint]
+    return fingerprint
 
 
 def _save_checkpoint(path: Path, model: nn.Module, optimiser: torch.optim.Optimizer,
