@@ -2,11 +2,14 @@
 
 Trains one model per fold with the same command a user types (``afdetect train --splits
 ... --fold k``), two folds at a time on one thread each (faster than one fold on two
-threads on a 2-core machine), then scores each model on its held-out fold. Every fold run
-resumes from its checkpoint, so a killed benchmark continues where it stopped.
+threads on a 2-core machine), then scores each model on its held-out fold and on the 30
+AFTDB records (all AF: the share called AF). Every fold run resumes from its checkpoint,
+so a killed benchmark continues where it stopped. ``--folds`` trains and scores a subset
+(a lever tried on one or two folds against the baseline's same folds); ``--extra`` passes
+training options (a recipe variant needs its own ``--runs`` folder).
 
     python benchmarks/cv_float.py --data ../shared/data/cinc2017 [--runs runs/cv] [--jobs 2]
-        [--extra --rr]
+        [--folds 0 1] [--extra --rr]
 
 Prints per-fold and mean +- std figures and writes them to ``--json``
 (default benchmarks/results/cv_float.json).
