@@ -16,6 +16,7 @@ Features are cached in ``runs/peers/features.npz`` (arrays only, no pickles).
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -138,8 +139,6 @@ def dataset_features(signals: list[np.ndarray], fs: float, names: np.ndarray,
         if (list(stored["feature_names"]) == FEATURES
                 and np.array_equal(stored["names"], names.astype(str))):
             return stored["features"], float(stored["seconds_per_record"])
-    import time
-
     started = time.perf_counter()
     rows = [record_features(s, fs) for s in tqdm(signals, desc="peer features", unit="rec")]
     seconds = (time.perf_counter() - started) / max(len(signals), 1)

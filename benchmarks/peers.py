@@ -56,12 +56,19 @@ from torch_peer import (
 
 from afdetect import CLASSES, metrics
 from afdetect.atomic import write_text_atomic
+from afdetect.compress.accounting import report
 from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset, load_dataset
-from afdetect.deploy.format import is_compressed_file
 from afdetect.model import load_float_model
-from afdetect.models import Classifier, builtin_path, load_classifier, softmax
+from afdetect.models import (
+    Classifier,
+    CompressedClassifier,
+    FloatClassifier,
+    builtin_path,
+    load_classifier,
+    softmax,
+)
 
 AF = CLASSES.index("A")
 TIMING_RECORDS = 100
@@ -160,9 +167,8 @@ def classical_outcome(dataset: Dataset, fold_of: np.ndarray, k: int, aftdb: list
 def model_outcome(files: list[Path], dataset: Dataset, fold_of: np.ndarray,
                   aftdb: list[np.ndarray], timing: list[np.ndarray]) -> Outcome:
     classifiers = [load_classifier(path) for path in files]
-    scorers = [probabilities_of(c) for c in classifiers]
-    return cross_validate(scorers, dataset, fold_of, aftdb, timing,
-                          [stored_bytes_of(p) for p in files])
+    return cross_validate([probabilities_of(c) for c in classifiers], dataset, fold_of, aftdb,
+                          timing, [stored_bytes_of(c) for c in classifiers])
 
 
 def probabilities_of(classifier: Classifier) -> Scorer:
@@ -203,37 +209,30 @@ def cv_results_row(name: str, results: Path, key: str, shipped: Path,
     """A row from ``results`` (per-fold ``key`` summaries with confusions and sizes)."""
     folds = json.loads(results.read_text())["folds"]
     confusions = [np.asarray(f[key]["confusion"]) for f in folds]
-    pooled = np.sum(confusions, axis=0)
-    scores = [metrics.cinc_score(c) for c in confusions]
-    f1 = metrics.f1_per_class(pooled)
-    af_true = pooled[AF].sum()
-    af_pred_rest = pooled[:, AF].sum() - pooled[AF, AF]
+    per_fold = [metrics.summarise_confusion(c) for c in confusions]
+    pooled = metrics.summarise_confusion(np.sum(confusions, axis=0))
+    scores = [s["cinc_score"] for s in per_fold]
     scorer = probabilities_of(load_classifier(shipped))
     return {
         "name": name, "cinc_score": float(np.mean(scores)), "cinc_std": float(np.std(scores)),
         "cinc_folds": scores,
-        "accuracy": float(np.mean([np.trace(c) / c.sum() for c in confusions])),
-        "f1": {c: float(v) for c, v in zip(CLASSES, f1, strict=True)},
-        "af_sensitivity": float(pooled[AF, AF] / af_true),
-        "af_specificity": float(1 - af_pred_rest / (pooled.sum() - af_true)),
+        "accuracy": float(np.mean([s["accuracy"] for s in per_fold])),
+        "f1": pooled["f1"],
+        "af_sensitivity": pooled["af_sensitivity"], "af_specificity": pooled["af_specificity"],
         "stored_bytes": float(np.mean([f["size"]["stored_bytes"] for f in folds])),
         "ms_per_record": timed_ms(scorer, timing),
         "aftdb_af_share": float(np.mean(scorer(aftdb).argmax(axis=1) == AF)),
-        "confusion": pooled.tolist(),
+        "confusion": pooled["confusion"],
         "source": f"{results} ({key}); time and AFTDB share: {shipped}",
     }
 
 
-def stored_bytes_of(path: Path) -> int:
-    """Our accounting: the .afq payload for compressed files, 4 bytes per float weight."""
-    if is_compressed_file(path):
-        from afdetect.compress.accounting import report
-        from afdetect.deploy.format import load_compressed
-
-        return int(report(load_compressed(path)[0], 1)["stored_bytes"])
-    classifier = load_classifier(path)
-    network = classifier.model.network  # type: ignore[attr-defined]
-    return 4 * sum(p.numel() for p in network.parameters())
+def stored_bytes_of(classifier: Classifier) -> int:
+    """Our accounting: the compressed model's stored bytes, 4 bytes per float weight."""
+    if isinstance(classifier, CompressedClassifier):
+        return int(report(classifier.model, 1)["stored_bytes"])
+    assert isinstance(classifier, FloatClassifier)
+    return 4 * sum(p.numel() for p in classifier.model.network.parameters())
 
 
 def print_table(rows: list[dict]) -> None:
@@ -277,7 +276,7 @@ def main() -> None:
 
     outcomes = {"classical (neurokit2 + LightGBM)": classical_outcome(
         dataset, fold_of, args.k, aftdb, args.runs.parent / "peers" / "features.npz", timing)}
-    budget = stored_bytes_of(builtin_path("compressed"))
+    budget = stored_bytes_of(load_classifier("compressed"))
     for kind, outcome in torch_outcomes(dataset, fold_of, args.runs, args.k, aftdb, timing,
                                         budget, args.torch_epochs).items():
         outcomes[f"torch {kind}"] = outcome

@@ -96,14 +96,23 @@ def pruned_to_budget(parent: AFNet, budget_bytes: int) -> float:
     return hi
 
 
-def _globally_pruned(parent: AFNet, sparsity: float) -> AFNet:
+def _with_pruning(parent: AFNet, sparsity: float) -> AFNet:
+    """A copy of ``parent`` with torch's global L1 pruning masks attached (still trainable)."""
     net = AFNet(parent.config)
     net.load_state_dict(parent.state_dict())
     prune.global_unstructured([(m, "weight") for m in weighted(net)],
                               pruning_method=prune.L1Unstructured, amount=sparsity)
+    return net
+
+
+def _made_permanent(net: AFNet) -> AFNet:
     for m in weighted(net):
         prune.remove(m, "weight")
     return net.eval()
+
+
+def _globally_pruned(parent: AFNet, sparsity: float) -> AFNet:
+    return _made_permanent(_with_pruning(parent, sparsity))
 
 
 def prune_and_finetune(parent: AFNet, train_set: Dataset, sparsity: float, out: Path,
@@ -112,14 +121,9 @@ def prune_and_finetune(parent: AFNet, train_set: Dataset, sparsity: float, out: 
 
     Checkpoints in ``out`` (resumable); returns the pruned float net in eval mode.
     """
-    net = AFNet(parent.config)
-    net.load_state_dict(parent.state_dict())
-    prune.global_unstructured([(m, "weight") for m in weighted(net)],
-                              pruning_method=prune.L1Unstructured, amount=sparsity)
+    net = _with_pruning(parent, sparsity)
     config = dataclasses.replace(FitConfig(), epochs=epochs, lr=1e-3, seed=seed)
     fit(net, config, train_set, out,
         fingerprint={"torch_peer": sparsity, "fit": dataclasses.asdict(config)},
         n_classes=parent.config.n_classes, resume=True, progress=False)
-    for m in weighted(net):
-        prune.remove(m, "weight")
-    return net.eval()
+    return _made_permanent(net)

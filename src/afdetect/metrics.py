@@ -33,19 +33,25 @@ def cinc_score(confusion: np.ndarray) -> float:
 
 def summarise(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     """Every figure `afdetect evaluate` reports, as JSON-ready values."""
-    confusion = confusion_matrix(truth, predicted)
+    return summarise_confusion(confusion_matrix(truth, predicted))
+
+
+def summarise_confusion(confusion: np.ndarray) -> dict[str, Any]:
+    """:func:`summarise`'s figures from a confusion matrix (rows truth, columns prediction)."""
+    confusion = np.asarray(confusion)
     n = int(confusion.sum())
     f1 = f1_per_class(confusion)
-    af_true = np.asarray(truth) == AF
-    af_pred = np.asarray(predicted) == AF
-    n_af, n_rest = int(af_true.sum()), int((~af_true).sum())
+    n_af = int(confusion[AF].sum())
+    n_rest = n - n_af
+    true_af = int(confusion[AF, AF])
+    false_af = int(confusion[:, AF].sum()) - true_af
     return {
         "n_records": n,
         "cinc_score": cinc_score(confusion),
         "f1": {c: float(v) for c, v in zip(CLASSES, f1, strict=True)},
         "accuracy": float(np.trace(confusion) / n) if n else 0.0,
-        "af_accuracy": float(np.mean(af_true == af_pred)) if n else 0.0,
-        "af_sensitivity": float((af_true & af_pred).sum() / n_af) if n_af else float("nan"),
-        "af_specificity": float((~af_true & ~af_pred).sum() / n_rest) if n_rest else float("nan"),
+        "af_accuracy": float((true_af + n_rest - false_af) / n) if n else 0.0,
+        "af_sensitivity": float(true_af / n_af) if n_af else float("nan"),
+        "af_specificity": float((n_rest - false_af) / n_rest) if n_rest else float("nan"),
         "confusion": confusion.tolist(),
     }

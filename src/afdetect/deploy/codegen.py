@@ -202,8 +202,11 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     other = 4 * c_last + 4 * n_convs * 4 + 4 + stream + (4 * max_c if layout == "packed" else 0)
     if model.rr is not None:  # the detector's state (rr_state) of the strip mode
         rr = model.rr
+        # q[5] int16; rings of integrate, 2r + 1, history, candidates x 2 and MEDIAN_OF
+        # int32; 26 int32 scalars and one int64
         other += 2 * 5 + 4 * (rr.integrate + 2 * rr.refractory + 1 + rr.history
-                              + 2 * (rr.segment // (rr.refractory + 1) + 2) + MEDIAN_OF + 30)
+                              + 2 * (rr.segment // (rr.refractory + 1) + 2) + MEDIAN_OF
+                              + 26 + 2)
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
                         column_bytes, other)
     values = {
