@@ -6,7 +6,8 @@ threads on a 2-core machine), then scores each model on its held-out fold and on
 AFTDB records (all AF: the share called AF). Every fold run resumes from its checkpoint,
 so a killed benchmark continues where it stopped. ``--folds`` trains and scores a subset
 (a lever tried on one or two folds against the baseline's same folds); ``--extra`` passes
-training options (a recipe variant needs its own ``--runs`` folder).
+training options (a recipe variant needs its own ``--runs`` folder), where ``{fold}`` stands
+for the fold number (per-fold soft labels).
 
     python benchmarks/cv_float.py --data ../shared/data/cinc2017 [--runs runs/cv] [--jobs 2]
         [--folds 0 1] [--extra --rr]
@@ -58,7 +59,8 @@ def main() -> None:
     seconds = run_folds(pending, lambda f: afdetect(
         "train", "--data", str(args.data), "--out", str(args.runs / f"fold{f}"),
         "--splits", str(args.runs / "splits.json"), "--fold", str(f), "--k", str(args.k),
-        "--threads", threads, "--val-every", "10", "--resume", *args.extra),
+        "--threads", threads, "--val-every", "10", "--resume",
+        *(a.replace("{fold}", str(f)) for a in args.extra)),
         lambda f: args.runs / f"fold{f}" / "train.log", args.jobs)
 
     aftdb = read_aftdb(args.aftdb, PreprocessConfig()) if args.aftdb.is_dir() else []

@@ -102,7 +102,68 @@ def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> Non
 def test_checkpoints_from_before_the_augmentation_settings_resume() -> None:
     old = {"fit": {"epochs": 2, "seed": 0}, "model": {"channels": [4]}}
     new = {"fit": {"epochs": 2, "seed": 0, "noise_std": 0.0, "wander": 0.0,
-                   "invert_share": 0.0}, "model": {"channels": [4], "rr": None}}
+                   "invert_share": 0.0}, "model": {"channels": [4], "rr": None},
+           "distill": 0.0, "soft_labels_sha256": None}
     assert loop._comparable(new) == loop._comparable(old)
     new["fit"]["noise_std"] = 0.05
     assert loop._comparable(new) != loop._comparable(old)
+
+
+def test_soft_labels_round_trip_and_refusals(samples, tmp_path: Path) -> None:
+    from afdetect.data.soft_labels import read_soft_labels, write_soft_labels
+    from afdetect.errors import InputError
+
+    p = np.random.default_rng(0).dirichlet(np.ones(4), len(samples)).astype(np.float32)
+    write_soft_labels(tmp_path / "t.csv", samples.names, p)
+    # another record order reads the same rows
+    back = read_soft_labels(tmp_path / "t.csv", samples.names[::-1])
+    assert np.allclose(back, p[::-1], atol=1e-5)
+    (tmp_path / "scaled.csv").write_text("record,N,A,O,~\nA1,2,0,0,2\n")
+    assert np.allclose(read_soft_labels(tmp_path / "scaled.csv", np.array(["A1"])),
+                       [[0.5, 0, 0, 0.5]])
+    for text, problem in [("name,p\nA1,1\n", "header must be record,N,A,O,~"),
+                          ("record,N,A,O,~\nA1,1,x,0,0\n", "line 2: a probability is not"),
+                          ("record,N,A,O,~\nA1,1,-1,0,0\n", "line 2: needs 4 non-negative"),
+                          ("record,N,A,O,~\nA2,1,0,0,0\n", "no soft label for 1 training")]:
+        (tmp_path / "bad.csv").write_text(text)
+        with pytest.raises(InputError, match=problem):
+            read_soft_labels(tmp_path / "bad.csv", np.array(["A1"]))
+
+
+def test_distilling_soft_labels_pulls_the_model_to_the_teacher(samples, tmp_path: Path) -> None:
+    import dataclasses
+
+    config = dataclasses.replace(TINY, fit=dataclasses.replace(TINY.fit, epochs=6, lr=3e-2),
+                                 distill=1.0)
+    teacher = np.tile(np.float32([0, 0, 0, 1]), (len(samples), 1))  # "everything is noise"
+    plain = train(dataclasses.replace(config, distill=0.0), samples, tmp_path / "plain",
+                  progress=False)
+    taught = train(config, samples, tmp_path / "taught", progress=False, soft_targets=teacher)
+
+    def noise_share(model) -> float:
+        logits = torch.from_numpy(predict_logits(model, samples.signals))
+        return float(torch.softmax(logits, 1)[:, 3].mean())
+
+    assert noise_share(taught) > max(0.5, noise_share(plain) + 0.2)
+
+
+def test_train_cli_distils_a_soft_label_file_and_refuses_a_changed_one(tmp_path: Path) -> None:
+    from test_cli import assert_clean_error, run
+
+    from afdetect.data.soft_labels import write_soft_labels
+
+    names = np.array(sorted(p.stem for p in SAMPLES.glob("*.hea")))
+    write_soft_labels(tmp_path / "t.csv", names, np.full((len(names), 4), 0.25))
+    args = ["train", "--data", SAMPLES, "--out", tmp_path / "r", "--epochs", "1",
+            "--soft-labels", tmp_path / "t.csv", "--soft-weight", "0.3"]
+    done = run(*args)
+    assert done.returncode == 0, done.stderr
+    metadata = load_float_model(tmp_path / "r" / "model.pt").metadata["train"]
+    assert metadata["distill"] == 0.3 and len(metadata["soft_labels_sha256"]) == 64
+    write_soft_labels(tmp_path / "t.csv", names, np.full((len(names), 4), 0.5))
+    assert_clean_error(run(*args, "--resume"), "written with another configuration")
+    write_soft_labels(tmp_path / "t.csv", names[1:], np.full((len(names) - 1, 4), 0.25))
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "s",
+                           "--soft-labels", tmp_path / "t.csv"), "no soft label for 1")
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "s",
+                           "--soft-labels", tmp_path / "missing.csv"), "missing.csv: cannot")

@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmentation: 0.05-0.5 Hz baseline wander of this amplitude")
     p.add_argument("--invert", type=float, default=0.0, metavar="SHARE",
                    help="augmentation: share of crops with inverted polarity")
+    p.add_argument("--soft-labels", type=Path, metavar="FILE.csv",
+                   help="teacher probabilities per record (CSV record,N,A,O,~) to distil")
+    p.add_argument("--soft-weight", type=float, default=0.5, metavar="W",
+                   help="weight of --soft-labels in the loss, 0..1 (default 0.5)")
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold of --splits for validation")
     p.add_argument("--k", type=int, default=5, help="folds when creating --splits (default 5)")
@@ -416,6 +420,7 @@ def _train(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from afdetect.data.soft_labels import file_digest, read_soft_labels
     from afdetect.data.splits import load_or_make_splits
     from afdetect.data.store import load_dataset
     from afdetect.model.cnn import CNNConfig
@@ -439,7 +444,12 @@ def _train(args: argparse.Namespace) -> int:
             raise AfdetectError(f"--channels needs {len(model.kernel_sizes)} positive "
                                 f"integers, got {args.channels!r}")
         model = dataclasses.replace(model, channels=channels)
+    if not 0 <= args.soft_weight <= 1:
+        raise AfdetectError("--soft-weight must be in [0, 1]")
     config = TrainConfig(fit=fit, model=model)
+    if args.soft_labels is not None:
+        config = dataclasses.replace(config, distill=args.soft_weight,
+                                     soft_labels_sha256=file_digest(args.soft_labels))
     dataset = load_dataset(args.data, config.preprocess)
     train_set, val_set = dataset, None
     if args.fold is not None:
@@ -451,8 +461,10 @@ def _train(args: argparse.Namespace) -> int:
             raise AfdetectError(f"{args.splits}: has no fold {args.fold}")
         train_set = dataset.subset(np.flatnonzero(fold_of != args.fold))
         val_set = dataset.subset(np.flatnonzero(fold_of == args.fold))
+    soft = None if args.soft_labels is None else read_soft_labels(args.soft_labels,
+                                                                  train_set.names)
     train(config, train_set, args.out, val_set=val_set, val_every=args.val_every,
-          resume=args.resume, progress=group.is_main)
+          resume=args.resume, progress=group.is_main, soft_targets=soft)
     if group.is_main:
         print(f"wrote {args.out / 'model.pt'}"
               + (f" ({group.world_size} ranks)" if group.world_size > 1 else ""))

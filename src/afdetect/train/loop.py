@@ -36,7 +36,7 @@ from afdetect.train.inference import predict_logits
 # Settings added after checkpoints existed, at the value that reproduces the older runs:
 # a fingerprint holding them at that value matches one written before they existed.
 NEUTRAL_SETTINGS: dict[str, Any] = {"noise_std": 0.0, "wander": 0.0, "invert_share": 0.0,
-                                    "rr": None}
+                                    "rr": None, "distill": 0.0, "soft_labels_sha256": None}
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -78,11 +78,18 @@ class FitConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a float training run, with the data."""
+    """Everything that determines a float training run, with the data.
+
+    Attributes:
+        distill: weight of the soft labels in the loss (0: plain cross-entropy).
+        soft_labels_sha256: digest of the soft-label file distilled from, if any.
+    """
 
     fit: FitConfig = field(default_factory=FitConfig)
     model: CNNConfig = field(default_factory=CNNConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    distill: float = 0.0
+    soft_labels_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,7 +141,7 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         on_step: StepHook | None = None, after_step: Callable[[], None] | None = None,
         logits_fn: Callable[[list[np.ndarray]], np.ndarray] | None = None,
         teacher: nn.Module | None = None, distill: float = 0.0, temperature: float = 2.0,
-        ) -> list[dict[str, Any]]:
+        soft_targets: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Optimise ``model`` in place; checkpoint every epoch to ``out_dir/checkpoint.pt``.
 
     Args:
@@ -143,9 +150,13 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         logits_fn: scores ``val_set`` (default: :func:`predict_logits` on ``model``).
         teacher, distill, temperature: knowledge distillation; the loss becomes
             (1 - distill) * cross-entropy + distill * T^2 * KL(teacher_T || model_T).
+        soft_targets: (n_train, n_classes) fixed per-record teacher probabilities, the
+            alternative to ``teacher``; distilled at temperature 1 with weight ``distill``.
     Returns:
         the per-epoch history (also written to ``out_dir/history.json``).
     """
+    if teacher is not None and soft_targets is not None:
+        raise ValueError("distil from a teacher network or from soft targets, not both")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     group = distributed.current()
@@ -191,17 +202,16 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
             x, lengths = make_batch([train_set.signals[i] for i in index], rng, crop,
                                     config, train_set.fs)
             y = torch.from_numpy(train_set.labels[index])
+            soft = None if soft_targets is None else torch.from_numpy(soft_targets[index])
             if group.world_size > 1:  # every rank drew the whole batch; keep its rows
                 rows = slice(group.rank, None, group.world_size)
                 x, lengths, y = x[rows], lengths[rows], y[rows]
+                soft = None if soft is None else soft[rows]
             logits = net(x, lengths)
             loss = loss_fn(logits, y)
-            if teacher is not None and distill > 0:
-                with torch.no_grad():
-                    target = F.softmax(teacher(x, lengths) / temperature, dim=1)
-                soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), target,
-                                reduction="batchmean") * temperature**2
-                loss = (1 - distill) * loss + distill * soft
+            if distill > 0 and (teacher is not None or soft is not None):
+                loss = (1 - distill) * loss + distill * _distillation_loss(
+                    logits, x, lengths, teacher, temperature, soft)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -232,14 +242,32 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
     return history
 
 
+def _distillation_loss(logits: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
+                       teacher: nn.Module | None, temperature: float,
+                       soft: torch.Tensor | None) -> torch.Tensor:
+    """KL(teacher || model): from the teacher network's view of the same crops at
+    ``temperature`` (scaled by T^2), or from fixed per-record probabilities ``soft``
+    (batch, n_classes) at T = 1."""
+    if soft is not None:
+        target, temperature = soft, 1.0
+    else:
+        assert teacher is not None
+        with torch.no_grad():
+            target = F.softmax(teacher(x, lengths) / temperature, dim=1)
+    return F.kl_div(F.log_softmax(logits / temperature, dim=1), target,
+                    reduction="batchmean") * temperature**2
+
+
 def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
           val_set: Dataset | None = None, val_every: int = 1, resume: bool = False,
-          progress: bool = True) -> AFNet:
+          progress: bool = True, soft_targets: np.ndarray | None = None) -> AFNet:
     """Train a float model on ``train_set``, writing checkpoints and the model to ``out_dir``.
 
     ``out_dir`` receives ``checkpoint.pt`` (every epoch), ``history.json`` and, at the
     end, ``model.pt`` (the final-epoch weights with their configuration). ``val_set`` is
     scored every ``val_every`` epochs and after the last; it never steers training.
+    ``soft_targets`` (n_train, n_classes), the teacher probabilities of ``train_set``'s
+    records, are distilled with weight ``config.distill``.
     """
     group = distributed.current()
     # a second run into out_dir is refused; under torchrun rank 0 holds the lock
@@ -248,7 +276,8 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
         model = AFNet(config.model)
         history = fit(model, config.fit, train_set, out_dir, fingerprint=config.to_dict(),
                       n_classes=config.model.n_classes, val_set=val_set, val_every=val_every,
-                      resume=resume, progress=progress)
+                      resume=resume, progress=progress, distill=config.distill,
+                      soft_targets=soft_targets)
         metadata: dict[str, Any] = {"train": config.to_dict(),
                                     "n_train_records": len(train_set), "history": history}
         if group.world_size > 1:
