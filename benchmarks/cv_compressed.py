@@ -4,7 +4,11 @@ For every fold, ``afdetect compress`` compresses that fold's float model (from
 ``benchmarks/cv_float.py``) on the fold's training records and scores the compressed model
 (integer engine) and its float parent on the held-out fold; the difference is paired.
 
-    python benchmarks/cv_compressed.py --data ../shared/data/cinc2017 [--sparsity S] [--bits B]
+    python benchmarks/cv_compressed.py --data ../shared/data/cinc2017 [--runs runs/cv]
+        [--folds 0 1] [--extra --sparsity S]
+
+``--folds`` compresses and scores a subset (a float recipe screened against the
+baseline's same folds).
 
 Prints per-fold and mean +- std figures and writes them to ``--json``
 (default benchmarks/results/cv_compressed.json).
@@ -29,6 +33,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--folds", type=int, nargs="+",
+                        help="compress and score only these folds (default: all k)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="further `afdetect compress` options, e.g. --sparsity 0.97")
@@ -40,7 +46,8 @@ def main() -> None:
         return args.runs / f"fold{f}" / "compressed.afq"
 
     threads = str(max(1, 2 // args.jobs))
-    pending = [f for f in range(args.k) if not out(f).is_file()]
+    chosen = args.folds if args.folds is not None else list(range(args.k))
+    pending = [f for f in chosen if not out(f).is_file()]
     seconds = run_folds(pending, lambda f: afdetect(
         "compress", "--model", str(args.runs / f"fold{f}" / "model.pt"), "--data",
         str(args.data), "--out", str(out(f)), "--splits", str(args.runs / "splits.json"),
@@ -48,7 +55,7 @@ def main() -> None:
         lambda f: args.runs / f"fold{f}" / "compress.log", args.jobs)
 
     rows = []
-    for f in range(args.k):
+    for f in chosen:
         model, metadata = load_compressed(out(f))
         m = metadata["metrics_at_export"]
         # sizes as the accounting counts them now (a file's own figures are from its export)
@@ -65,9 +72,11 @@ def main() -> None:
               f"{model.weight_bits}")
     summary: dict[str, object] = {
         "protocol": "same 5-fold splits as cv_float.json; each fold's float model compressed "
-                    "on its training folds, both scored on the held-out fold (integer engine)",
+                    "on its training folds, both scored on the held-out fold (integer "
+                    "engine); folds scored: " + ", ".join(map(str, chosen)),
         "command": "python benchmarks/cv_compressed.py --data " + str(args.data)
                    + " --runs " + str(args.runs)
+                   + (" --folds " + " ".join(map(str, chosen)) if args.folds else "")
                    + (" --extra " + " ".join(args.extra) if args.extra else ""),
         "folds": rows, "wall_seconds_this_run": seconds,
     }

@@ -1,5 +1,5 @@
 """Shared by the cross-validation benchmarks: run one command per fold, two at a time; the
-AFTDB records every fold model is also scored on."""
+AFTDB records and MIT-BIH windows every fold model is also scored on."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from afdetect.data.preprocess import PreprocessConfig, preprocess
+from afdetect.data.preprocess import PreprocessConfig, normalise, preprocess
 from afdetect.io.records import read_wfdb
+from afdetect.monitor.rhythm import af_intervals, read_rhythm
 
 
 def afdetect(*args: str) -> list[str]:
@@ -40,3 +41,32 @@ def read_aftdb(folder: Path, config: PreprocessConfig) -> list[np.ndarray]:
     """Lead 0 of every record in ``folder/RECORDS`` (AFTDB: all AF), preprocessed."""
     names = (folder / "RECORDS").read_text().split()
     return [preprocess(read_wfdb(folder / n), config) for n in names]
+
+
+def read_mitdb_windows(folder: Path, config: PreprocessConfig, window_s: float = 30.0,
+                       hop_s: float = 10.0) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """Strips cut from long annotated records (MIT-BIH), each classified as a CinC record.
+
+    Lead 0 of every record in ``folder/RECORDS`` is preprocessed, cut into ``window_s``
+    windows every ``hop_s`` seconds (the monitoring benchmark's grid), and each window is
+    normalised on its own.
+
+    Returns:
+        windows: preprocessed (round(window_s * fs),) float32 arrays;
+        is_af: (n_windows,) bool, at least half of the window in reference ``(AFIB``;
+        names: ``record@start_s`` of each window.
+    """
+    windows, is_af, names = [], [], []
+    width, hop = round(window_s * config.fs), round(hop_s * config.fs)
+    for name in (folder / "RECORDS").read_text().split():
+        recording = read_wfdb(folder / name)
+        signal = preprocess(recording, config)
+        duration = len(recording.signal) / recording.fs
+        af = af_intervals(read_rhythm(folder / name, "atr", recording.fs, duration))
+        for start in range(0, len(signal) - width + 1, hop):
+            begin, end = start / config.fs, (start + width) / config.fs
+            inside = sum(max(0.0, min(end, b) - max(begin, a)) for a, b in af)
+            windows.append(normalise(signal[start:start + width]))
+            is_af.append(inside >= window_s / 2)
+            names.append(f"{name}@{begin:g}")
+    return windows, np.array(is_af), names

@@ -13,8 +13,9 @@ Every row is scored on the held-out fold of each of the 5 splits in ``RUNS/split
   records (checkpoints in ``RUNS/foldK/torch_pruned``; 0 leaves the row out), pruned to
   the stored bytes of the shipped compressed model;
 - ``float`` / ``compressed`` (and any other model file named with ``--model NAME=FILE``
-  inside every fold folder): read from ``RUNS/foldK/``; rows whose files are missing in
-  any fold are left out and named;
+  inside every fold folder, or a path with ``{fold}`` standing for the fold number, e.g.
+  ``runs/distill/fold{fold}/model.pt``): read from ``RUNS/foldK/``; rows whose files are
+  missing in any fold are left out and named;
 - ``ensemble``: the mean of the float and classical rows' probabilities (equal weights,
   nothing tuned);
 - ``--cv-results NAME=JSON``: a row from a cross-validation results file of the same
@@ -25,9 +26,10 @@ Every row is scored on the held-out fold of each of the 5 splits in ``RUNS/split
 Per row: CinC score (mean +- std over folds), pooled per-class F1, AF sensitivity and
 specificity, stored bytes (mean over folds), milliseconds per 30-s record (one thread,
 measured in this run on the same 100 records for every row, feature extraction
-included), and the share of the 30 AFTDB records (all AF, 128 Hz Holter) called AF,
-averaged over the 5 fold models. Writes ``--json`` (default
-benchmarks/results/peers.json).
+included), the share of the 30 AFTDB records (all AF, 128 Hz Holter) called AF, and the
+AF sensitivity and specificity on 30-s windows of the MIT-BIH records (every 10 s, each
+classified as a strip; ``folds.read_mitdb_windows``), both averaged over the 5 fold
+models. Writes ``--json`` (default benchmarks/results/peers.json).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from classical_peer import dataset_features, fit_lightgbm, record_features
-from folds import read_aftdb
+from folds import read_aftdb, read_mitdb_windows
 from torch_peer import (
     calibration_set,
     int8,
@@ -78,22 +80,55 @@ Scorer = Callable[[list[np.ndarray]], np.ndarray]
 
 
 @dataclass
+class Outside:
+    """Recordings from other devices that every fold model also classifies.
+
+    Attributes:
+        aftdb: preprocessed AFTDB records, all AF.
+        mitdb: preprocessed 30-s MIT-BIH windows; ``mitdb_af`` (n_windows,) bool truth.
+        names: of ``aftdb + mitdb``, for the feature cache.
+    """
+
+    aftdb: list[np.ndarray]
+    mitdb: list[np.ndarray]
+    mitdb_af: np.ndarray
+    names: list[str]
+
+    @property
+    def signals(self) -> list[np.ndarray]:
+        return self.aftdb + self.mitdb
+
+    def figures(self, per_fold: list[np.ndarray]) -> dict[str, float]:
+        """AFTDB share called AF and MIT-BIH window AF Se / Sp, means over the fold models'
+        probabilities (n_aftdb + n_mitdb, n_classes)."""
+        called = [p.argmax(axis=1) == AF for p in per_fold]
+        n, truth = len(self.aftdb), self.mitdb_af
+        return {
+            "aftdb_af_share": float(np.mean([c[:n].mean() for c in called])),
+            "mitdb_af_sensitivity": float(np.mean([c[n:][truth].mean() for c in called])),
+            "mitdb_af_specificity": float(np.mean([1 - c[n:][~truth].mean()
+                                                   for c in called])),
+        }
+
+
+@dataclass
 class Outcome:
     """One peer's cross-validated predictions.
 
     Attributes:
         probabilities: (n_records, n_classes), each record's from the model of its fold.
-        aftdb: per fold model, (n_aftdb, n_classes) on the AFTDB records.
+        outside: per fold model, (n_outside, n_classes) on :attr:`Outside.signals`.
         stored_bytes: per fold model.
         ms_per_record: one 30-s record at a time, one thread.
     """
 
     probabilities: np.ndarray
-    aftdb: list[np.ndarray]
+    outside: list[np.ndarray]
     stored_bytes: list[int]
     ms_per_record: float
 
-    def row(self, name: str, truth: np.ndarray, fold_of: np.ndarray, k: int) -> dict:
+    def row(self, name: str, truth: np.ndarray, fold_of: np.ndarray, k: int,
+            outside: Outside) -> dict:
         predicted = self.probabilities.argmax(axis=1)
         folds = [metrics.summarise(truth[fold_of == f], predicted[fold_of == f])
                  for f in range(k)]
@@ -109,8 +144,7 @@ class Outcome:
             "af_specificity": pooled["af_specificity"],
             "stored_bytes": float(np.mean(self.stored_bytes)),
             "ms_per_record": self.ms_per_record,
-            "aftdb_af_share": float(np.mean([np.mean(p.argmax(axis=1) == AF)
-                                             for p in self.aftdb])),
+            **outside.figures(self.outside),
             "confusion": pooled["confusion"],
         }
 
@@ -118,7 +152,7 @@ class Outcome:
 def ensemble(a: Outcome, b: Outcome) -> Outcome:
     """The mean of two peers' probabilities, fold by fold; bytes and time add up."""
     return Outcome((a.probabilities + b.probabilities) / 2,
-                   [(x + y) / 2 for x, y in zip(a.aftdb, b.aftdb, strict=True)],
+                   [(x + y) / 2 for x, y in zip(a.outside, b.outside, strict=True)],
                    [x + y for x, y in zip(a.stored_bytes, b.stored_bytes, strict=True)],
                    a.ms_per_record + b.ms_per_record)
 
@@ -132,43 +166,46 @@ def timed_ms(scorer: Scorer, signals: list[np.ndarray]) -> float:
 
 
 def cross_validate(scorers: list[Scorer], dataset: Dataset, fold_of: np.ndarray,
-                   aftdb: list[np.ndarray], timing: list[np.ndarray],
+                   outside: Outside, timing: list[np.ndarray],
                    stored_bytes: list[int]) -> Outcome:
     """Score each fold's held-out records with that fold's scorer (and every one on
-    AFTDB); time the last one."""
+    ``outside``); time the last one."""
     probabilities = np.zeros((len(dataset), len(CLASSES)))
     for f, scorer in enumerate(scorers):
         held_out = np.flatnonzero(fold_of == f)
         probabilities[held_out] = scorer([dataset.signals[i] for i in held_out])
-    return Outcome(probabilities, [scorer(aftdb) for scorer in scorers], stored_bytes,
-                   timed_ms(scorers[-1], timing))
+    return Outcome(probabilities, [scorer(outside.signals) for scorer in scorers],
+                   stored_bytes, timed_ms(scorers[-1], timing))
 
 
-def classical_outcome(dataset: Dataset, fold_of: np.ndarray, k: int, aftdb: list[np.ndarray],
+def classical_outcome(dataset: Dataset, fold_of: np.ndarray, k: int, outside: Outside,
                       cache: Path, timing: list[np.ndarray]) -> Outcome:
     x, _ = dataset_features(dataset.signals, dataset.fs, dataset.names, cache)
-    features = {id(s): row for s, row in zip(dataset.signals, x, strict=True)}
+    x_outside, _ = dataset_features(outside.signals, dataset.fs, np.array(outside.names),
+                                    cache.with_name("outside_features.npz"))
+    features = {id(s): row for s, row in zip(dataset.signals + outside.signals,
+                                             np.vstack([x, x_outside]), strict=True)}
     scorers, stored = [], []
     for f in range(k):
         booster = fit_lightgbm(x[fold_of != f], dataset.labels[fold_of != f], seed=f)
         stored.append(len(booster.model_to_string().encode()))
 
         def scorer(signals: list[np.ndarray], b=booster) -> np.ndarray:
-            # the dataset's features come from the cache; others (AFTDB, timing crops) are
-            # extracted here
+            # the dataset's and outside records' features come from the caches; the timing
+            # crops' are extracted here
             rows = [features[id(s)] if id(s) in features else record_features(s, dataset.fs)
                     for s in signals]
             return b.predict(np.vstack(rows), num_threads=1)
 
         scorers.append(scorer)
-    return cross_validate(scorers, dataset, fold_of, aftdb, timing, stored)
+    return cross_validate(scorers, dataset, fold_of, outside, timing, stored)
 
 
 def model_outcome(files: list[Path], dataset: Dataset, fold_of: np.ndarray,
-                  aftdb: list[np.ndarray], timing: list[np.ndarray]) -> Outcome:
+                  outside: Outside, timing: list[np.ndarray]) -> Outcome:
     classifiers = [load_classifier(path) for path in files]
-    return cross_validate([probabilities_of(c) for c in classifiers], dataset, fold_of, aftdb,
-                          timing, [stored_bytes_of(c) for c in classifiers])
+    return cross_validate([probabilities_of(c) for c in classifiers], dataset, fold_of,
+                          outside, timing, [stored_bytes_of(c) for c in classifiers])
 
 
 def probabilities_of(classifier: Classifier) -> Scorer:
@@ -176,7 +213,7 @@ def probabilities_of(classifier: Classifier) -> Scorer:
 
 
 def torch_outcomes(dataset: Dataset, fold_of: np.ndarray, runs: Path, k: int,
-                   aftdb: list[np.ndarray], timing: list[np.ndarray], budget: int,
+                   outside: Outside, timing: list[np.ndarray], budget: int,
                    epochs: int) -> dict[str, Outcome]:
     """int8 alone, and prune + int8 at ``budget`` bytes, from each fold's float model."""
     kinds = ["int8"] + (["prune + int8"] if epochs > 0 else [])
@@ -200,13 +237,15 @@ def torch_outcomes(dataset: Dataset, fold_of: np.ndarray, runs: Path, k: int,
 
             scorers[kind].append(scorer)
             sizes[kind].append(int8_bytes(net))
-    return {kind: cross_validate(scorers[kind], dataset, fold_of, aftdb, timing, sizes[kind])
+    return {kind: cross_validate(scorers[kind], dataset, fold_of, outside, timing,
+                                 sizes[kind])
             for kind in kinds}
 
 
 def cv_results_row(name: str, results: Path, key: str, shipped: Path,
-                   aftdb: list[np.ndarray], timing: list[np.ndarray]) -> dict:
-    """A row from ``results`` (per-fold ``key`` summaries with confusions and sizes)."""
+                   outside: Outside, timing: list[np.ndarray]) -> dict:
+    """A row from ``results`` (per-fold ``key`` summaries with confusions and sizes); the
+    outside figures are the shipped model's."""
     folds = json.loads(results.read_text())["folds"]
     confusions = [np.asarray(f[key]["confusion"]) for f in folds]
     per_fold = [metrics.summarise_confusion(c) for c in confusions]
@@ -221,9 +260,9 @@ def cv_results_row(name: str, results: Path, key: str, shipped: Path,
         "af_sensitivity": pooled["af_sensitivity"], "af_specificity": pooled["af_specificity"],
         "stored_bytes": float(np.mean([f["size"]["stored_bytes"] for f in folds])),
         "ms_per_record": timed_ms(scorer, timing),
-        "aftdb_af_share": float(np.mean(scorer(aftdb).argmax(axis=1) == AF)),
+        **outside.figures([scorer(outside.signals)]),
         "confusion": pooled["confusion"],
-        "source": f"{results} ({key}); time and AFTDB share: {shipped}",
+        "source": f"{results} ({key}); time, AFTDB and MIT-BIH figures: {shipped}",
     }
 
 
@@ -237,23 +276,26 @@ def stored_bytes_of(classifier: Classifier) -> int:
 
 def print_table(rows: list[dict]) -> None:
     print(f"{'peer':44s} {'CinC':>13s} {'F1 N/A/O/~':>23s} {'AF Se/Sp':>11s} "
-          f"{'bytes':>10s} {'ms/rec':>7s} {'AFTDB':>6s}")
+          f"{'bytes':>10s} {'ms/rec':>7s} {'AFTDB':>6s} {'MIT-BIH Se/Sp':>13s}")
     for r in rows:
         f1 = "/".join(f"{v:.2f}" for v in r["f1"].values())
-        aftdb = f"{r['aftdb_af_share']:.2f}" if r["aftdb_af_share"] is not None else "-"
         print(f"{r['name']:44s} {r['cinc_score']:.3f}+-{r['cinc_std']:.3f} {f1:>23s} "
               f"{r['af_sensitivity']:.2f}/{r['af_specificity']:.2f} "
-              f"{r['stored_bytes']:10.0f} {r['ms_per_record']:7.1f} {aftdb:>6s}")
+              f"{r['stored_bytes']:10.0f} {r['ms_per_record']:7.1f} "
+              f"{r['aftdb_af_share']:6.2f} "
+              f"{r['mitdb_af_sensitivity']:.2f}/{r['mitdb_af_specificity']:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
     parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"))
+    parser.add_argument("--mitdb", type=Path, default=Path("../shared/data/mitdb"))
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE",
-                        help="a further row: FILE inside every RUNS/foldK folder")
+                        help="a further row: FILE inside every RUNS/foldK folder, or a "
+                             "path where {fold} stands for the fold number")
     parser.add_argument("--cv-results", action="append", default=[], metavar="NAME=JSON",
                         help="a further row from a CV results file of the same splits")
     parser.add_argument("--cv-results-key", default="compressed",
@@ -270,33 +312,40 @@ def main() -> None:
     folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
     fold_of = np.array([folds[str(n)] for n in dataset.names])
     aftdb = read_aftdb(args.aftdb, PreprocessConfig())
+    mitdb, mitdb_af, mitdb_names = read_mitdb_windows(args.mitdb, PreprocessConfig())
+    outside = Outside(aftdb, mitdb, mitdb_af,
+                      [f"aftdb/{n}" for n in (args.aftdb / "RECORDS").read_text().split()]
+                      + [f"mitdb/{n}" for n in mitdb_names])
     # 30-s records: the typical CinC length, the same for every row
     timing = [s[: 30 * dataset.fs] for s in dataset.signals if len(s) >= 30 * dataset.fs]
     timing = timing[:TIMING_RECORDS]
 
     outcomes = {"classical (neurokit2 + LightGBM)": classical_outcome(
-        dataset, fold_of, args.k, aftdb, args.runs.parent / "peers" / "features.npz", timing)}
+        dataset, fold_of, args.k, outside, args.runs.parent / "peers" / "features.npz",
+        timing)}
     budget = stored_bytes_of(load_classifier("compressed"))
-    for kind, outcome in torch_outcomes(dataset, fold_of, args.runs, args.k, aftdb, timing,
+    for kind, outcome in torch_outcomes(dataset, fold_of, args.runs, args.k, outside, timing,
                                         budget, args.torch_epochs).items():
         outcomes[f"torch {kind}"] = outcome
     candidates = [("float (ours)", "model.pt"), ("compressed (ours)", "compressed.afq")]
     candidates += [tuple(m.split("=", 1)) for m in args.model]  # type: ignore[misc]
     missing = []
     for name, filename in candidates:
-        files = [args.runs / f"fold{f}" / filename for f in range(args.k)]
+        files = [Path(filename.replace("{fold}", str(f))) if "{fold}" in filename
+                 else args.runs / f"fold{f}" / filename for f in range(args.k)]
         if not all(p.is_file() for p in files):
             missing.append(f"{name} ({filename})")
             continue
-        outcomes[name] = model_outcome(files, dataset, fold_of, aftdb, timing)
+        outcomes[name] = model_outcome(files, dataset, fold_of, outside, timing)
     # the hybrid the issue measured on unseen records: equal weights, nothing tuned
     outcomes["ensemble: float (ours) + classical, mean probabilities"] = ensemble(
         outcomes["float (ours)"], outcomes["classical (neurokit2 + LightGBM)"])
-    rows = [o.row(name, dataset.labels, fold_of, args.k) for name, o in outcomes.items()]
+    rows = [o.row(name, dataset.labels, fold_of, args.k, outside)
+            for name, o in outcomes.items()]
     for item in args.cv_results:
         name, path = item.split("=", 1)
         rows.append(cv_results_row(name, Path(path), args.cv_results_key,
-                                   builtin_path(args.cv_results_model), aftdb, timing))
+                                   builtin_path(args.cv_results_model), outside, timing))
     print_table(rows)
     if missing:
         print("left out (files missing in some fold): " + ", ".join(missing))
@@ -306,7 +355,9 @@ def main() -> None:
                     f"at {budget} bytes (the shipped compressed model), fine-tuned "
                     f"{args.torch_epochs} epochs; ms per 30-s record "
                     f"on {len(timing)} records, one thread, this run; AFTDB share: "
-                    f"{len(aftdb)} records of {args.aftdb} called AF, mean over fold models",
+                    f"{len(aftdb)} records of {args.aftdb} called AF, and AF Se / Sp of "
+                    f"{len(mitdb)} 30-s windows (every 10 s, {int(mitdb_af.sum())} AF) of "
+                    f"{args.mitdb}, means over fold models",
         "command": " ".join(["python benchmarks/peers.py", *sys.argv[1:]]),
         "rows": rows,
         "left_out": missing,
