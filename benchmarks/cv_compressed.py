@@ -8,7 +8,8 @@ For every fold, ``afdetect compress`` compresses that fold's float model (from
         [--folds 0 1] [--extra --sparsity S]
 
 ``--folds`` compresses and scores a subset (a float recipe screened against the
-baseline's same folds).
+baseline's same folds); ``--name`` names the model file in each fold folder, so that
+another compression setting (``--extra``) keeps its own files.
 
 Prints per-fold and mean +- std figures and writes them to ``--json``
 (default benchmarks/results/cv_compressed.json).
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("--folds", type=int, nargs="+",
                         help="compress and score only these folds (default: all k)")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--name", default="compressed.afq",
+                        help="compressed model file inside each fold folder")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="further `afdetect compress` options, e.g. --sparsity 0.97")
     parser.add_argument("--json", type=Path,
@@ -43,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     def out(f: int) -> Path:
-        return args.runs / f"fold{f}" / "compressed.afq"
+        return args.runs / f"fold{f}" / args.name
 
     threads = str(max(1, 2 // args.jobs))
     chosen = args.folds if args.folds is not None else list(range(args.k))
@@ -52,7 +55,7 @@ def main() -> None:
         "compress", "--model", str(args.runs / f"fold{f}" / "model.pt"), "--data",
         str(args.data), "--out", str(out(f)), "--splits", str(args.runs / "splits.json"),
         "--fold", str(f), "--threads", threads, *args.extra),
-        lambda f: args.runs / f"fold{f}" / "compress.log", args.jobs)
+        lambda f: out(f).with_suffix(".log"), args.jobs)
 
     rows = []
     for f in chosen:
@@ -77,6 +80,7 @@ def main() -> None:
         "command": "python benchmarks/cv_compressed.py --data " + str(args.data)
                    + " --runs " + str(args.runs)
                    + (" --folds " + " ".join(map(str, chosen)) if args.folds else "")
+                   + (f" --name {args.name}" if args.name != "compressed.afq" else "")
                    + (" --extra " + " ".join(args.extra) if args.extra else ""),
         "folds": rows, "wall_seconds_this_run": seconds,
     }

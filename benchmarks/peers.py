@@ -17,7 +17,7 @@ Every row is scored on the held-out fold of each of the 5 splits in ``RUNS/split
   ``runs/distill/fold{fold}/model.pt``): read from ``RUNS/foldK/``; rows whose files are
   missing in any fold are left out and named;
 - ``ensemble``: the mean of the float and classical rows' probabilities (equal weights,
-  nothing tuned);
+  nothing tuned), and of any rows named with ``--ensemble "ROW+ROW+..."``;
 - ``--cv-results NAME=JSON``: a row from a cross-validation results file of the same
   splits (``benchmarks/cv_compressed.py`` writes one), for models too slow to rebuild
   here: its per-fold confusions and sizes, with time per record and the AFTDB share
@@ -149,12 +149,13 @@ class Outcome:
         }
 
 
-def ensemble(a: Outcome, b: Outcome) -> Outcome:
-    """The mean of two peers' probabilities, fold by fold; bytes and time add up."""
-    return Outcome((a.probabilities + b.probabilities) / 2,
-                   [(x + y) / 2 for x, y in zip(a.outside, b.outside, strict=True)],
-                   [x + y for x, y in zip(a.stored_bytes, b.stored_bytes, strict=True)],
-                   a.ms_per_record + b.ms_per_record)
+def ensemble(members: list[Outcome]) -> Outcome:
+    """The mean of peers' probabilities, fold by fold; bytes and time add up."""
+    return Outcome(np.mean([m.probabilities for m in members], axis=0),
+                   [np.mean(fold, axis=0) for fold in zip(*(m.outside for m in members),
+                                                         strict=True)],
+                   [sum(fold) for fold in zip(*(m.stored_bytes for m in members), strict=True)],
+                   sum(m.ms_per_record for m in members))
 
 
 def timed_ms(scorer: Scorer, signals: list[np.ndarray]) -> float:
@@ -296,6 +297,8 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE",
                         help="a further row: FILE inside every RUNS/foldK folder, or a "
                              "path where {fold} stands for the fold number")
+    parser.add_argument("--ensemble", action="append", default=[], metavar="ROW+ROW+...",
+                        help="a further row: the mean probabilities of these rows")
     parser.add_argument("--cv-results", action="append", default=[], metavar="NAME=JSON",
                         help="a further row from a CV results file of the same splits")
     parser.add_argument("--cv-results-key", default="compressed",
@@ -338,8 +341,14 @@ def main() -> None:
             continue
         outcomes[name] = model_outcome(files, dataset, fold_of, outside, timing)
     # the hybrid the issue measured on unseen records: equal weights, nothing tuned
-    outcomes["ensemble: float (ours) + classical, mean probabilities"] = ensemble(
-        outcomes["float (ours)"], outcomes["classical (neurokit2 + LightGBM)"])
+    members = [["float (ours)", "classical (neurokit2 + LightGBM)"]]
+    members += [item.split("+") for item in args.ensemble]
+    for names in members:
+        unknown = [n for n in names if n not in outcomes]
+        if unknown:
+            parser.error(f"--ensemble: no row named {unknown[0]!r}")
+        outcomes[f"ensemble: {' + '.join(names)}, mean probabilities"] = ensemble(
+            [outcomes[n] for n in names])
     rows = [o.row(name, dataset.labels, fold_of, args.k, outside)
             for name, o in outcomes.items()]
     for item in args.cv_results:
