@@ -17,7 +17,7 @@ Every row is scored on the held-out fold of each of the 5 splits in ``RUNS/split
   ``runs/distill/fold{fold}/model.pt``): read from ``RUNS/foldK/``; rows whose files are
   missing in any fold are left out and named;
 - ``ensemble``: the mean of the float and classical rows' probabilities (equal weights,
-  nothing tuned), and of any rows named with ``--ensemble "ROW+ROW+..."``;
+  nothing tuned), and of the rows named by each ``--ensemble ROW ROW ...``;
 - ``--cv-results NAME=JSON``: a row from a cross-validation results file of the same
   splits (``benchmarks/cv_compressed.py`` writes one), for models too slow to rebuild
   here: its per-fold confusions and sizes, with time per record and the AFTDB share
@@ -74,6 +74,7 @@ from afdetect.models import (
 
 AF = CLASSES.index("A")
 TIMING_RECORDS = 100
+CLASSICAL = "classical (neurokit2 + LightGBM)"
 
 Scorer = Callable[[list[np.ndarray]], np.ndarray]
 """Preprocessed signals -> class probabilities, (n_signals, n_classes)."""
@@ -297,8 +298,9 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE",
                         help="a further row: FILE inside every RUNS/foldK folder, or a "
                              "path where {fold} stands for the fold number")
-    parser.add_argument("--ensemble", action="append", default=[], metavar="ROW+ROW+...",
-                        help="a further row: the mean probabilities of these rows")
+    parser.add_argument("--ensemble", action="append", nargs="+", default=[], metavar="ROW",
+                        help="a further row: the mean probabilities of these rows (names "
+                             "as in the table)")
     parser.add_argument("--cv-results", action="append", default=[], metavar="NAME=JSON",
                         help="a further row from a CV results file of the same splits")
     parser.add_argument("--cv-results-key", default="compressed",
@@ -310,6 +312,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/peers.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    candidates = [("float (ours)", "model.pt"), ("compressed (ours)", "compressed.afq")]
+    candidates += [tuple(m.split("=", 1)) for m in args.model]  # type: ignore[misc]
+    members = [["float (ours)", CLASSICAL], *args.ensemble]
+    known = {CLASSICAL, "torch int8", "torch prune + int8", *(n for n, _ in candidates)}
+    for names in members:  # refused before the hour of work, not after
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            parser.error(f"--ensemble: no row named {unknown[0]!r}")
 
     dataset = load_dataset(args.data)
     folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
@@ -323,15 +333,13 @@ def main() -> None:
     timing = [s[: 30 * dataset.fs] for s in dataset.signals if len(s) >= 30 * dataset.fs]
     timing = timing[:TIMING_RECORDS]
 
-    outcomes = {"classical (neurokit2 + LightGBM)": classical_outcome(
+    outcomes = {CLASSICAL: classical_outcome(
         dataset, fold_of, args.k, outside, args.runs.parent / "peers" / "features.npz",
         timing)}
     budget = stored_bytes_of(load_classifier("compressed"))
     for kind, outcome in torch_outcomes(dataset, fold_of, args.runs, args.k, outside, timing,
                                         budget, args.torch_epochs).items():
         outcomes[f"torch {kind}"] = outcome
-    candidates = [("float (ours)", "model.pt"), ("compressed (ours)", "compressed.afq")]
-    candidates += [tuple(m.split("=", 1)) for m in args.model]  # type: ignore[misc]
     missing = []
     for name, filename in candidates:
         files = [Path(filename.replace("{fold}", str(f))) if "{fold}" in filename
@@ -341,12 +349,10 @@ def main() -> None:
             continue
         outcomes[name] = model_outcome(files, dataset, fold_of, outside, timing)
     # the hybrid the issue measured on unseen records: equal weights, nothing tuned
-    members = [["float (ours)", "classical (neurokit2 + LightGBM)"]]
-    members += [item.split("+") for item in args.ensemble]
     for names in members:
-        unknown = [n for n in names if n not in outcomes]
-        if unknown:
-            parser.error(f"--ensemble: no row named {unknown[0]!r}")
+        if any(n not in outcomes for n in names):
+            missing.append(f"ensemble of {', '.join(names)}")
+            continue
         outcomes[f"ensemble: {' + '.join(names)}, mean probabilities"] = ensemble(
             [outcomes[n] for n in names])
     rows = [o.row(name, dataset.labels, fold_of, args.k, outside)
@@ -357,7 +363,8 @@ def main() -> None:
                                    builtin_path(args.cv_results_model), outside, timing))
     print_table(rows)
     if missing:
-        print("left out (files missing in some fold): " + ", ".join(missing))
+        print("left out (files missing in some fold, or a member left out): "
+              + ", ".join(missing))
     result = {
         "protocol": f"{args.k}-fold CV, splits {args.runs / 'splits.json'}; LightGBM trees "
                     "chosen on a validation split of the training folds; torch prune + int8 "
