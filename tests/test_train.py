@@ -167,3 +167,6 @@ def test_train_cli_distils_a_soft_label_file_and_refuses_a_changed_one(tmp_path:
                            "--soft-labels", tmp_path / "t.csv"), "no soft label for 1")
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "s",
                            "--soft-labels", tmp_path / "missing.csv"), "missing.csv: cannot")
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "s",
+                           "--soft-labels", tmp_path / "t.csv", "--soft-weight", "0"),
+                       "--soft-weight must be in (0, 1]")

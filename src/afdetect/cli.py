@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soft-labels", type=Path, metavar="FILE.csv",
                    help="teacher probabilities per record (CSV record,N,A,O,~) to distil")
     p.add_argument("--soft-weight", type=float, default=0.5, metavar="W",
-                   help="weight of --soft-labels in the loss, 0..1 (default 0.5)")
+                   help="weight of --soft-labels in the loss, (0, 1] (default 0.5)")
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold of --splits for validation")
     p.add_argument("--k", type=int, default=5, help="folds when creating --splits (default 5)")
@@ -444,8 +444,8 @@ def _train(args: argparse.Namespace) -> int:
             raise AfdetectError(f"--channels needs {len(model.kernel_sizes)} positive "
                                 f"integers, got {args.channels!r}")
         model = dataclasses.replace(model, channels=channels)
-    if not 0 <= args.soft_weight <= 1:
-        raise AfdetectError("--soft-weight must be in [0, 1]")
+    if not 0 < args.soft_weight <= 1:
+        raise AfdetectError("--soft-weight must be in (0, 1]")
     config = TrainConfig(fit=fit, model=model)
     if args.soft_labels is not None:
         config = dataclasses.replace(config, distill=args.soft_weight,

@@ -269,6 +269,8 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
     ``soft_targets`` (n_train, n_classes), the teacher probabilities of ``train_set``'s
     records, are distilled with weight ``config.distill``.
     """
+    if (config.distill > 0) != (soft_targets is not None):
+        raise ValueError("config.distill > 0 and soft_targets go together")
     group = distributed.current()
     # a second run into out_dir is refused; under torchrun rank 0 holds the lock
     with exclusive_folder(out_dir) if group.is_main else contextlib.nullcontext():
