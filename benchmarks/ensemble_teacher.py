@@ -29,6 +29,7 @@ import torch
 from classical_peer import dataset_features, fit_lightgbm
 from tqdm import tqdm
 
+from afdetect import CLASSES
 from afdetect.data.soft_labels import write_soft_labels
 from afdetect.data.splits import load_or_make_splits, stratified_folds
 from afdetect.data.store import load_dataset
@@ -44,7 +45,7 @@ def classical_out_of_fold(features: np.ndarray, labels: np.ndarray, names: np.nd
     """LightGBM probabilities (n, n_classes), each row from a model that never saw it."""
     inner = stratified_folds(names, labels, INNER_FOLDS, seed=seed)
     inner_of = np.array([inner[str(n)] for n in names])
-    probabilities = np.zeros((len(labels), 4))
+    probabilities = np.zeros((len(labels), len(CLASSES)))
     for f in range(INNER_FOLDS):
         held = inner_of == f
         booster = fit_lightgbm(features[~held], labels[~held], seed=seed * 10 + f)
