@@ -314,6 +314,19 @@ def test_widening_follows_error_per_added_bit_within_the_budget() -> None:
     assert added == [[2, 2, 3, 2], [3, 2, 3, 2], [3, 3, 3, 2]]  # layer 1 tried, too big
 
 
+def test_a_second_extra_bit_goes_where_it_removes_most_error() -> None:
+    # layer 0's window is too narrow at 3 bits (as after folding a heavily pruned layer)
+    errors = np.array([[10.0, 5.0, 0.1], [1.0, 0.2, 0.1]])
+    kept = [10, 10]
+
+    def fits(widths: list[int]) -> bool:
+        return sum((b - 2) * k for k, b in zip(kept, widths, strict=True)) <= 20
+
+    assert widen_within_budget(errors[:, :2], kept, 2, fits) == [3, 3]
+    assert widen_within_budget(errors, kept, 2, fits) == [4, 2]
+    assert widen_within_budget(errors, kept, 2, lambda w: True) == [4, 4]
+
+
 def test_layer_bits_chosen_within_the_size_budget(samples) -> None:
     x = calibration_batch(samples, 12, seed=0)
     spec = QuantSpec(weight_bits=2, act_bits=8, input_bits=12)
@@ -341,3 +354,6 @@ def test_layer_bits_chosen_within_the_size_budget(samples) -> None:
     assert stored(widths) <= 8 * budget < stored([3] * net.n_layers)
     assert int(net.bits[0]) == 0  # still unquantised afterwards
     assert choose_layer_bits(net, x, spec, fractions, uniform // 8) == [2] * net.n_layers
+    roomy = (stored([4] * net.n_layers) + 7) // 8
+    wider = choose_layer_bits(net, x, spec, fractions, roomy, extra_bits=2)
+    assert max(wider) == 4 and stored(wider) <= 8 * roomy

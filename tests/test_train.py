@@ -38,9 +38,11 @@ def test_same_seed_same_model(samples, tmp_path: Path) -> None:
         assert torch.equal(pa, pb), name
 
 
-def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path,
+@pytest.mark.parametrize("config", [TINY, TrainConfig(TINY.fit, TINY.model, ema=0.9)],
+                         ids=["plain", "ema"])
+def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path, config: TrainConfig,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    reference = train(TINY, samples, tmp_path / "whole", progress=False)
+    reference = train(config, samples, tmp_path / "whole", progress=False)
     real_write = loop.write_text_atomic
     calls = {"n": 0}
 
@@ -52,10 +54,10 @@ def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path,
 
     monkeypatch.setattr(loop, "write_text_atomic", crash_after_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train(TINY, samples, tmp_path / "cut", progress=False)
+        train(config, samples, tmp_path / "cut", progress=False)
     monkeypatch.undo()
     assert not (tmp_path / "cut" / "model.pt").exists()
-    resumed = train(TINY, samples, tmp_path / "cut", resume=True, progress=False)
+    resumed = train(config, samples, tmp_path / "cut", resume=True, progress=False)
     for (name, pa), pb in zip(reference.state_dict().items(), resumed.state_dict().values(),
                               strict=True):
         assert torch.equal(pa, pb), name
@@ -67,6 +69,28 @@ def test_resume_refuses_another_configuration(samples, tmp_path: Path) -> None:
                         model=TINY.model)
     with pytest.raises(AfdetectError, match="another configuration"):
         train(other, samples, tmp_path, resume=True, progress=False)
+
+
+def test_ema_saves_the_moving_average_of_the_weights(samples, tmp_path: Path) -> None:
+    from afdetect.model import AFNet
+
+    decay = 0.8
+    torch.manual_seed(0)
+    model = AFNet(TINY.model)
+    trajectory: list[dict[str, torch.Tensor]] = []
+
+    def record() -> None:
+        trajectory.append({n: p.detach().clone() for n, p in model.named_parameters()})
+
+    loop.fit(model, TINY.fit, samples, tmp_path, fingerprint={}, n_classes=4,
+             progress=False, after_step=record, ema=decay)
+    expected = dict(trajectory[0])
+    for step in trajectory[1:]:
+        expected = {n: decay * expected[n] + (1 - decay) * step[n] for n in expected}
+    final = dict(model.named_parameters())
+    for name, value in expected.items():
+        assert torch.allclose(final[name], value, atol=1e-6), name
+    assert not torch.allclose(final["classifier.weight"], trajectory[-1]["classifier.weight"])
 
 
 def test_augmentations_are_optional_and_leave_the_plain_stream_alone() -> None:
@@ -97,13 +121,15 @@ def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> Non
                            "8,8"), "--channels needs 8 positive integers")
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--invert",
                            "2"), "--invert within [0, 1]")
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--ema",
+                           "1"), "--ema must be in [0, 1)")
 
 
 def test_checkpoints_from_before_the_augmentation_settings_resume() -> None:
     old = {"fit": {"epochs": 2, "seed": 0}, "model": {"channels": [4]}}
     new = {"fit": {"epochs": 2, "seed": 0, "noise_std": 0.0, "wander": 0.0,
                    "invert_share": 0.0}, "model": {"channels": [4], "rr": None},
-           "distill": 0.0, "soft_labels_sha256": None}
+           "distill": 0.0, "soft_labels_sha256": None, "ema": 0.0}
     assert loop._comparable(new) == loop._comparable(old)
     new["fit"]["noise_std"] = 0.05
     assert loop._comparable(new) != loop._comparable(old)

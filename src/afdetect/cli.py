@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="teacher probabilities per record (CSV record,N,A,O,~) to distil")
     p.add_argument("--soft-weight", type=float, default=0.5, metavar="W",
                    help="weight of --soft-labels in the loss, (0, 1] (default 0.5)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="save an exponential moving average of the weights with this decay "
+                        "per step, in [0, 1) (default 0: the final weights)")
     p.add_argument("--splits", type=Path, help="fold file (created if missing)")
     p.add_argument("--fold", type=int, help="hold out this fold of --splits for validation")
     p.add_argument("--k", type=int, default=5, help="folds when creating --splits (default 5)")
@@ -116,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size-budget", type=int, metavar="BYTES",
                    help="widen layers to --bits + 1 by sensitivity while the stored model "
                         "fits BYTES (0: every layer --bits)")
+    p.add_argument("--extra-bits", type=int, metavar="N",
+                   help="the most bits a layer may get above --bits within --size-budget "
+                        "(default 1)")
     p.add_argument("--act-bits", type=int, help="activation bits")
     p.add_argument("--prune-epochs", type=int, help="fine-tuning epochs while pruning")
     p.add_argument("--qat-epochs", type=int, help="quantisation-aware fine-tuning epochs")
@@ -446,7 +452,9 @@ def _train(args: argparse.Namespace) -> int:
         model = dataclasses.replace(model, channels=channels)
     if not 0 < args.soft_weight <= 1:
         raise AfdetectError("--soft-weight must be in (0, 1]")
-    config = TrainConfig(fit=fit, model=model)
+    if not 0 <= args.ema < 1:
+        raise AfdetectError("--ema must be in [0, 1)")
+    config = TrainConfig(fit=fit, model=model, ema=args.ema)
     if args.soft_labels is not None:
         config = dataclasses.replace(config, distill=args.soft_weight,
                                      soft_labels_sha256=file_digest(args.soft_labels))
@@ -500,6 +508,10 @@ def _compress(args: argparse.Namespace) -> int:
         raise AfdetectError("--bits must be in 2..8 and --act-bits in 2..16")
     if args.size_budget is not None and args.size_budget < 0:
         raise AfdetectError("--size-budget must be 0 or a number of bytes")
+    extra_bits = default.extra_bits if args.extra_bits is None else args.extra_bits
+    if extra_bits < 1 or quant.weight_bits + extra_bits > 8:
+        raise AfdetectError("--extra-bits must be at least 1, with --bits + --extra-bits "
+                            "at most 8")
     sparsity = default.sparsity if args.sparsity is None else args.sparsity
     if not 0 <= sparsity < 1:
         raise AfdetectError("--sparsity must be in [0, 1)")
@@ -510,7 +522,8 @@ def _compress(args: argparse.Namespace) -> int:
         prune_end_fraction=args.prune_end or default.prune_end_fraction,
         distill=default.distill if args.distill is None else args.distill,
         granularity=args.granularity or default.granularity,
-        size_budget=default.size_budget if args.size_budget is None else args.size_budget)
+        size_budget=default.size_budget if args.size_budget is None else args.size_budget,
+        extra_bits=extra_bits)
     if not 0 <= config.distill <= 1:
         raise AfdetectError("--distill must be in [0, 1]")
     if config.prune.lr <= 0 or config.qat.lr <= 0:

@@ -1,13 +1,14 @@
-"""Mixed code widths: which layers' kept weights get one bit more than the base width.
+"""Mixed code widths: which layers' kept weights get a bit or two more than the base width.
 
-A b-bit code (sign included) addresses 2^(b-1) exponents, so one more bit doubles the
+A b-bit code (sign included) addresses 2^(b-1) exponents, so each added bit doubles the
 range of magnitudes a layer keeps instead of clamping its small weights up to the window's
-floor (at 2 bits each weight is +-2^e_max or +-2^(e_max-1)). The bit is worth most where
+floor (at 2 bits each weight is +-2^e_max or +-2^(e_max-1)). A bit is worth most where
 quantising the layer disturbs the network's output most and where the layer keeps few
 weights (each kept weight pays it). The sensitivity of a layer is the relative error of the
 logits when that layer alone is quantised (everything else float) on the calibration batch;
-layers are widened in order of error removed per added bit while the stored size stays
-within a budget."""
+bits are added one at a time, each to the layer where it removes the most error per added
+bit, while the stored size stays within a budget. Heavily pruned layers whose folded
+weights span a wide range (a few large survivors beside small ones) can need two."""
 
 from __future__ import annotations
 
@@ -47,33 +48,42 @@ def quantisation_errors(net: CompressibleNet, x: torch.Tensor, widths: tuple[int
 
 def widen_within_budget(errors: np.ndarray, kept: list[int], base: int,
                         fits: Callable[[list[int]], bool]) -> list[int]:
-    """Per-layer widths: ``base`` everywhere, then ``base + 1`` for layers in decreasing
-    order of error removed per added bit (``errors`` columns: base, base + 1; a layer pays
-    one bit per ``kept`` weight) as long as ``fits(widths)`` accepts the result.
+    """Per-layer widths: ``base`` everywhere, then one bit at a time to the layer whose
+    next bit removes the most error per added bit (``errors`` columns: widths ``base``,
+    ``base + 1``, ...; a layer pays one bit per ``kept`` weight) as long as
+    ``fits(widths)`` accepts the result.
 
-    A layer that does not fit is skipped and cheaper ones are still tried."""
-    gain = np.maximum(errors[:, 0] - errors[:, 1], 0.0)
-    order = np.argsort(-gain / np.maximum(np.array(kept, dtype=np.float64), 1.0),
-                       kind="stable")
+    A layer whose next bit does not fit, or removes no error, gets no more bits; the
+    others are still tried. Ties go to the lower layer index."""
+    errors = np.minimum.accumulate(errors, axis=1)  # a wider code never needs to be worse
+    cost = np.maximum(np.array(kept, dtype=np.float64), 1.0)
     widths = [base] * len(kept)
-    for i in order:
-        if gain[i] <= 0:
+    open_layers = set(range(len(kept)))
+    while open_layers:
+        gain = {i: float(errors[i, widths[i] - base] - errors[i, widths[i] - base + 1])
+                for i in open_layers}
+        best = min(open_layers, key=lambda i: (-gain[i] / cost[i], i))
+        if gain[best] <= 0:
             break
         trial = [*widths]
-        trial[i] = base + 1
+        trial[best] += 1
         if fits(trial):
             widths = trial
+            if widths[best] - base < errors.shape[1] - 1:
+                continue
+        open_layers.discard(best)
     return widths
 
 
 def choose_layer_bits(net: CompressibleNet, x: torch.Tensor, spec: QuantSpec,
-                      fractions: list[int], size_budget: int) -> list[int]:
+                      fractions: list[int], size_budget: int, extra_bits: int = 1
+                      ) -> list[int]:
     """Widths for ``net`` (folded and pruned, quantisation not yet enabled): layers widened
-    to ``spec.weight_bits + 1`` by :func:`quantisation_errors` on ``x`` while the stored
-    size, measured by the accounting on the net quantised with ``fractions``, stays within
-    ``size_budget`` bytes. Leaves quantisation disabled."""
+    up to ``spec.weight_bits + extra_bits`` by :func:`quantisation_errors` on ``x`` while
+    the stored size, measured by the accounting on the net quantised with ``fractions``,
+    stays within ``size_budget`` bytes. Leaves quantisation disabled."""
     base = spec.weight_bits
-    errors = quantisation_errors(net, x, (base, base + 1))
+    errors = quantisation_errors(net, x, tuple(range(base, base + extra_bits + 1)))
     kept = [int(net.mask(i).sum()) for i in range(net.n_layers)]
 
     def fits(widths: list[int]) -> bool:

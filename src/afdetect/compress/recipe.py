@@ -55,6 +55,9 @@ class CompressConfig:
             ``quant.weight_bits``, by sensitivity (see bitwidth.py); 0: one width for all.
             Judged on the model as quantisation-aware tuning starts; the biases' widths
             can still move the final size by a few bytes.
+        extra_bits: the most bits a layer may get above ``quant.weight_bits`` within
+            ``size_budget``. Two rescue heavily pruned layers whose folded weights span
+            more exponents than one extra bit addresses (the 4 KB point of the README).
     """
 
     sparsity: float = 0.89
@@ -68,12 +71,17 @@ class CompressConfig:
     distill: float = 0.5
     granularity: str = "kernel"
     size_budget: int = 6300
+    extra_bits: int = 1
 
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}")
         if self.size_budget < 0:
             raise ValueError("size_budget must be 0 (one width) or a number of bytes")
+        if self.extra_bits < 1:
+            raise ValueError("extra_bits must be at least 1")
+        if self.size_budget and self.quant.weight_bits + self.extra_bits > 8:
+            raise ValueError("weight_bits + extra_bits must stay within 8 (the widest code)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +150,8 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
                "percentile": config.act_percentile}
     if config.size_budget:  # keeps the folders of uniform-width runs valid
         qat_key["size_budget"] = config.size_budget
+    if config.extra_bits != 1:  # likewise for runs from before extra_bits existed
+        qat_key["extra_bits"] = config.extra_bits
     prune_dir = work / f"prune-{_digest(prune_key)}"
     qat_dir = work / f"qat-{_digest(qat_key)}"
     history: dict[str, list[dict[str, Any]]] = {}
@@ -174,7 +184,7 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
                 if progress:
                     tqdm.write("bit allocation: logit error of each layer quantised alone")
                 widths = choose_layer_bits(net, x, config.quant, fractions,
-                                           config.size_budget)
+                                           config.size_budget, config.extra_bits)
             net.enable_quantisation(config.quant, fractions, widths)
         history["qat"] = _stage(
             net, qat_dir, lambda: fit(

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from afdetect import metrics
@@ -36,7 +37,8 @@ from afdetect.train.inference import predict_logits
 # Settings added after checkpoints existed, at the value that reproduces the older runs:
 # a fingerprint holding them at that value matches one written before they existed.
 NEUTRAL_SETTINGS: dict[str, Any] = {"noise_std": 0.0, "wander": 0.0, "invert_share": 0.0,
-                                    "rr": None, "distill": 0.0, "soft_labels_sha256": None}
+                                    "rr": None, "distill": 0.0, "soft_labels_sha256": None,
+                                    "ema": 0.0}
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -83,6 +85,9 @@ class TrainConfig:
     Attributes:
         distill: weight of the soft labels in the loss (0: plain cross-entropy).
         soft_labels_sha256: digest of the soft-label file distilled from, if any.
+        ema: decay per optimiser step of an exponential moving average of the weights
+            (and BatchNorm statistics), which is what is scored and saved; 0: the
+            final weights themselves.
     """
 
     fit: FitConfig = field(default_factory=FitConfig)
@@ -90,6 +95,7 @@ class TrainConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     distill: float = 0.0
     soft_labels_sha256: str | None = None
+    ema: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,7 +147,7 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         on_step: StepHook | None = None, after_step: Callable[[], None] | None = None,
         logits_fn: Callable[[list[np.ndarray]], np.ndarray] | None = None,
         teacher: nn.Module | None = None, distill: float = 0.0, temperature: float = 2.0,
-        soft_targets: np.ndarray | None = None) -> list[dict[str, Any]]:
+        soft_targets: np.ndarray | None = None, ema: float = 0.0) -> list[dict[str, Any]]:
     """Optimise ``model`` in place; checkpoint every epoch to ``out_dir/checkpoint.pt``.
 
     Args:
@@ -152,6 +158,9 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
             (1 - distill) * cross-entropy + distill * T^2 * KL(teacher_T || model_T).
         soft_targets: (n_train, n_classes) fixed per-record teacher probabilities, the
             alternative to ``teacher``; distilled at temperature 1 with weight ``distill``.
+        ema: per-step decay of a moving average of the weights and buffers (0: none).
+            The average is what validation scores, and it is copied into ``model`` at
+            the end.
     Returns:
         the per-epoch history (also written to ``out_dir/history.json``).
     """
@@ -170,6 +179,8 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch)
     fingerprint = json.loads(json.dumps(fingerprint))  # tuples -> lists, as after loading
+    average = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
+               if ema > 0 else None)
     history: list[dict[str, Any]] = []
     start_epoch = 0
     if resume and (out / CHECKPOINT).is_file():
@@ -182,6 +193,8 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         schedule.load_state_dict(state["schedule"])
         history = json.loads(state["history"])
         start_epoch = int(state["epoch"])
+        if average is not None:
+            average.load_state_dict(state["average"])
 
     loss_fn = nn.CrossEntropyLoss(
         weight=class_weights(train_set.labels, n_classes, config.class_weight_power))
@@ -218,6 +231,8 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
             schedule.step()
             if after_step is not None:
                 after_step()
+            if average is not None:
+                average.update_parameters(model)
             value = loss.item()
             total += value * len(index)
             bar.set_postfix(loss=f"{value:.3f}")
@@ -226,8 +241,10 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         last = epoch + 1 == config.epochs
         if (val_set is not None and len(val_set) and group.is_main
                 and (last or (epoch + 1) % val_every == 0)):
-            scorer = logits_fn or (lambda s: predict_logits(model, s))  # type: ignore[arg-type]
-            summary = metrics.summarise(val_set.labels, scorer(val_set.signals).argmax(axis=1))
+            scored = model if average is None else average.module
+            logits = (logits_fn(val_set.signals) if logits_fn is not None
+                      else predict_logits(scored, val_set.signals))  # type: ignore[arg-type]
+            summary = metrics.summarise(val_set.labels, logits.argmax(axis=1))
             entry.update(val_cinc_score=summary["cinc_score"], val_accuracy=summary["accuracy"])
         history.append(entry)
         if progress:
@@ -236,9 +253,11 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         distributed.average_buffers(model)
         if group.is_main:
             _save_checkpoint(out / CHECKPOINT, model, optimiser, schedule, epoch + 1,
-                             fingerprint, history)
+                             fingerprint, history, average)
             write_text_atomic(out / HISTORY, json.dumps(history, indent=1))
         distributed.barrier()  # no rank runs ahead of the checkpoint it may resume from
+    if average is not None:
+        model.load_state_dict(average.module.state_dict())
     return history
 
 
@@ -279,7 +298,7 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
         history = fit(model, config.fit, train_set, out_dir, fingerprint=config.to_dict(),
                       n_classes=config.model.n_classes, val_set=val_set, val_every=val_every,
                       resume=resume, progress=progress, distill=config.distill,
-                      soft_targets=soft_targets)
+                      soft_targets=soft_targets, ema=config.ema)
         metadata: dict[str, Any] = {"train": config.to_dict(),
                                     "n_train_records": len(train_set), "history": history}
         if group.world_size > 1:
@@ -304,8 +323,9 @@ def _comparable(fingerprint: Any) -> Any:
 
 def _save_checkpoint(path: Path, model: nn.Module, optimiser: torch.optim.Optimizer,
                      schedule: Any, epoch: int, fingerprint: dict[str, Any],
-                     history: list[dict[str, Any]]) -> None:
-    state = {
+                     history: list[dict[str, Any]], average: AveragedModel | None
+                     ) -> None:
+    state: dict[str, Any] = {
         "model": model.state_dict(),
         "optimiser": optimiser.state_dict(),
         "schedule": schedule.state_dict(),
@@ -313,5 +333,7 @@ def _save_checkpoint(path: Path, model: nn.Module, optimiser: torch.optim.Optimi
         "fingerprint": json.dumps(fingerprint, sort_keys=True),
         "history": json.dumps(history),
     }
+    if average is not None:
+        state["average"] = average.state_dict()
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
