@@ -80,6 +80,9 @@ def test_tampered_compressed_model_is_refused(compressed: Path, tmp_path: Path) 
                            tmp_path / "x.afq", "--bits", "1"), "--bits must be in 2..8")
     assert_clean_error(run("compress", "--model", "float", "--data", SAMPLES, "--out",
                            tmp_path / "x.afq", "--size-budget", "-5"), "--size-budget must be")
+    assert_clean_error(run("compress", "--model", "float", "--data", SAMPLES, "--out",
+                           tmp_path / "x.afq", "--bits", "7", "--extra-bits", "2"),
+                       "--extra-bits must be at least 1, with --bits + --extra-bits at most 8")
 
 
 def test_shipped_default_model_is_the_compressed_one_within_its_size_contract() -> None:
