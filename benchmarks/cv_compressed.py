@@ -9,7 +9,8 @@ For every fold, ``afdetect compress`` compresses that fold's float model (from
 
 ``--folds`` compresses and scores a subset (a float recipe screened against the
 baseline's same folds); ``--name`` names the model file in each fold folder, so that
-another compression setting (``--extra``) keeps its own files.
+another compression setting (``--extra``) keeps its own files. Each compressed fold model
+is also run on the 30 AFTDB records (all AF), as ``cv_float.py`` does for the float ones.
 
 Prints per-fold and mean +- std figures and writes them to ``--json``
 (default benchmarks/results/cv_compressed.json).
@@ -22,17 +23,22 @@ import json
 from pathlib import Path
 
 import numpy as np
-from folds import afdetect, run_folds
+from folds import afdetect, read_aftdb, run_folds
 
+from afdetect import metrics
 from afdetect.atomic import write_text_atomic
 from afdetect.compress.accounting import report
+from afdetect.data.preprocess import PreprocessConfig
 from afdetect.deploy.format import load_compressed
+from afdetect.models import load_classifier
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
+    parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"),
+                        help="AFTDB records (all AF) each compressed model is also run on")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--folds", type=int, nargs="+",
                         help="compress and score only these folds (default: all k)")
@@ -57,6 +63,7 @@ def main() -> None:
         "--fold", str(f), "--threads", threads, *args.extra),
         lambda f: out(f).with_suffix(".log"), args.jobs)
 
+    aftdb = read_aftdb(args.aftdb, PreprocessConfig()) if args.aftdb.is_dir() else []
     rows = []
     for f in chosen:
         model, metadata = load_compressed(out(f))
@@ -68,6 +75,9 @@ def main() -> None:
                      "size": size, "weight_bits": model.weight_bits, "recipe": metadata["recipe"],
                      "compress_seconds": sum(h["seconds"] for stage in metadata["history"]
                                              .values() for h in stage)})
+        if aftdb:
+            called = load_classifier(out(f)).logits(aftdb).argmax(axis=1) == metrics.AF
+            rows[-1]["aftdb_af_share"] = float(called.mean())
         print(f"fold {f}: CinC {m['compressed']['cinc_score']:.4f} (float "
               f"{m['float_parent']['cinc_score']:.4f}), accuracy "
               f"{m['compressed']['accuracy']:.4f} (float {m['float_parent']['accuracy']:.4f}), "
@@ -92,6 +102,9 @@ def main() -> None:
                         "loss_mean": (flt - comp).mean(), "loss_std": (flt - comp).std()}
         print(f"{key:15s} compressed {comp.mean():.4f} +- {comp.std():.4f}   float "
               f"{flt.mean():.4f} +- {flt.std():.4f}   loss {(flt - comp).mean():+.4f}")
+    if aftdb:
+        summary["aftdb_af_share"] = float(np.mean([r["aftdb_af_share"] for r in rows]))
+        print(f"AFTDB called AF {summary['aftdb_af_share']:.3f} (mean over fold models)")
     for key in ("compression_ratio", "stored_bytes"):
         values = [r["size"][key] for r in rows]
         summary[key] = {"mean": float(np.mean(values)), "min": float(np.min(values)),
