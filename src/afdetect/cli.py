@@ -509,7 +509,8 @@ def _compress(args: argparse.Namespace) -> int:
     if args.size_budget is not None and args.size_budget < 0:
         raise AfdetectError("--size-budget must be 0 or a number of bytes")
     extra_bits = default.extra_bits if args.extra_bits is None else args.extra_bits
-    if extra_bits < 1 or quant.weight_bits + extra_bits > 8:
+    budget = default.size_budget if args.size_budget is None else args.size_budget
+    if extra_bits < 1 or (budget and quant.weight_bits + extra_bits > 8):
         raise AfdetectError("--extra-bits must be at least 1, with --bits + --extra-bits "
                             "at most 8")
     sparsity = default.sparsity if args.sparsity is None else args.sparsity
@@ -522,8 +523,7 @@ def _compress(args: argparse.Namespace) -> int:
         prune_end_fraction=args.prune_end or default.prune_end_fraction,
         distill=default.distill if args.distill is None else args.distill,
         granularity=args.granularity or default.granularity,
-        size_budget=default.size_budget if args.size_budget is None else args.size_budget,
-        extra_bits=extra_bits)
+        size_budget=budget, extra_bits=extra_bits)
     if not 0 <= config.distill <= 1:
         raise AfdetectError("--distill must be in [0, 1]")
     if config.prune.lr <= 0 or config.qat.lr <= 0:
