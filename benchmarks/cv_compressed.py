@@ -29,8 +29,8 @@ from afdetect import metrics
 from afdetect.atomic import write_text_atomic
 from afdetect.compress.accounting import report
 from afdetect.data.preprocess import PreprocessConfig
+from afdetect.deploy.engine import engine_logits
 from afdetect.deploy.format import load_compressed
-from afdetect.models import load_classifier
 
 
 def main() -> None:
@@ -76,7 +76,7 @@ def main() -> None:
                      "compress_seconds": sum(h["seconds"] for stage in metadata["history"]
                                              .values() for h in stage)})
         if aftdb:
-            called = load_classifier(out(f)).logits(aftdb).argmax(axis=1) == metrics.AF
+            called = engine_logits(model, aftdb).argmax(axis=1) == metrics.AF
             rows[-1]["aftdb_af_share"] = float(called.mean())
         print(f"fold {f}: CinC {m['compressed']['cinc_score']:.4f} (float "
               f"{m['float_parent']['cinc_score']:.4f}), accuracy "

@@ -25,7 +25,11 @@ import numpy as np
 import torch
 
 from afdetect.atomic import write_text_atomic
-from afdetect.compress.bitwidth import choose_layer_bits, quantisation_errors
+from afdetect.compress.bitwidth import (
+    choose_layer_bits,
+    quantisation_errors,
+    quantisation_state_kept,
+)
 from afdetect.compress.network import QuantSpec, from_float
 from afdetect.compress.recipe import CompressConfig, calibrate_fractions, calibration_batch
 from afdetect.data.splits import load_or_make_splits
@@ -69,10 +73,11 @@ def main() -> None:
     for i, (weight, _) in enumerate(net.weighted_layers()):
         mask = net.mask(i)
         kept = (weight.detach() * mask)[mask > 0].abs().numpy()
-        kernels = mask.reshape(-1, weight.shape[-1]).sum(1) > 0 if weight.dim() == 3 else mask
+        kernels = (int((mask.reshape(-1, weight.shape[-1]).sum(1) > 0).sum())
+                   if weight.dim() == 3 else None)  # the classifier has no kernels
         layers.append({
             "layer": i, "kept_weights": int(mask.sum()), "weights": int(mask.numel()),
-            "kept_kernels": int(kernels.sum()) if weight.dim() == 3 else None,
+            "kept_kernels": kernels,
             "log2_abs_p10_p50_p90": np.round(np.log2(np.quantile(kept, [0.1, 0.5, 0.9])),
                                              2).tolist(),
             "logit_error_by_bits": {str(b): float(e) for b, e in zip(widths, errors[i],
@@ -84,11 +89,9 @@ def main() -> None:
     allocations = []
     for extra in args.extra_bits:
         chosen = choose_layer_bits(net, x, spec, fractions, args.size_budget, extra)
-        net.enable_quantisation(spec, fractions, chosen)
-        with torch.no_grad():
+        with quantisation_state_kept(net), torch.no_grad():
+            net.enable_quantisation(spec, fractions, chosen)
             logits = net(x)
-        net.bits.zero_()
-        net.layer_bits.zero_()
         error = float(((logits - reference) ** 2).sum() / (reference ** 2).sum())
         agree = float((logits.argmax(1) == reference.argmax(1)).float().mean())
         allocations.append({"extra_bits": extra, "widths": chosen, "logit_error": error,

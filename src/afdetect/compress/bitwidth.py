@@ -36,7 +36,7 @@ def quantisation_errors(net: CompressibleNet, x: torch.Tensor, widths: tuple[int
     reference = net(x)
     energy = float((reference ** 2).sum()) or 1.0
     errors = np.zeros((net.n_layers, len(widths)))
-    with _quantisation_state_kept(net):
+    with quantisation_state_kept(net):
         for i, (weight, _) in enumerate(net.weighted_layers()):
             for j, bits in enumerate(widths):
                 net.layer_bits.zero_()
@@ -91,12 +91,12 @@ def choose_layer_bits(net: CompressibleNet, x: torch.Tensor, spec: QuantSpec,
         model = to_integer(net)
         return stored_bits(integer_model_sizes(model), model.rr) <= 8 * size_budget
 
-    with _quantisation_state_kept(net):
+    with quantisation_state_kept(net):
         return widen_within_budget(errors, kept, base, fits)
 
 
 @contextmanager
-def _quantisation_state_kept(net: CompressibleNet) -> Iterator[None]:
+def quantisation_state_kept(net: CompressibleNet) -> Iterator[None]:
     """Restore the net's quantisation buffers (widths, windows, scales) on exit."""
     saved = [(buffer, buffer.clone()) for buffer in (net.bits, net.layer_bits, net.e_max,
                                                      net.frac)]
