@@ -63,6 +63,42 @@ def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path, conf
         assert torch.equal(pa, pb), name
 
 
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+def test_a_run_cut_on_the_gpu_resumes_on_the_cpu(samples, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = loop.write_text_atomic
+    calls = {"n": 0}
+
+    def crash_after_second_epoch(path, text):
+        real_write(path, text)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "write_text_atomic", crash_after_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, samples, tmp_path, progress=False, device="cuda")
+    monkeypatch.undo()
+    model = train(TINY, samples, tmp_path, resume=True, progress=False)
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    saved = load_float_model(tmp_path / "model.pt")
+    assert saved.metadata["device"] == "cpu" and len(saved.metadata["history"]) == 3
+
+
+@needs_cuda
+def test_training_on_the_gpu_leaves_the_model_on_the_cpu_and_scores_like_it(
+        samples, tmp_path: Path) -> None:
+    model = train(TINY, samples, tmp_path, val_set=samples, progress=False, device="cuda")
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert load_float_model(tmp_path / "model.pt").metadata["device"] == "cuda"
+    on_cpu = predict_logits(model, samples.signals)
+    on_gpu = predict_logits(model.to("cuda"), samples.signals)
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-3, atol=1e-3)
+
+
 def test_resume_refuses_another_configuration(samples, tmp_path: Path) -> None:
     train(TINY, samples, tmp_path, progress=False)
     other = TrainConfig(FitConfig(epochs=3, batch_size=4, crop_seconds=8.0, seed=5),
@@ -123,6 +159,9 @@ def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> Non
                            "2"), "--invert within [0, 1]")
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--ema",
                            "1"), "--ema must be in [0, 1)")
+    if not torch.cuda.is_available():
+        assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r",
+                               "--device", "cuda"), "no CUDA device is available")
 
 
 def test_checkpoints_from_before_the_augmentation_settings_resume() -> None:

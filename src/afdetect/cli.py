@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, default=1, metavar="N",
                    help="score the held-out fold every N epochs (default 1)")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    p.add_argument("--device", default="cpu",
+                   help="where the training steps run: cpu (default), cuda or cuda:N; under "
+                        "torchrun, cuda is each rank's own GPU")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.set_defaults(run=_train)
 
@@ -432,11 +435,15 @@ def _train(args: argparse.Namespace) -> int:
     from afdetect.model.cnn import CNNConfig
     from afdetect.model.rr import RRConfig
     from afdetect.train import FitConfig, TrainConfig, train
-    from afdetect.train.distributed import init_from_env
+    from afdetect.train.distributed import init_from_env, rank_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    group = init_from_env()  # torchrun: one process per rank; otherwise a single process
+    try:
+        device = rank_device(args.device)
+    except (RuntimeError, ValueError) as error:  # an unknown device string, or no GPU
+        raise AfdetectError(f"--device: {error}") from None
+    group = init_from_env(device)  # torchrun: one process per rank; else a single process
     if args.noise < 0 or args.wander < 0 or not 0 <= args.invert <= 1:
         raise AfdetectError("--noise and --wander must be >= 0 and --invert within [0, 1]")
     fit = dataclasses.replace(FitConfig(), seed=args.seed, noise_std=args.noise,
@@ -472,7 +479,7 @@ def _train(args: argparse.Namespace) -> int:
     soft = None if args.soft_labels is None else read_soft_labels(args.soft_labels,
                                                                   train_set.names)
     train(config, train_set, args.out, val_set=val_set, val_every=args.val_every,
-          resume=args.resume, progress=group.is_main, soft_targets=soft)
+          resume=args.resume, progress=group.is_main, soft_targets=soft, device=device)
     if group.is_main:
         print(f"wrote {args.out / 'model.pt'}"
               + (f" ({group.world_size} ranks)" if group.world_size > 1 else ""))

@@ -2,9 +2,9 @@
 
 ``torchrun --nproc_per_node N $(command -v afdetect) train ...`` starts N processes with
 RANK, WORLD_SIZE and MASTER_ADDR in their environment; :func:`init_from_env` joins them
-into a process group (gloo on CPU, NCCL on GPUs). Every rank draws the same batch order,
-crops and gains, computes a disjoint slice of each batch, and DDP averages the gradients,
-so the ranks stay identical. Rank 0 alone writes checkpoints and the model. A plain
+into a process group (gloo on CPU, NCCL when training on GPUs). Every rank draws the same
+batch order, crops and gains, computes a disjoint slice of each batch, and DDP averages
+the gradients, so the ranks stay identical. Rank 0 alone writes checkpoints and the model. A plain
 ``afdetect train`` (no torchrun) is one process and uses none of this.
 """
 
@@ -34,17 +34,35 @@ class Distributed:
 SINGLE = Distributed(0, 1)
 
 
-def init_from_env() -> Distributed:
+def rank_device(requested: str) -> torch.device:
+    """Where this process trains: ``requested`` ("cpu" or "cuda"), with "cuda" under
+    torchrun meaning the GPU of this rank's LOCAL_RANK.
+
+    Raises:
+        ValueError: a CUDA device was asked for and none is available.
+    """
+    device = torch.device(requested)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {requested!r}: no CUDA device is available")
+        if device.index is None and "LOCAL_RANK" in os.environ:
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
+
+
+def init_from_env(device: torch.device | None = None) -> Distributed:
     """Join the process group torchrun describes in the environment; one process
-    (:data:`SINGLE`) when there is none."""
+    (:data:`SINGLE`) when there is none. The backend follows the training device:
+    NCCL for a GPU, gloo for the CPU (a GPU machine training on its CPU included)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return SINGLE
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        if device is not None and device.type == "cuda":
+            torch.cuda.set_device(device)
+            dist.init_process_group(backend="nccl")
+        else:
+            dist.init_process_group(backend="gloo")
     return Distributed(dist.get_rank(), dist.get_world_size())
 
 

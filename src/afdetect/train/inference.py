@@ -15,8 +15,9 @@ def predict_logits(model: AFNet, signals: list[np.ndarray], batch_size: int = 64
     """Logits, shape (len(signals), n_classes), of preprocessed signals.
 
     Signals of equal length share a batch; none is padded, so each result equals the
-    one-recording-at-a-time result.
+    one-recording-at-a-time result. Runs where ``model``'s parameters are.
     """
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = np.zeros((len(signals), model.config.n_classes), dtype=np.float32)
@@ -27,6 +28,6 @@ def predict_logits(model: AFNet, signals: list[np.ndarray], batch_size: int = 64
         for begin in range(0, len(indices), batch_size):
             chunk = indices[begin:begin + batch_size]
             x = torch.from_numpy(np.stack([signals[i] for i in chunk])[:, None, :])
-            out[chunk] = model(x).numpy()
+            out[chunk] = model(x.to(device)).cpu().numpy()
     model.train(was_training)
     return out

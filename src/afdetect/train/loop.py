@@ -147,7 +147,8 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         on_step: StepHook | None = None, after_step: Callable[[], None] | None = None,
         logits_fn: Callable[[list[np.ndarray]], np.ndarray] | None = None,
         teacher: nn.Module | None = None, distill: float = 0.0, temperature: float = 2.0,
-        soft_targets: np.ndarray | None = None, ema: float = 0.0) -> list[dict[str, Any]]:
+        soft_targets: np.ndarray | None = None, ema: float = 0.0,
+        device: str | torch.device = "cpu") -> list[dict[str, Any]]:
     """Optimise ``model`` in place; checkpoint every epoch to ``out_dir/checkpoint.pt``.
 
     Args:
@@ -161,6 +162,9 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         ema: per-step decay of a moving average of the weights and buffers (0: none).
             The average is what validation scores, and it is copied into ``model`` at
             the end.
+        device: where the steps run ("cpu", "cuda", "cuda:1"). Batches are drawn on the
+            CPU either way; ``model`` is back on its own device at the end, and the
+            checkpoint loads anywhere, so a run may resume on another device.
     Returns:
         the per-epoch history (also written to ``out_dir/history.json``).
     """
@@ -170,6 +174,12 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
     out.mkdir(parents=True, exist_ok=True)
     group = distributed.current()
     progress = progress and group.is_main
+    device = torch.device(device)
+    home = next(model.parameters()).device
+    teacher_home = None if teacher is None else next(teacher.parameters()).device
+    model.to(device)
+    if teacher is not None:
+        teacher.to(device)
     # Under torchrun each rank computes a slice of every batch; DDP averages gradients.
     net = DistributedDataParallel(model) if group.world_size > 1 else model
     steps_per_epoch = -(-len(train_set) // config.batch_size)
@@ -184,7 +194,7 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
     history: list[dict[str, Any]] = []
     start_epoch = 0
     if resume and (out / CHECKPOINT).is_file():
-        state = torch.load(out / CHECKPOINT, weights_only=True)
+        state = torch.load(out / CHECKPOINT, weights_only=True, map_location="cpu")
         if _comparable(json.loads(state["fingerprint"])) != _comparable(fingerprint):
             raise AfdetectError(f"{out / CHECKPOINT}: was written with another configuration; "
                                 "resume with the same options or use a new --out")
@@ -197,7 +207,7 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
             average.load_state_dict(state["average"])
 
     loss_fn = nn.CrossEntropyLoss(
-        weight=class_weights(train_set.labels, n_classes, config.class_weight_power))
+        weight=class_weights(train_set.labels, n_classes, config.class_weight_power).to(device))
     crop = round(config.crop_seconds * train_set.fs)
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
@@ -220,6 +230,8 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
                 rows = slice(group.rank, None, group.world_size)
                 x, lengths, y = x[rows], lengths[rows], y[rows]
                 soft = None if soft is None else soft[rows]
+            x, lengths, y = x.to(device), lengths.to(device), y.to(device)
+            soft = None if soft is None else soft.to(device)
             logits = net(x, lengths)
             loss = loss_fn(logits, y)
             if distill > 0 and (teacher is not None or soft is not None):
@@ -258,6 +270,9 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         distributed.barrier()  # no rank runs ahead of the checkpoint it may resume from
     if average is not None:
         model.load_state_dict(average.module.state_dict())
+    model.to(home)
+    if teacher is not None:
+        teacher.to(teacher_home)
     return history
 
 
@@ -279,14 +294,17 @@ def _distillation_loss(logits: torch.Tensor, x: torch.Tensor, lengths: torch.Ten
 
 def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
           val_set: Dataset | None = None, val_every: int = 1, resume: bool = False,
-          progress: bool = True, soft_targets: np.ndarray | None = None) -> AFNet:
+          progress: bool = True, soft_targets: np.ndarray | None = None,
+          device: str | torch.device = "cpu") -> AFNet:
     """Train a float model on ``train_set``, writing checkpoints and the model to ``out_dir``.
 
     ``out_dir`` receives ``checkpoint.pt`` (every epoch), ``history.json`` and, at the
     end, ``model.pt`` (the final-epoch weights with their configuration). ``val_set`` is
     scored every ``val_every`` epochs and after the last; it never steers training.
     ``soft_targets`` (n_train, n_classes), the teacher probabilities of ``train_set``'s
-    records, are distilled with weight ``config.distill``.
+    records, are distilled with weight ``config.distill``. ``device`` is where the steps
+    run (see :func:`fit`); it is recorded in the model's metadata but is not part of the
+    configuration, so a run may resume on another device.
     """
     if (config.distill > 0) != (soft_targets is not None):
         raise ValueError("config.distill > 0 and soft_targets go together")
@@ -298,8 +316,8 @@ def train(config: TrainConfig, train_set: Dataset, out_dir: str | Path, *,
         history = fit(model, config.fit, train_set, out_dir, fingerprint=config.to_dict(),
                       n_classes=config.model.n_classes, val_set=val_set, val_every=val_every,
                       resume=resume, progress=progress, distill=config.distill,
-                      soft_targets=soft_targets, ema=config.ema)
-        metadata: dict[str, Any] = {"train": config.to_dict(),
+                      soft_targets=soft_targets, ema=config.ema, device=device)
+        metadata: dict[str, Any] = {"train": config.to_dict(), "device": str(device),
                                     "n_train_records": len(train_set), "history": history}
         if group.world_size > 1:
             metadata["distributed"] = {
