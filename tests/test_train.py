@@ -235,3 +235,20 @@ def test_train_cli_distils_a_soft_label_file_and_refuses_a_changed_one(tmp_path:
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "s",
                            "--soft-labels", tmp_path / "t.csv", "--soft-weight", "0"),
                        "--soft-weight must be in (0, 1]")
+
+
+def test_rank_device_picks_the_ranks_gpu_and_refuses_missing_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from afdetect.train.distributed import rank_device
+
+    assert rank_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert rank_device("cuda") == torch.device("cuda", 1)  # torchrun: this rank's GPU
+    assert rank_device("cuda:0") == torch.device("cuda", 0)  # an explicit index stays
+    with pytest.raises(ValueError, match="no GPU 2"):
+        rank_device("cuda:2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA device"):
+        rank_device("cuda")

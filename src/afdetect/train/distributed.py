@@ -39,7 +39,7 @@ def rank_device(requested: str) -> torch.device:
     torchrun meaning the GPU of this rank's LOCAL_RANK.
 
     Raises:
-        ValueError: a CUDA device was asked for and none is available.
+        ValueError: a CUDA device was asked for and there is none (or not that one).
     """
     device = torch.device(requested)
     if device.type == "cuda":
@@ -47,6 +47,9 @@ def rank_device(requested: str) -> torch.device:
             raise ValueError(f"device {requested!r}: no CUDA device is available")
         if device.index is None and "LOCAL_RANK" in os.environ:
             device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {requested!r}: there is no GPU {device.index} "
+                             f"({torch.cuda.device_count()} visible)")
     return device
 
 
