@@ -1,7 +1,7 @@
 """AF monitoring accuracy on long real recordings (MIT-BIH development records): window-
 level AF sensitivity / specificity / positive predictivity and the EC57 episode and
-duration statistics, for the compressed and the float model, with the episode rule
-(threshold, minimum AF episode, minimum gap) chosen by nested cross-validation.
+duration statistics, for the compressed and the float model (or ``--models``), with the
+episode rule (threshold, minimum AF episode, minimum gap) chosen by nested cross-validation.
 
 Nested protocol: leave one subject out (201 and 202 are one subject). For each held-out
 subject the rule is chosen on the other records by the mean of the four gross EC57
@@ -14,7 +14,8 @@ Petrenas et al. 2015 (``rr_peer.py``, published parameters), on the reference be
 the ``.atr`` files (its best case) and on beats found by wfdb's XQRS detector on lead 0.
 A window counts as detected AF when at least half of it lies in detected AF.
 
-    python benchmarks/monitor_accuracy.py --data ../shared/data/mitdb
+    python benchmarks/monitor_accuracy.py --data ../shared/data/mitdb [--models NAME ...]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import wfdb
 from rr_peer import BEAT_SYMBOLS, af_intervals_from_beats
 from wfdb import processing
 
+from afdetect.atomic import write_text_atomic
 from afdetect.models import load_classifier
 from afdetect.monitor.ec57 import EpisodeCounts, compare_episodes, summarise_records
 from afdetect.monitor.episodes import EpisodeRule
@@ -139,13 +141,21 @@ def summary(report: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
+    parser.add_argument("--models", nargs="+", default=["compressed", "float"],
+                        help="built-in model names or model files (default: compressed float)")
+    parser.add_argument("--json", type=Path,
+                        help="results file (default benchmarks/results/monitor_accuracy.json)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = ScanConfig()
-    result: dict = {"command": f"python benchmarks/monitor_accuracy.py --data {args.data}",
+    options = ([] if args.models == ["compressed", "float"] else ["--models", *args.models])
+    options += [] if args.json is None else ["--json", str(args.json)]
+    out = args.json or RESULTS / "monitor_accuracy.json"
+    result: dict = {"command": " ".join(["python benchmarks/monitor_accuracy.py --data",
+                                         str(args.data), *options]),
                     "window_s": config.window_s, "hop_s": config.hop_s,
                     "default_rule": config.rule.to_dict(), "grid_size": len(GRID)}
-    for name in ("compressed", "float"):
+    for name in args.models:
         scored, failures = scan_annotated(step_model(load_classifier(name)), args.data, config,
                                           progress=True)
         assert not failures, failures
@@ -175,8 +185,8 @@ def main() -> None:
                       f" +P {r['windows']['ppv']:.3f} | "
                       + " ".join(f"{k} {r['gross'][k]:.3f}" for k in KEYS)
                       + f" | burden MAE {r['burden_mae']:.4f}", flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "monitor_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
-"""Build the shipped ``compressed`` model and its metrics file: one command, fixed seeds.
+"""Build a shipped compressed model and its metrics file: one command, fixed seeds.
 
-    python benchmarks/ship_compressed.py --data ../shared/data/cinc2017
+    python benchmarks/ship_compressed.py --data ../shared/data/cinc2017 [--name compressed-4kb]
 
-Compresses the shipped ``float`` model on every record of ``--data`` with
-``afdetect compress`` and the default recipe (stages resumable in ``runs/compressed``),
-copies the file to ``src/afdetect/pretrained/compressed.afq`` and writes
-``compressed.metrics.json`` beside it: the command, the recipe's run time, the size figures
-and the cross-validated comparison with the float parents from
-``benchmarks/results/cv_compressed.json`` (run ``benchmarks/cv_compressed.py`` for those).
+``compressed`` (the default model): compresses the shipped ``float`` model on every record
+of ``--data`` with ``afdetect compress`` and the default recipe. ``compressed-4kb``: first
+trains its own 4x smaller float parent on every record (``afdetect train --channels
+8,8,16,16,32,32,32,32``, not shipped), then compresses it to 3.9 KB. Stages are resumable
+in ``runs/NAME``. The file is copied to ``src/afdetect/pretrained/`` and a
+``.metrics.json`` written beside it: the commands, run times, the size figures and the
+cross-validated comparison with the float parents from the recipe's
+``benchmarks/cv_compressed.py`` results file (run that for those).
 """
 
 from __future__ import annotations
@@ -19,39 +21,83 @@ import platform
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from afdetect.atomic import write_text_atomic
 from afdetect.deploy.format import load_compressed
+from afdetect.model import load_float_model
+from afdetect.models import BUILTIN
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "afdetect" / "pretrained"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a built-in compressed model is made.
+
+    Attributes:
+        parent_channels: widths of a float parent trained for it; None: the shipped ``float``.
+        compress_options: ``afdetect compress`` options beyond the defaults.
+        cv: the cross-validation results of the same recipe.
+    """
+
+    parent_channels: str | None
+    compress_options: tuple[str, ...]
+    cv: Path
+
+
+RECIPES = {
+    "compressed": Recipe(None, (), Path("benchmarks/results/cv_compressed.json")),
+    "compressed-4kb": Recipe("8,8,16,16,32,32,32,32",
+                             ("--sparsity", "0.74", "--size-budget", "3900",
+                              "--extra-bits", "2"),
+                             Path("benchmarks/results/cv_compressed_small_4kb_cv.json")),
+}
+
+
+def afdetect(*args: str) -> str:
+    """Run an ``afdetect`` command; return it as a user would type it."""
+    subprocess.run([sys.executable, "-m", "afdetect.cli", *args], check=True)
+    return "afdetect " + " ".join(args)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
-    parser.add_argument("--run", type=Path, default=Path("runs/compressed"))
-    parser.add_argument("--cv", type=Path,
-                        default=Path("benchmarks/results/cv_compressed.json"))
+    parser.add_argument("--name", choices=sorted(RECIPES), default="compressed")
+    parser.add_argument("--run", type=Path, help="stage folder (default runs/NAME)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    recipe = RECIPES[args.name]
+    run = args.run or Path("runs") / args.name
+    threads = str(args.threads)
 
-    out = args.run / "compressed.afq"
-    compress = ["compress", "--model", "float", "--data", str(args.data), "--out", str(out),
-                "--work", str(args.run / "work"), "--threads", str(args.threads)]
-    subprocess.run([sys.executable, "-m", "afdetect.cli", *compress], check=True)
+    metrics: dict = {"model": args.name,
+                     "reproduce": f"python benchmarks/ship_compressed.py --data {args.data} "
+                                  f"--name {args.name} --threads {threads}"}
+    parent = "float"
+    if recipe.parent_channels is not None:
+        parent = str(run / "parent" / "model.pt")
+        metrics["parent_train_command"] = afdetect(
+            "train", "--data", str(args.data), "--out", str(run / "parent"), "--channels",
+            recipe.parent_channels, "--threads", threads, "--resume")
+        float_model = load_float_model(parent)
+        metrics["parent_parameters"] = sum(p.numel() for p in float_model.network.parameters())
+        metrics["parent_train_seconds"] = round(
+            sum(h["seconds"] for h in float_model.metadata["history"]), 1)
+    out = run / BUILTIN[args.name]
+    metrics["compress_command"] = afdetect(
+        "compress", "--model", parent, "--data", str(args.data), "--out", str(out),
+        "--work", str(run / "work"), *recipe.compress_options, "--threads", threads)
     _, metadata = load_compressed(out)
-    shutil.copyfile(out, PRETRAINED / "compressed.afq")
-    cv = json.loads(args.cv.read_text()) if args.cv.is_file() else None
+    shutil.copyfile(out, PRETRAINED / BUILTIN[args.name])
+    cv = json.loads(recipe.cv.read_text()) if recipe.cv.is_file() else None
     if cv:
         cv.pop("folds", None)
-    metrics = {
-        "model": "compressed",
-        "reproduce": "python benchmarks/ship_compressed.py --data ../shared/data/cinc2017 "
-                     f"--threads {args.threads}",
-        "compress_command": "afdetect " + " ".join(compress),
+    metrics.update({
         "recipe": metadata["recipe"],
         "size": metadata["size"],
         "n_train_records": metadata["metrics_at_export"]["records"],
@@ -60,11 +106,12 @@ def main() -> None:
         # sum of the stages' epoch times: stable across resumed invocations
         "compress_seconds": round(sum(h["seconds"] for stage in metadata["history"].values()
                                       for h in stage), 1),
-        "machine": f"{platform.machine()}, {args.threads} torch thread(s) of "
+        "machine": f"{platform.machine()}, {threads} torch thread(s) of "
                    f"{os.cpu_count()} cores, torch {torch.__version__}",
         "cross_validation": cv,
-    }
-    write_text_atomic(PRETRAINED / "compressed.metrics.json", json.dumps(metrics, indent=1))
+    })
+    name = Path(BUILTIN[args.name]).with_suffix(".metrics.json").name
+    write_text_atomic(PRETRAINED / name, json.dumps(metrics, indent=1))
     print(json.dumps({k: v for k, v in metrics.items()
                       if k not in ("cross_validation", "metrics_at_export_in_sample")},
                      indent=1))

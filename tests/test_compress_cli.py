@@ -85,6 +85,22 @@ def test_tampered_compressed_model_is_refused(compressed: Path, tmp_path: Path) 
                        "--extra-bits must be at least 1, with --bits + --extra-bits at most 8")
 
 
+def test_shipped_4kb_model_fits_its_budget_and_runs_bit_exact_in_c(tmp_path: Path) -> None:
+    result = run("report", "--model", "compressed-4kb", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["stored_bytes"] <= 3900  # the recipe's --size-budget
+    base = CompressConfig().quant.weight_bits
+    assert set(report["weight_bits"]) <= {base, base + 1, base + 2}  # --extra-bits 2
+    assert report["stored_bits"] == sum(layer["stored_bits"] for layer in report["layers"]) \
+        + GLOBAL_BITS
+    records = sorted(str(p) for p in Path(SAMPLES).glob("*.hea"))[:3]
+    result = run("export", "--model", "compressed-4kb", "--out", tmp_path / "c", "--check",
+                 *records, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["identical"] is True
+
+
 def test_shipped_default_model_is_the_compressed_one_within_its_size_contract() -> None:
     result = run("report", "--json")
     assert result.returncode == 0, result.stderr

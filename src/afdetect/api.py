@@ -29,7 +29,8 @@ from afdetect.predict import Prediction, classify_recordings
 
 
 class Model:
-    """A loaded afdetect model (built-in ``compressed`` or ``float``, or a model file).
+    """A loaded afdetect model (built-in ``compressed``, ``compressed-4kb`` or ``float``, or
+    a model file).
 
     Use :func:`load` to get one.
     """
@@ -111,8 +112,9 @@ class Model:
 
 
 def load(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
-    """Load a built-in model (``"compressed"``, the default, or ``"float"``) or a model
-    file; a file that is not an afdetect model raises :class:`InputError`."""
+    """Load a built-in model (``"compressed"``, the default, ``"compressed-4kb"`` or
+    ``"float"``) or a model file; a file that is not an afdetect model raises
+    :class:`InputError`."""
     return Model(load_classifier(name_or_path))
 
 

@@ -17,7 +17,8 @@ from afdetect.errors import InputError
 from afdetect.model.io import FloatModel, load_float_model
 from afdetect.train.inference import predict_logits
 
-BUILTIN = {"float": "float.pt", "compressed": "compressed.afq"}
+BUILTIN = {"float": "float.pt", "compressed": "compressed.afq",
+           "compressed-4kb": "compressed_4kb.afq"}
 DEFAULT_MODEL = "compressed"
 
 
@@ -93,9 +94,9 @@ def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
 
 
 def load_classifier(name_or_path: str | Path = DEFAULT_MODEL) -> Classifier:
-    """Load a built-in model by name (``compressed``, ``float``) or a model file by path;
-    compressed files are recognised by their magic bytes, anything else must be a float
-    model file."""
+    """Load a built-in model by name (``compressed``, ``compressed-4kb``, ``float``) or a
+    model file by path; compressed files are recognised by their magic bytes, anything
+    else must be a float model file."""
     name, path = resolve_model(name_or_path)
     if is_compressed_file(path):
         model, metadata = load_compressed(path)
