@@ -20,11 +20,11 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from folds import afdetect as afdetect_command
 
 from afdetect.atomic import write_text_atomic
 from afdetect.deploy.format import load_compressed
@@ -60,7 +60,7 @@ RECIPES = {
 
 def afdetect(*args: str) -> str:
     """Run an ``afdetect`` command; return it as a user would type it."""
-    subprocess.run([sys.executable, "-m", "afdetect.cli", *args], check=True)
+    subprocess.run(afdetect_command(*args), check=True)
     return "afdetect " + " ".join(args)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,8 @@ def test_same_seed_same_model(samples, tmp_path: Path) -> None:
         assert torch.equal(pa, pb), name
 
 
-@pytest.mark.parametrize("config", [TINY, TrainConfig(TINY.fit, TINY.model, ema=0.9)],
-                         ids=["plain", "ema"])
-def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path, config: TrainConfig,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    reference = train(config, samples, tmp_path / "whole", progress=False)
+def cut_after_two_epochs(monkeypatch: pytest.MonkeyPatch, run: Callable[[], object]) -> None:
+    """Run a training that dies (KeyboardInterrupt) once epoch 2 is checkpointed."""
     real_write = loop.write_text_atomic
     calls = {"n": 0}
 
@@ -50,12 +48,21 @@ def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path, conf
         real_write(path, text)
         calls["n"] += 1
         if calls["n"] == 2:
-            raise KeyboardInterrupt  # the process dies once epoch 2 is checkpointed
+            raise KeyboardInterrupt
 
     monkeypatch.setattr(loop, "write_text_atomic", crash_after_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train(config, samples, tmp_path / "cut", progress=False)
+        run()
     monkeypatch.undo()
+
+
+@pytest.mark.parametrize("config", [TINY, TrainConfig(TINY.fit, TINY.model, ema=0.9)],
+                         ids=["plain", "ema"])
+def test_resume_after_a_crash_gives_the_same_model(samples, tmp_path: Path, config: TrainConfig,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = train(config, samples, tmp_path / "whole", progress=False)
+    cut_after_two_epochs(monkeypatch, lambda: train(config, samples, tmp_path / "cut",
+                                                    progress=False))
     assert not (tmp_path / "cut" / "model.pt").exists()
     resumed = train(config, samples, tmp_path / "cut", resume=True, progress=False)
     for (name, pa), pb in zip(reference.state_dict().items(), resumed.state_dict().values(),
@@ -69,19 +76,8 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @needs_cuda
 def test_a_run_cut_on_the_gpu_resumes_on_the_cpu(samples, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = loop.write_text_atomic
-    calls = {"n": 0}
-
-    def crash_after_second_epoch(path, text):
-        real_write(path, text)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "write_text_atomic", crash_after_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(TINY, samples, tmp_path, progress=False, device="cuda")
-    monkeypatch.undo()
+    cut_after_two_epochs(monkeypatch, lambda: train(TINY, samples, tmp_path, progress=False,
+                                                    device="cuda"))
     model = train(TINY, samples, tmp_path, resume=True, progress=False)
     assert all(p.device.type == "cpu" for p in model.parameters())
     saved = load_float_model(tmp_path / "model.pt")
