@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -16,17 +17,20 @@ from afdetect.data.preprocess import PreprocessConfig, normalise, preprocess
 from afdetect.io.records import read_wfdb
 from afdetect.monitor.rhythm import af_intervals, read_rhythm
 
+Job = TypeVar("Job")
+
 
 def afdetect(*args: str) -> list[str]:
     """The ``afdetect`` command line, run with this interpreter."""
     return [sys.executable, "-m", "afdetect.cli", *args]
 
 
-def run_folds(folds: list[int], command: Callable[[int], list[str]], log: Callable[[int], Path],
-              jobs: int = 2) -> dict[int, float]:
-    """Run ``command(fold)`` for every fold, ``jobs`` at a time; return wall seconds each."""
+def run_folds(folds: list[Job], command: Callable[[Job], list[str]], log: Callable[[Job], Path],
+              jobs: int = 2) -> dict[Job, float]:
+    """Run ``command(fold)`` for every fold (or pair of folds), ``jobs`` at a time; return
+    wall seconds each."""
 
-    def one(fold: int) -> float:
+    def one(fold: Job) -> float:
         started = time.perf_counter()
         log(fold).parent.mkdir(parents=True, exist_ok=True)
         with open(log(fold), "a") as fh:

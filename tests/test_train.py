@@ -146,13 +146,35 @@ def test_augmentations_are_optional_and_leave_the_plain_stream_alone() -> None:
     assert 0.1 < residual.std() < 0.6 and torch.all(x1[1, 0, 1000:] == 0)
 
 
+def test_resampling_augmentation_removes_what_a_slower_recorder_cannot_see() -> None:
+    import dataclasses
+
+    t = np.arange(6000) / 300.0
+    slow, fast = np.sin(2 * np.pi * 1.5 * t), np.sin(2 * np.pi * 110 * t)
+    signal = (slow + fast).astype(np.float32)
+    config = dataclasses.replace(FitConfig(), resample_share=1.0, gain_range=(1.0, 1.0))
+    x, n = loop.make_batch([signal] * 40 + [signal[:999]], np.random.default_rng(3), 6000,
+                           config, 300.0)
+    assert n.tolist() == [6000] * 40 + [999] and torch.all(x[40, 0, 999:] == 0)
+    middle = slice(600, 5400)  # away from the resampler's edge transients
+    kept_fast = [abs(float(np.dot(row[middle], fast[middle]))) / float(np.dot(fast[middle],
+                 fast[middle])) for row in x[:40, 0].numpy()]
+    kept_slow = [float(np.dot(row[middle], slow[middle])) / float(np.dot(slow[middle],
+                 slow[middle])) for row in x[:40, 0].numpy()]
+    # 110 Hz survives 250 and 256 Hz (Nyquist 125 and 128), not 128 or 200 Hz: both occur
+    assert min(kept_fast) < 0.05 and max(kept_fast) > 0.9
+    assert min(kept_slow) > 0.98
+
+
 def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> None:
     from test_cli import assert_clean_error, run
 
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--channels",
                            "8,8"), "--channels needs 8 positive integers")
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--invert",
-                           "2"), "--invert within [0, 1]")
+                           "2"), "--invert and --resample within [0, 1]")
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--resample",
+                           "-0.5"), "--invert and --resample within [0, 1]")
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--ema",
                            "1"), "--ema must be in [0, 1)")
     if not torch.cuda.is_available():
@@ -163,7 +185,8 @@ def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> Non
 def test_checkpoints_from_before_the_augmentation_settings_resume() -> None:
     old = {"fit": {"epochs": 2, "seed": 0}, "model": {"channels": [4]}}
     new = {"fit": {"epochs": 2, "seed": 0, "noise_std": 0.0, "wander": 0.0,
-                   "invert_share": 0.0}, "model": {"channels": [4], "rr": None},
+                   "invert_share": 0.0, "resample_share": 0.0},
+           "model": {"channels": [4], "rr": None},
            "distill": 0.0, "soft_labels_sha256": None, "ema": 0.0}
     assert loop._comparable(new) == loop._comparable(old)
     new["fit"]["noise_std"] = 0.05

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmentation: 0.05-0.5 Hz baseline wander of this amplitude")
     p.add_argument("--invert", type=float, default=0.0, metavar="SHARE",
                    help="augmentation: share of crops with inverted polarity")
+    p.add_argument("--resample", type=float, default=0.0, metavar="SHARE",
+                   help="augmentation: share of crops resampled to 128, 200, 250 or 256 Hz "
+                        "and back (other recorders)")
     p.add_argument("--soft-labels", type=Path, metavar="FILE.csv",
                    help="teacher probabilities per record (CSV record,N,A,O,~) to distil")
     p.add_argument("--soft-weight", type=float, default=0.5, metavar="W",
@@ -444,10 +447,13 @@ def _train(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError) as error:  # an unknown device string, or no GPU
         raise AfdetectError(f"--device: {error}") from None
     group = init_from_env(device)  # torchrun: one process per rank; else a single process
-    if args.noise < 0 or args.wander < 0 or not 0 <= args.invert <= 1:
-        raise AfdetectError("--noise and --wander must be >= 0 and --invert within [0, 1]")
+    if args.noise < 0 or args.wander < 0 or not 0 <= args.invert <= 1 \
+            or not 0 <= args.resample <= 1:
+        raise AfdetectError("--noise and --wander must be >= 0, --invert and --resample "
+                            "within [0, 1]")
     fit = dataclasses.replace(FitConfig(), seed=args.seed, noise_std=args.noise,
-                              wander=args.wander, invert_share=args.invert)
+                              wander=args.wander, invert_share=args.invert,
+                              resample_share=args.resample)
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
     model = CNNConfig(rr=RRConfig() if args.rr else None)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from afdetect import metrics
 from afdetect.atomic import atomic_path, exclusive_folder, write_text_atomic
-from afdetect.data.preprocess import PreprocessConfig
+from afdetect.data.preprocess import PreprocessConfig, resample
 from afdetect.data.store import Dataset
 from afdetect.errors import AfdetectError
 from afdetect.model.cnn import AFNet, CNNConfig
@@ -37,8 +37,13 @@ from afdetect.train.inference import predict_logits
 # Settings added after checkpoints existed, at the value that reproduces the older runs:
 # a fingerprint holding them at that value matches one written before they existed.
 NEUTRAL_SETTINGS: dict[str, Any] = {"noise_std": 0.0, "wander": 0.0, "invert_share": 0.0,
+                                    "resample_share": 0.0,
                                     "rr": None, "distill": 0.0, "soft_labels_sha256": None,
                                     "ema": 0.0}
+
+# Sampling rates of common Holter and wearable recorders below the model's 300 Hz: a crop
+# passed through one of them and back loses what such a device cannot record.
+DEVICE_RATES = (128, 200, 250, 256)
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -63,6 +68,8 @@ class FitConfig:
             each crop, normalised units (0: none).
         invert_share: share of crops whose polarity is inverted (other leads, reversed
             electrodes).
+        resample_share: share of crops resampled to one of :data:`DEVICE_RATES` (drawn
+            uniformly) and back, as a recording from such a device reaches the model.
     """
 
     epochs: int = 20
@@ -76,6 +83,7 @@ class FitConfig:
     noise_std: float = 0.0
     wander: float = 0.0
     invert_share: float = 0.0
+    resample_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,8 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> torch.Ten
 def make_batch(signals: list[np.ndarray], rng: np.random.Generator, crop: int,
                config: FitConfig, fs: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Random crops of ``crop`` samples (zero-padded when shorter), augmented as
-    ``config`` says: random gain, and optionally noise, baseline wander and inversion.
+    ``config`` says: random gain, and optionally noise, baseline wander, inversion and a
+    round trip through a lower device sampling rate.
 
     Returns:
         x: (batch, 1, crop) float32; lengths: (batch,) int64 valid samples per row.
@@ -132,6 +141,10 @@ def make_batch(signals: list[np.ndarray], rng: np.random.Generator, crop: int,
                 2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 2 * np.pi))
         if config.invert_share > 0 and rng.random() < config.invert_share:
             piece = -piece
+        if config.resample_share > 0 and rng.random() < config.resample_share:
+            rate = DEVICE_RATES[rng.integers(len(DEVICE_RATES))]
+            through = resample(resample(piece, fs, rate), rate, fs)[:len(piece)]
+            piece = np.pad(through, (0, len(piece) - len(through)))
         x[row, 0, :len(piece)] = piece
         lengths[row] = len(piece)
     return torch.from_numpy(x), torch.from_numpy(lengths)
