@@ -62,9 +62,10 @@ def choose_offsets(logits: np.ndarray, truth: np.ndarray,
     """Per-class constants that, added to ``logits``, maximise the CinC score of the argmax.
 
     The official score averages F1 over N, A and O only, so the argmax of a model trained
-    with cross-entropy is not its best decision. The N offset is fixed at 0 (only
-    differences matter) and the other three are searched over ``grid`` exhaustively; among
-    equal scores the offsets nearest to zero (smallest sum of absolute values) win.
+    with class-weighted cross-entropy need not be its best decision. The N offset is fixed
+    at 0 (only differences matter) and the other three are searched over ``grid``
+    exhaustively; among equal scores the offsets nearest to zero (smallest sum of absolute
+    values) win.
 
     Args:
         logits: (n_records, n_classes) scores of records the model did not train on.
@@ -90,6 +91,7 @@ def choose_offsets(logits: np.ndarray, truth: np.ndarray,
         cells = (np.arange(len(chunk))[:, None] * n_classes + truth) * n_classes + predicted
         confusions = np.bincount(cells.ravel(), minlength=len(chunk) * n_classes ** 2)
         confusions = confusions.reshape(len(chunk), n_classes, n_classes)
+        # f1_per_class and cinc_score, for every candidate of the chunk at once
         tp = np.diagonal(confusions, axis1=1, axis2=2)[:, :3]
         denom = (confusions.sum(axis=2) + confusions.sum(axis=1))[:, :3]
         scores[start:start + len(chunk)] = np.where(denom > 0, 2 * tp / np.maximum(denom, 1),
