@@ -98,10 +98,10 @@ def main() -> None:
             inner_logits.append(cached_logits(run_of[p] / f"logits_fold{j}.npy",
                                               run_of[p] / "model.pt", dataset, rows))
         truth = dataset.labels[np.concatenate(inner_rows)]
-        offsets = metrics.choose_offsets(np.concatenate(inner_logits), truth)
-        inner_plain, inner_shifted = (
-            metrics.summarise(truth, (np.concatenate(inner_logits) + shift).argmax(axis=1))
-            ["cinc_score"] for shift in (0.0, offsets))
+        inner = np.concatenate(inner_logits)
+        offsets = metrics.choose_offsets(inner, truth)
+        inner_plain = metrics.summarise(truth, inner.argmax(axis=1))["cinc_score"]
+        inner_shifted = metrics.summarise(truth, (inner + offsets).argmax(axis=1))["cinc_score"]
         chosen.append({"fold": f, "offsets": offsets.tolist(), "inner_cinc_argmax": inner_plain,
                        "inner_cinc_offsets": inner_shifted})
         print(f"fold {f}: offsets N/A/O/~ " + "/".join(f"{v:+.2f}" for v in offsets)
