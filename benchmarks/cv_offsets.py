@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from folds import afdetect, run_folds
+from folds import afdetect, cached_logits, inner_logits, pair_run, run_folds
 
 from afdetect import metrics
 from afdetect.atomic import write_text_atomic
 from afdetect.data.splits import load_or_make_splits
-from afdetect.data.store import Dataset, load_dataset
-from afdetect.models import load_classifier
+from afdetect.data.store import load_dataset
 
 
 def pair_splits(path: Path, folds: dict[str, int], pair: tuple[int, int]) -> None:
@@ -44,15 +43,6 @@ def pair_splits(path: Path, folds: dict[str, int], pair: tuple[int, int]) -> Non
         merged = {name: int(f in pair) for name, f in folds.items()}
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps({"k": 2, "seed": 0, "folds": merged}, indent=0))
-
-
-def cached_logits(cache: Path, model: Path, dataset: Dataset, rows: np.ndarray) -> np.ndarray:
-    """Logits of ``model`` on ``rows`` of ``dataset``, kept in ``cache`` (.npy) for reruns."""
-    if cache.is_file():
-        return np.load(cache, allow_pickle=False)
-    logits = load_classifier(model).logits(dataset.subset(rows).signals)
-    np.save(cache, logits)
-    return logits
 
 
 def main() -> None:
@@ -75,7 +65,7 @@ def main() -> None:
     fold_of = np.array([folds[str(n)] for n in dataset.names])
     k = int(fold_of.max()) + 1
     pairs = list(combinations(range(k), 2))
-    run_of = {p: args.nested / f"pair{p[0]}{p[1]}" for p in pairs}
+    run_of = {p: pair_run(args.nested, p) for p in pairs}
     for p in pairs:
         pair_splits(run_of[p] / "splits.json", folds, p)
     pending = [p for p in pairs if not (run_of[p] / "model.pt").is_file()]
@@ -90,15 +80,8 @@ def main() -> None:
     per_fold: dict[str, list[dict]] = {name: [] for name in outer}
     chosen = []
     for f in range(k):
-        inner_rows, inner_logits = [], []
-        for j in sorted(set(range(k)) - {f}):
-            p = (min(j, f), max(j, f))
-            rows = np.flatnonzero(fold_of == j)
-            inner_rows.append(rows)
-            inner_logits.append(cached_logits(run_of[p] / f"logits_fold{j}.npy",
-                                              run_of[p] / "model.pt", dataset, rows))
-        truth = dataset.labels[np.concatenate(inner_rows)]
-        inner = np.concatenate(inner_logits)
+        rows, inner = inner_logits(args.nested, dataset, fold_of, f)
+        truth = dataset.labels[rows]
         offsets = metrics.choose_offsets(inner, truth)
         inner_plain = metrics.summarise(truth, inner.argmax(axis=1))["cinc_score"]
         inner_shifted = metrics.summarise(truth, (inner + offsets).argmax(axis=1))["cinc_score"]
@@ -110,7 +93,7 @@ def main() -> None:
         for name, pattern in outer.items():
             model = Path(pattern.replace("{fold}", str(f)))
             logits = cached_logits(model.with_name(model.name + f".logits_fold{f}.npy"), model,
-                                   dataset, held_out)
+                                   dataset.subset(held_out).signals)
             plain = metrics.summarise(dataset.labels[held_out], logits.argmax(axis=1))
             shifted = metrics.summarise(dataset.labels[held_out], (logits + offsets).argmax(axis=1))
             per_fold[name].append({"fold": f, "argmax": plain, "offsets": shifted})

@@ -1,5 +1,6 @@
 """Shared by the cross-validation benchmarks: run one command per fold, two at a time; the
-AFTDB records and MIT-BIH windows every fold model is also scored on."""
+out-of-fold logits of the leave-two-out pair models (nested selection); the AFTDB records
+and MIT-BIH windows every fold model is also scored on."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import TypeVar
 import numpy as np
 
 from afdetect.data.preprocess import PreprocessConfig, normalise, preprocess
+from afdetect.data.store import Dataset
 from afdetect.io.records import read_wfdb
+from afdetect.models import load_classifier
 from afdetect.monitor.rhythm import af_intervals, read_rhythm
 
 Job = TypeVar("Job")
@@ -74,3 +77,36 @@ def read_mitdb_windows(folder: Path, config: PreprocessConfig, window_s: float =
             is_af.append(inside >= window_s / 2)
             names.append(f"{name}@{begin:g}")
     return windows, np.array(is_af), names
+
+
+def cached_logits(cache: Path, model: Path, signals: list[np.ndarray]) -> np.ndarray:
+    """Logits of ``model`` on ``signals``, (n_signals, n_classes), kept in ``cache`` (.npy)."""
+    if cache.is_file():
+        return np.load(cache, allow_pickle=False)
+    logits = load_classifier(model).logits(signals)
+    np.save(cache, logits)
+    return logits
+
+
+def pair_run(nested: Path, pair: tuple[int, int]) -> Path:
+    """The folder of the model trained without folds ``pair`` (``benchmarks/cv_offsets.py``)."""
+    return nested / f"pair{min(pair)}{max(pair)}"
+
+
+def inner_logits(nested: Path, dataset: Dataset, fold_of: np.ndarray,
+                 outer: int) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold logits for every training record of fold ``outer``, from models that saw
+    neither the record nor fold ``outer``: the pair model without {j, outer} scores fold j.
+
+    Returns:
+        rows: (n_train,) indices into ``dataset``, fold by fold;
+        logits: (n_train, n_classes), aligned with ``rows``.
+    """
+    rows, logits = [], []
+    for j in sorted(set(np.unique(fold_of).tolist()) - {outer}):
+        held_out = np.flatnonzero(fold_of == j)
+        run = pair_run(nested, (j, outer))
+        rows.append(held_out)
+        logits.append(cached_logits(run / f"logits_fold{j}.npy", run / "model.pt",
+                                    dataset.subset(held_out).signals))
+    return np.concatenate(rows), np.concatenate(logits)
