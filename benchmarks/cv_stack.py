@@ -11,21 +11,27 @@ leave-two-out pair models of ``benchmarks/cv_offsets.py`` (the model trained wit
 folds {j, k} scores fold j), so no logit a combiner learns from was fitted on its own
 record, and fold k is seen by nothing. The combiner is ``classical_peer.fit_lightgbm``
 (the classical peer's parameters, trees chosen on a validation split of the training
-folds, seed k), on the features of ``--features`` plus the four logits. Fold k is then
-scored with the outer fold model's logits (``RUNS/foldK/model.pt``). The variants were
-fixed before any was scored:
+folds, seed k; or a logistic regression), on per-record features plus the four logits.
+Fold k is then scored with the outer fold model's logits (``RUNS/foldK/model.pt``, and any
+``--model``: the combiners learnt on the standard float pair models read those models'
+logits unchanged). Variants:
 
-- ``stack: 61 features + CNN logits``: every classical feature;
-- ``stack: 24 RR features + CNN logits``: the RR-interval statistics alone, what a small
-  beat detector on the device could compute.
+- ``61 features``: every classical feature (LightGBM);
+- ``24 RR features``: the classical peer's RR-interval statistics alone (LightGBM);
+- ``6 integer RR features``: the product's own integer beat detector and features
+  (``afdetect.model.rr``, bit-exact in C), with LightGBM and with a logistic regression
+  of 4 x 11 numbers, the size of head a microcontroller holds.
 
-Rows for comparison, on the same folds: the float CNN, the classical peer (reproducing
-``peers.py``) and their mean. Per row: CinC score (mean +- std over folds), AF Se / Sp,
-and on the 30 AFTDB records and the MIT-BIH 30-s windows of ``peers.py`` the share
-called AF and the window AF Se / Sp (means over the fold models).
+The first two were fixed before any variant was scored; the integer ones were added after
+(to ask whether the product's own detector carries what the first two found).
+
+Rows for comparison, on the same folds: each outer model alone, the classical peer
+(reproducing ``peers.py``) and the mean of the two. Per row: CinC score (mean +- std over
+folds), AF Se / Sp, and on the 30 AFTDB records and the MIT-BIH 30-s windows of
+``peers.py`` the share called AF and the window AF Se / Sp (means over the fold models).
 
     python benchmarks/cv_stack.py --data ../shared/data/cinc2017 [--runs runs/cv]
-        [--nested runs/nested]
+        [--nested runs/nested] [--model "NAME=runs/small/fold{fold}/compressed_4kb.afq"]
 
 Needs the pair models (run ``benchmarks/cv_offsets.py`` first) and ``pip install -e
 ".[peers]"``. Writes ``--json`` (default benchmarks/results/cv_stack.json).
@@ -36,23 +42,53 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from classical_peer import FEATURES, RR_FEATURES, dataset_features, fit_lightgbm
 from folds import cached_logits, inner_logits, read_aftdb, read_mitdb_windows
-from peers import Outcome, Outside
+from peers import Outcome, Outside, ensemble
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from tqdm import tqdm
 
 from afdetect import CLASSES
 from afdetect.atomic import write_text_atomic
 from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import load_dataset
+from afdetect.model.rr import FLOAT_INPUT_FRAC, RRConfig, quantise, signal_features
 from afdetect.models import softmax
 
-FLOAT, CLASSICAL, MEAN = "float (ours)", "classical (neurokit2 + LightGBM)", "mean of the two"
-VARIANTS = {"stack: 61 features + CNN logits": FEATURES,
-            "stack: 24 RR features + CNN logits": RR_FEATURES}
+CLASSICAL = "classical (neurokit2 + LightGBM)"
+Combiner = Callable[[np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.ndarray]]
+"""(inputs (n, d), labels (n,), seed) -> a function from inputs to probabilities (n, 4)."""
+
+
+def boosted(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    booster = fit_lightgbm(x, y, seed=seed)
+    return lambda rows: booster.predict(rows, num_threads=1)
+
+
+def linear(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Multinomial logistic regression on standardised inputs, classes weighted as
+    ``fit_lightgbm`` weighs them: 4 x (d + 1) numbers, a head a microcontroller can hold."""
+    counts = np.bincount(y, minlength=len(CLASSES)).astype(np.float64)
+    weight = (counts.sum() / np.maximum(counts, 1)) ** 0.5
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    model.fit(x, y, logisticregression__sample_weight=weight[y])
+    return model.predict_proba
+
+
+def integer_rr(signals: list[np.ndarray]) -> np.ndarray:
+    """The product's own integer RR features (``afdetect.model.rr``, what ``train --rr``
+    and the C engine compute), (n_signals, 6), of preprocessed signals."""
+    config = RRConfig()
+    return np.array([signal_features(quantise(s, FLOAT_INPUT_FRAC), config)
+                     for s in tqdm(signals, desc="integer RR features", unit="rec")],
+                    dtype=np.float64)
 
 
 def main() -> None:
@@ -64,6 +100,9 @@ def main() -> None:
                         help="the outer fold models (foldK/model.pt) and splits.json")
     parser.add_argument("--nested", type=Path, default=Path("runs/nested"),
                         help="the ten pair models of benchmarks/cv_offsets.py")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATTERN",
+                        help="more outer models, {fold} standing for the fold number; the "
+                             "combiners (learnt on the pair models' logits) read theirs")
     parser.add_argument("--features", type=Path, default=Path("runs/peers/features.npz"),
                         help="the classical peer's feature cache (made if missing)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/cv_stack.json"))
@@ -81,57 +120,65 @@ def main() -> None:
     x, _ = dataset_features(dataset.signals, dataset.fs, dataset.names, args.features)
     x_out, _ = dataset_features(outside.signals, dataset.fs, np.array(outside.names),
                                 args.features.with_name("outside_features.npz"))
-    columns = {name: [FEATURES.index(f) for f in chosen] for name, chosen in VARIANTS.items()}
+    rr24 = [FEATURES.index(f) for f in RR_FEATURES]
+    inputs = {"61 features": (x, x_out), "24 RR features": (x[:, rr24], x_out[:, rr24]),
+              "the product's 6 integer RR features": (integer_rr(dataset.signals),
+                                                      integer_rr(outside.signals))}
+    variants: dict[str, tuple[str, Combiner]] = {
+        "stack (LightGBM): 61 features + CNN logits": ("61 features", boosted),
+        "stack (LightGBM): 24 RR features + CNN logits": ("24 RR features", boosted),
+        "stack (LightGBM): 6 integer RR features + CNN logits":
+            ("the product's 6 integer RR features", boosted),
+        "stack (linear, 44 numbers): 6 integer RR features + CNN logits":
+            ("the product's 6 integer RR features", linear),
+    }
+    outer = {"float (ours)": str(args.runs / "fold{fold}" / "model.pt")}
+    outer.update(dict(m.split("=", 1) for m in args.model))
 
-    rows_of = [FLOAT, CLASSICAL, *VARIANTS]
-    probabilities = {name: np.zeros((len(dataset), len(CLASSES))) for name in rows_of}
-    on_outside: dict[str, list[np.ndarray]] = {name: [] for name in rows_of}
-    trees: dict[str, list[int]] = {name: [] for name in [CLASSICAL, *VARIANTS]}
+    names = [CLASSICAL] + [f"{m}{v}" for m in outer for v in ["", *(f" | {v}" for v in variants)]]
+    probabilities = {name: np.zeros((len(dataset), len(CLASSES))) for name in names}
+    on_outside: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for f in range(k):
         held_out = np.flatnonzero(fold_of == f)
         train = np.flatnonzero(fold_of != f)
-        model = args.runs / f"fold{f}" / "model.pt"
-        logits = cached_logits(model.with_name(f"{model.name}.logits_fold{f}.npy"), model,
-                               dataset.subset(held_out).signals)
-        logits_out = cached_logits(model.with_name(f"{model.name}.logits_outside.npy"), model,
-                                   outside.signals)
-        probabilities[FLOAT][held_out] = softmax(logits)
-        on_outside[FLOAT].append(softmax(logits_out))
-
-        booster = fit_lightgbm(x[train], dataset.labels[train], seed=f)
-        probabilities[CLASSICAL][held_out] = booster.predict(x[held_out], num_threads=1)
-        on_outside[CLASSICAL].append(booster.predict(x_out, num_threads=1))
-        trees[CLASSICAL].append(booster.num_trees() // len(CLASSES))
-
+        classical = boosted(x[train], dataset.labels[train], f)
+        probabilities[CLASSICAL][held_out] = classical(x[held_out])
+        on_outside[CLASSICAL].append(classical(x_out))
         rows, inner = inner_logits(args.nested, dataset, fold_of, f)
-        for name, cols in columns.items():
-            booster = fit_lightgbm(np.hstack([x[rows][:, cols], inner]), dataset.labels[rows],
-                                   seed=f)
-            probabilities[name][held_out] = booster.predict(
-                np.hstack([x[held_out][:, cols], logits]), num_threads=1)
-            on_outside[name].append(booster.predict(np.hstack([x_out[:, cols], logits_out]),
-                                                    num_threads=1))
-            trees[name].append(booster.num_trees() // len(CLASSES))
+        combiners = {v: fit(np.hstack([inputs[source][0][rows], inner]), dataset.labels[rows], f)
+                     for v, (source, fit) in variants.items()}
+        for m, pattern in outer.items():
+            model = Path(pattern.replace("{fold}", str(f)))
+            logits = cached_logits(model.with_name(f"{model.name}.logits_fold{f}.npy"), model,
+                                   dataset.subset(held_out).signals)
+            logits_out = cached_logits(model.with_name(f"{model.name}.logits_outside.npy"),
+                                       model, outside.signals)
+            probabilities[m][held_out] = softmax(logits)
+            on_outside[m].append(softmax(logits_out))
+            for v, (source, _) in variants.items():
+                mine, theirs = inputs[source]
+                combine = combiners[v]
+                probabilities[f"{m} | {v}"][held_out] = combine(np.hstack([mine[held_out],
+                                                                           logits]))
+                on_outside[f"{m} | {v}"].append(combine(np.hstack([theirs, logits_out])))
         print(f"fold {f} fitted")
 
     outcomes = {name: Outcome(probabilities[name], on_outside[name], [0] * k, float("nan"))
-                for name in rows_of}
-    outcomes[MEAN] = Outcome((probabilities[FLOAT] + probabilities[CLASSICAL]) / 2,
-                             [(a + b) / 2 for a, b in zip(on_outside[FLOAT], on_outside[CLASSICAL],
-                                                         strict=True)],
-                             [0] * k, float("nan"))
+                for name in names}
+    for m in outer:
+        outcomes[f"{m} + classical, mean probabilities"] = ensemble([outcomes[m],
+                                                                    outcomes[CLASSICAL]])
     table = []
     for name, outcome in outcomes.items():
         row = outcome.row(name, dataset.labels, fold_of, k, outside)
         for key in ("stored_bytes", "ms_per_record"):
             row.pop(key)
-        row["trees_per_class"] = trees.get(name)
         table.append(row)
         folds_text = " / ".join(f"{s:.4f}" for s in row["cinc_folds"])
-        print(f"{name:38s} CinC {row['cinc_score']:.4f} +- {row['cinc_std']:.4f} ({folds_text})"
-              f"  AF Se/Sp {row['af_sensitivity']:.3f}/{row['af_specificity']:.3f}"
-              f"  AFTDB {row['aftdb_af_share']:.2f}  MIT-BIH Se/Sp "
-              f"{row['mitdb_af_sensitivity']:.3f}/{row['mitdb_af_specificity']:.3f}")
+        print(f"{name}\n    CinC {row['cinc_score']:.4f} +- {row['cinc_std']:.4f} "
+              f"({folds_text})  AF Se/Sp {row['af_sensitivity']:.3f}/"
+              f"{row['af_specificity']:.3f}  AFTDB {row['aftdb_af_share']:.2f}  MIT-BIH "
+              f"Se/Sp {row['mitdb_af_sensitivity']:.3f}/{row['mitdb_af_specificity']:.3f}")
     result = {
         "protocol": f"{k}-fold CV, splits {args.runs / 'splits.json'}; combiner for outer fold "
                     "k trained on the training folds' features and out-of-fold CNN logits of "
