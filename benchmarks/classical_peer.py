@@ -37,7 +37,7 @@ SPECTRAL_FEATURES = ["band_0_3", "band_4_9", "band_10_25", "band_25_50", "band_5
 FEATURES = RR_FEATURES + SHAPE_FEATURES + SPECTRAL_FEATURES
 
 
-def _rr_features(rr: np.ndarray, duration_s: float) -> list[float]:
+def rr_statistics(rr: np.ndarray, duration_s: float) -> list[float]:
     """RR statistics; ``rr`` in seconds, shape (n_intervals,)."""
     if len(rr) < 3:
         return [len(rr) + 1, 60.0 * (len(rr) + 1) / duration_s] + [np.nan] * (
@@ -123,7 +123,7 @@ def record_features(signal: np.ndarray, fs: float) -> np.ndarray:
             quality = np.zeros(1)
     rr = np.diff(peaks) / fs
     duration = len(signal) / fs
-    values = (_rr_features(rr, duration) + _shape_features(cleaned, peaks, quality, fs)
+    values = (rr_statistics(rr, duration) + _shape_features(cleaned, peaks, quality, fs)
               + _spectral_features(cleaned, fs))
     return np.asarray(values, dtype=np.float64)
 
