@@ -24,11 +24,12 @@ logits unchanged). Variants:
 
 - ``24 RR features of the integer detector's beats``: the classical peer's RR statistics
   computed on the beats of the product's integer detector (is it the detector or the
-  six features that fall short?).
+  six features that fall short?), with LightGBM, a logistic regression and a small MLP.
 
 The first two were fixed before any variant was scored, the two on the product's six
 features after those (to ask whether the product's own detector carries what the first
-two found), and the last after those had fallen short.
+two found), the one on the detector's beats with LightGBM after those had fallen short,
+and the linear and MLP heads on those features after it had been scored.
 
 Rows for comparison, on the same folds: each outer model alone, the classical peer
 (reproducing ``peers.py``) and the mean of the two. Per row: CinC score (mean +- std over
@@ -60,8 +61,10 @@ from classical_peer import (
 )
 from folds import cached_logits, inner_logits, read_aftdb, read_mitdb_windows
 from peers import Outcome, Outside, ensemble
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
@@ -84,12 +87,25 @@ def boosted(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], n
 
 
 def linear(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Multinomial logistic regression on standardised inputs, classes weighted as
-    ``fit_lightgbm`` weighs them: 4 x (d + 1) numbers, a head a microcontroller can hold."""
+    """Multinomial logistic regression on standardised inputs: 4 x (d + 1) numbers, a head
+    a microcontroller can hold."""
+    return _head(LogisticRegression(C=1.0, max_iter=2000), x, y)
+
+
+def small_mlp(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """One hidden layer of 16 ReLUs on standardised inputs: 16 (d + 1) + 4 x 17 numbers."""
+    return _head(MLPClassifier((16,), alpha=1e-3, max_iter=1000, early_stopping=True,
+                               random_state=seed), x, y)
+
+
+def _head(estimator: BaseEstimator, x: np.ndarray, y: np.ndarray
+          ) -> Callable[[np.ndarray], np.ndarray]:
+    """``estimator`` fitted on standardised ``x``, classes weighted as ``fit_lightgbm``
+    weighs them."""
     counts = np.bincount(y, minlength=len(CLASSES)).astype(np.float64)
     weight = (counts.sum() / np.maximum(counts, 1)) ** 0.5
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    model.fit(x, y, logisticregression__sample_weight=weight[y])
+    model = Pipeline([("scale", StandardScaler()), ("head", estimator)])
+    model.fit(x, y, head__sample_weight=weight[y])
     return model.predict_proba
 
 
@@ -153,6 +169,10 @@ def main() -> None:
             ("the product's 6 integer RR features", linear),
         "stack (LightGBM): 24 RR features of the integer detector's beats + CNN logits":
             ("24 RR features of the product's beats", boosted),
+        "stack (linear, 116 numbers): 24 RR features of the integer detector's beats + "
+        "CNN logits": ("24 RR features of the product's beats", linear),
+        "stack (MLP 16 hidden, 532 numbers): 24 RR features of the integer detector's beats "
+        "+ CNN logits": ("24 RR features of the product's beats", small_mlp),
     }
     outer = {"float (ours)": str(args.runs / "fold{fold}" / "model.pt")}
     outer.update(dict(m.split("=", 1) for m in args.model))
