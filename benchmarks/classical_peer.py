@@ -152,10 +152,12 @@ def dataset_features(signals: list[np.ndarray], fs: float, names: np.ndarray,
 
 
 def fit_lightgbm(x: np.ndarray, y: np.ndarray, seed: int = 0, val_share: float = 0.15,
-                 n_classes: int = 4) -> object:
+                 n_classes: int = 4, num_leaves: int = 31, learning_rate: float = 0.03,
+                 max_rounds: int = 3000) -> object:
     """LightGBM on the training folds: trees chosen on an inner stratified validation split.
 
-    Returns the booster refitted on all of ``x`` with the chosen number of trees.
+    Returns the booster refitted on all of ``x`` with the chosen number of rounds (one
+    tree per class per round, at most ``max_rounds``).
     """
     import lightgbm as lgb
 
@@ -166,12 +168,13 @@ def fit_lightgbm(x: np.ndarray, y: np.ndarray, seed: int = 0, val_share: float =
         val[members[:round(val_share * len(members))]] = True
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     weight = (counts.sum() / np.maximum(counts, 1)) ** 0.5
-    params = {"objective": "multiclass", "num_class": n_classes, "learning_rate": 0.03,
-              "num_leaves": 31, "min_data_in_leaf": 20, "feature_fraction": 0.7,
+    params = {"objective": "multiclass", "num_class": n_classes,
+              "learning_rate": learning_rate, "num_leaves": num_leaves,
+              "min_data_in_leaf": 20, "feature_fraction": 0.7,
               "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
               "seed": seed, "verbose": -1, "num_threads": 1}
     inner = lgb.train(params, lgb.Dataset(x[~val], y[~val], weight=weight[y[~val]]),
-                      num_boost_round=3000,
+                      num_boost_round=max_rounds,
                       valid_sets=[lgb.Dataset(x[val], y[val], weight=weight[y[val]])],
                       callbacks=[lgb.early_stopping(100, verbose=False)])
     rounds = max(int(inner.best_iteration), 1)

@@ -24,12 +24,14 @@ logits unchanged). Variants:
 
 - ``24 RR features of the integer detector's beats``: the classical peer's RR statistics
   computed on the beats of the product's integer detector (is it the detector or the
-  six features that fall short?), with LightGBM, a logistic regression and a small MLP.
+  six features that fall short?), with LightGBM, small trees, a logistic regression and
+  a small MLP.
 
 The first two were fixed before any variant was scored, the two on the product's six
 features after those (to ask whether the product's own detector carries what the first
 two found), the one on the detector's beats with LightGBM after those had fallen short,
-and the linear and MLP heads on those features after it had been scored.
+the linear and MLP heads on those features after it had been scored, and small trees
+(at most 100 of 4 leaves) after those.
 
 Rows for comparison, on the same folds: each outer model alone, the classical peer
 (reproducing ``peers.py``) and the mean of the two. Per row: CinC score (mean +- std over
@@ -83,6 +85,13 @@ Combiner = Callable[[np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.nda
 
 def boosted(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
     booster = fit_lightgbm(x, y, seed=seed)
+    return lambda rows: booster.predict(rows, num_threads=1)
+
+
+def small_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """At most 25 rounds of 4-leaf trees (100 trees, 300 splits), a size a microcontroller
+    could hold beside a 4 KB network."""
+    booster = fit_lightgbm(x, y, seed=seed, num_leaves=4, learning_rate=0.1, max_rounds=25)
     return lambda rows: booster.predict(rows, num_threads=1)
 
 
@@ -169,6 +178,8 @@ def main() -> None:
             ("the product's 6 integer RR features", linear),
         "stack (LightGBM): 24 RR features of the integer detector's beats + CNN logits":
             ("24 RR features of the product's beats", boosted),
+        "stack (LightGBM, at most 100 trees of 4 leaves): 24 RR features of the integer "
+        "detector's beats + CNN logits": ("24 RR features of the product's beats", small_trees),
         "stack (linear, 116 numbers): 24 RR features of the integer detector's beats + "
         "CNN logits": ("24 RR features of the product's beats", linear),
         "stack (MLP 16 hidden, 532 numbers): 24 RR features of the integer detector's beats "
