@@ -17,7 +17,9 @@ Every row is scored on the held-out fold of each of the 5 splits in ``RUNS/split
   ``runs/distill/fold{fold}/model.pt``): read from ``RUNS/foldK/``; rows whose files are
   missing in any fold are left out and named;
 - ``ensemble``: the mean of the float and classical rows' probabilities (equal weights,
-  nothing tuned), and of the rows named by each ``--ensemble ROW ROW ...``;
+  nothing tuned), and of the rows named by each ``--ensemble ROW ROW ...`` (a row may be
+  an earlier ``--ensemble``'s, named as in the table: averaging an average weighs its
+  members equally within their share);
 - ``--cv-results NAME=JSON``: a row from a cross-validation results file of the same
   splits (``benchmarks/cv_compressed.py`` writes one), for models too slow to rebuild
   here: its per-fold confusions and sizes, with time per record and the AFTDB share
@@ -157,6 +159,11 @@ def ensemble(members: list[Outcome]) -> Outcome:
                                                          strict=True)],
                    [sum(fold) for fold in zip(*(m.stored_bytes for m in members), strict=True)],
                    sum(m.ms_per_record for m in members))
+
+
+def ensemble_name(members: list[str]) -> str:
+    """The row name of the mean of ``members``' probabilities."""
+    return f"ensemble: {' + '.join(members)}, mean probabilities"
 
 
 def timed_ms(scorer: Scorer, signals: list[np.ndarray]) -> float:
@@ -320,6 +327,7 @@ def main() -> None:
         unknown = [n for n in names if n not in known]
         if unknown:
             parser.error(f"--ensemble: no row named {unknown[0]!r}")
+        known.add(ensemble_name(names))  # a later --ensemble may average this one
 
     dataset = load_dataset(args.data)
     folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
@@ -353,7 +361,7 @@ def main() -> None:
         if any(n not in outcomes for n in names):
             missing.append(f"ensemble of {', '.join(names)}")
             continue
-        outcomes[f"ensemble: {' + '.join(names)}, mean probabilities"] = ensemble(
+        outcomes[ensemble_name(names)] = ensemble(
             [outcomes[n] for n in names])
     rows = [o.row(name, dataset.labels, fold_of, args.k, outside)
             for name, o in outcomes.items()]
