@@ -151,6 +151,13 @@ def dataset_features(signals: list[np.ndarray], fs: float, names: np.ndarray,
     return features, seconds
 
 
+def class_weights(y: np.ndarray, n_classes: int = 4) -> np.ndarray:
+    """A weight per class, (n_classes,): (records / class count) ** 0.5, so the rare
+    classes count more, but less than inverse-frequency weighting would make them."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    return (counts.sum() / np.maximum(counts, 1)) ** 0.5
+
+
 def fit_lightgbm(x: np.ndarray, y: np.ndarray, seed: int = 0, val_share: float = 0.15,
                  n_classes: int = 4, num_leaves: int = 31, learning_rate: float = 0.03,
                  max_rounds: int = 3000) -> object:
@@ -166,8 +173,7 @@ def fit_lightgbm(x: np.ndarray, y: np.ndarray, seed: int = 0, val_share: float =
     for c in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == c))
         val[members[:round(val_share * len(members))]] = True
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    weight = (counts.sum() / np.maximum(counts, 1)) ** 0.5
+    weight = class_weights(y, n_classes)
     params = {"objective": "multiclass", "num_class": n_classes,
               "learning_rate": learning_rate, "num_leaves": num_leaves,
               "min_data_in_leaf": 20, "feature_fraction": 0.7,

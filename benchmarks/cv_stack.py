@@ -9,9 +9,10 @@ it learns to trust an over-confident CNN.
 Nesting: for outer fold k the CNN logits of the training records come from the four
 leave-two-out pair models of ``benchmarks/cv_offsets.py`` (the model trained without
 folds {j, k} scores fold j), so no logit a combiner learns from was fitted on its own
-record, and fold k is seen by nothing. The combiner is ``classical_peer.fit_lightgbm``
-(the classical peer's parameters, trees chosen on a validation split of the training
-folds, seed k; or a logistic regression), on per-record features plus the four logits.
+record, and fold k is seen by nothing. The combiner (``classical_peer.fit_lightgbm``
+with the classical peer's parameters, trees chosen on a validation split of the training
+folds, seed k; small trees; a logistic regression; a small MLP) reads per-record features
+plus the four logits.
 Fold k is then scored with the outer fold model's logits (``RUNS/foldK/model.pt``, and any
 ``--model``: the combiners learnt on the standard float pair models read those models'
 logits unchanged). Variants:
@@ -52,11 +53,13 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from classical_peer import (
     FEATURES,
     RR_FEATURES,
+    class_weights,
     dataset_features,
     fit_lightgbm,
     rr_statistics,
@@ -83,16 +86,17 @@ Combiner = Callable[[np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.nda
 """(inputs (n, d), labels (n,), seed) -> a function from inputs to probabilities (n, 4)."""
 
 
-def boosted(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    booster = fit_lightgbm(x, y, seed=seed)
+def boosted(x: np.ndarray, y: np.ndarray, seed: int,
+            **params: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """``classical_peer.fit_lightgbm`` (its parameters unless ``params`` say otherwise)."""
+    booster = fit_lightgbm(x, y, seed=seed, **params)
     return lambda rows: booster.predict(rows, num_threads=1)
 
 
 def small_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
     """At most 25 rounds of 4-leaf trees (100 trees, 300 splits), a size a microcontroller
     could hold beside a 4 KB network."""
-    booster = fit_lightgbm(x, y, seed=seed, num_leaves=4, learning_rate=0.1, max_rounds=25)
-    return lambda rows: booster.predict(rows, num_threads=1)
+    return boosted(x, y, seed, num_leaves=4, learning_rate=0.1, max_rounds=25)
 
 
 def linear(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -111,8 +115,7 @@ def _head(estimator: BaseEstimator, x: np.ndarray, y: np.ndarray
           ) -> Callable[[np.ndarray], np.ndarray]:
     """``estimator`` fitted on standardised ``x``, classes weighted as ``fit_lightgbm``
     weighs them."""
-    counts = np.bincount(y, minlength=len(CLASSES)).astype(np.float64)
-    weight = (counts.sum() / np.maximum(counts, 1)) ** 0.5
+    weight = class_weights(y, len(CLASSES))
     model = Pipeline([("scale", StandardScaler()), ("head", estimator)])
     model.fit(x, y, head__sample_weight=weight[y])
     return model.predict_proba
