@@ -34,7 +34,9 @@ two found), the one on the detector's beats with LightGBM after those had fallen
 the linear and MLP heads on those features after it had been scored, and small trees
 (at most 100 of 4 leaves) after those.
 
-Rows for comparison, on the same folds: each outer model alone, the classical peer
+For the tree combiners, each input column's share of the total split gain (mean over the
+folds) says which features carry the gain. Rows for comparison, on the same folds: each
+outer model alone, the classical peer
 (reproducing ``peers.py``) and the mean of the two. Per row: CinC score (mean +- std over
 folds), AF Se / Sp, and on the 30 AFTDB records and the MIT-BIH 30-s windows of
 ``peers.py`` the share called AF and the window AF Se / Sp (means over the fold models).
@@ -52,6 +54,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,47 +81,69 @@ from afdetect.atomic import write_text_atomic
 from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import load_dataset
-from afdetect.model.rr import FLOAT_INPUT_FRAC, RRConfig, detect_beats, quantise, rr_features
+from afdetect.model.rr import (
+    FEATURE_NAMES,
+    FLOAT_INPUT_FRAC,
+    RRConfig,
+    detect_beats,
+    quantise,
+    rr_features,
+)
 from afdetect.models import softmax
 
 CLASSICAL = "classical (neurokit2 + LightGBM)"
-Combiner = Callable[[np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.ndarray]]
-"""(inputs (n, d), labels (n,), seed) -> a function from inputs to probabilities (n, 4)."""
+LOGITS = [f"CNN logit {c}" for c in CLASSES]
 
 
-def boosted(x: np.ndarray, y: np.ndarray, seed: int,
-            **params: Any) -> Callable[[np.ndarray], np.ndarray]:
+@dataclass
+class Head:
+    """A fitted combiner.
+
+    Attributes:
+        predict: inputs (n, d) -> class probabilities (n, 4).
+        importance: trees only: the total gain of the splits on each input column, (d,).
+    """
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    importance: np.ndarray | None = None
+
+
+Combiner = Callable[[np.ndarray, np.ndarray, int], Head]
+"""(inputs (n, d), labels (n,), seed) -> the fitted combiner."""
+
+
+def boosted(x: np.ndarray, y: np.ndarray, seed: int, **params: Any) -> Head:
     """``classical_peer.fit_lightgbm`` (its parameters unless ``params`` say otherwise)."""
     booster = fit_lightgbm(x, y, seed=seed, **params)
-    return lambda rows: booster.predict(rows, num_threads=1)
+    return Head(lambda rows: booster.predict(rows, num_threads=1),
+                booster.feature_importance("gain"))
 
 
-def small_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+def small_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Head:
     """At most 25 rounds of 4-leaf trees (100 trees, 300 splits), a size a microcontroller
     could hold beside a 4 KB network."""
     return boosted(x, y, seed, num_leaves=4, learning_rate=0.1, max_rounds=25)
 
 
-def linear(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+def linear(x: np.ndarray, y: np.ndarray, seed: int) -> Head:
     """Multinomial logistic regression on standardised inputs: 4 x (d + 1) numbers, a head
     a microcontroller can hold."""
     return _head(LogisticRegression(C=1.0, max_iter=2000), x, y)
 
 
-def small_mlp(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+def small_mlp(x: np.ndarray, y: np.ndarray, seed: int) -> Head:
     """One hidden layer of 16 ReLUs on standardised inputs: 16 (d + 1) + 4 x 17 numbers."""
     return _head(MLPClassifier((16,), alpha=1e-3, max_iter=1000, early_stopping=True,
                                random_state=seed), x, y)
 
 
-def _head(estimator: BaseEstimator, x: np.ndarray, y: np.ndarray
-          ) -> Callable[[np.ndarray], np.ndarray]:
+def _head(estimator: BaseEstimator, x: np.ndarray, y: np.ndarray) -> Head:
     """``estimator`` fitted on standardised ``x``, classes weighted as ``fit_lightgbm``
     weighs them."""
     weight = class_weights(y, len(CLASSES))
     model = Pipeline([("scale", StandardScaler()), ("head", estimator)])
     model.fit(x, y, head__sample_weight=weight[y])
-    return model.predict_proba
+    return Head(model.predict_proba)
 
 
 def integer_rr(signals: list[np.ndarray], fs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,10 +193,12 @@ def main() -> None:
     x_out, _ = dataset_features(outside.signals, dataset.fs, np.array(outside.names),
                                 args.features.with_name("outside_features.npz"))
     rr24 = [FEATURES.index(f) for f in RR_FEATURES]
-    mine, theirs = integer_rr(dataset.signals, dataset.fs), integer_rr(outside.signals, dataset.fs)
-    inputs = {"61 features": (x, x_out), "24 RR features": (x[:, rr24], x_out[:, rr24]),
-              "the product's 6 integer RR features": (mine[0], theirs[0]),
-              "24 RR features of the product's beats": (mine[1], theirs[1])}
+    own, own_out = integer_rr(dataset.signals, dataset.fs), integer_rr(outside.signals, dataset.fs)
+    # per source: its columns for the dataset and for the outside records, and their names
+    inputs = {"61 features": (x, x_out, FEATURES),
+              "24 RR features": (x[:, rr24], x_out[:, rr24], RR_FEATURES),
+              "the product's 6 integer RR features": (own[0], own_out[0], list(FEATURE_NAMES)),
+              "24 RR features of the product's beats": (own[1], own_out[1], RR_FEATURES)}
     variants: dict[str, tuple[str, Combiner]] = {
         "stack (LightGBM): 61 features + CNN logits": ("61 features", boosted),
         "stack (LightGBM): 24 RR features + CNN logits": ("24 RR features", boosted),
@@ -194,15 +221,19 @@ def main() -> None:
     names = [CLASSICAL] + [f"{m}{v}" for m in outer for v in ["", *(f" | {v}" for v in variants)]]
     probabilities = {name: np.zeros((len(dataset), len(CLASSES))) for name in names}
     on_outside: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    gain: dict[str, list[np.ndarray]] = {v: [] for v in variants}
     for f in range(k):
         held_out = np.flatnonzero(fold_of == f)
         train = np.flatnonzero(fold_of != f)
-        classical = boosted(x[train], dataset.labels[train], f)
+        classical = boosted(x[train], dataset.labels[train], f).predict
         probabilities[CLASSICAL][held_out] = classical(x[held_out])
         on_outside[CLASSICAL].append(classical(x_out))
         rows, inner = inner_logits(args.nested, dataset, fold_of, f)
         combiners = {v: fit(np.hstack([inputs[source][0][rows], inner]), dataset.labels[rows], f)
                      for v, (source, fit) in variants.items()}
+        for v, head in combiners.items():
+            if head.importance is not None:
+                gain[v].append(head.importance / head.importance.sum())
         for m, pattern in outer.items():
             model = Path(pattern.replace("{fold}", str(f)))
             logits = cached_logits(model.with_name(f"{model.name}.logits_fold{f}.npy"), model,
@@ -212,8 +243,8 @@ def main() -> None:
             probabilities[m][held_out] = softmax(logits)
             on_outside[m].append(softmax(logits_out))
             for v, (source, _) in variants.items():
-                mine, theirs = inputs[source]
-                combine = combiners[v]
+                mine, theirs, _ = inputs[source]
+                combine = combiners[v].predict
                 probabilities[f"{m} | {v}"][held_out] = combine(np.hstack([mine[held_out],
                                                                            logits]))
                 on_outside[f"{m} | {v}"].append(combine(np.hstack([theirs, logits_out])))
@@ -235,6 +266,14 @@ def main() -> None:
               f"({folds_text})  AF Se/Sp {row['af_sensitivity']:.3f}/"
               f"{row['af_specificity']:.3f}  AFTDB {row['aftdb_af_share']:.2f}  MIT-BIH "
               f"Se/Sp {row['mitdb_af_sensitivity']:.3f}/{row['mitdb_af_specificity']:.3f}")
+    importance = {}
+    for v, shares in gain.items():
+        if shares:
+            columns = inputs[variants[v][0]][2] + LOGITS
+            mean = np.mean(shares, axis=0)
+            importance[v] = {columns[i]: float(mean[i]) for i in np.argsort(-mean)}
+            print(f"{v}\n    share of the gain: " + ", ".join(
+                f"{c} {g:.2f}" for c, g in list(importance[v].items())[:8]))
     result = {
         "protocol": f"{k}-fold CV, splits {args.runs / 'splits.json'}; combiner for outer fold "
                     "k trained on the training folds' features and out-of-fold CNN logits of "
@@ -243,6 +282,7 @@ def main() -> None:
                     "trees chosen on a validation split of the training folds",
         "command": " ".join(["python benchmarks/cv_stack.py", *sys.argv[1:]]),
         "rows": table,
+        "gain_share": importance,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.json, json.dumps(result, indent=1))
