@@ -125,6 +125,18 @@ def test_ema_saves_the_moving_average_of_the_weights(samples, tmp_path: Path) ->
     assert not torch.allclose(final["classifier.weight"], trajectory[-1]["classifier.weight"])
 
 
+def test_label_smoothing_keeps_the_logits_smaller(samples, tmp_path: Path) -> None:
+    import dataclasses
+
+    scale = {}
+    for eps in (0.0, 0.9):  # 0.9: targets 0.325 for the label, 0.225 for each other class
+        config = dataclasses.replace(TINY, fit=dataclasses.replace(TINY.fit, epochs=6,
+                                                                   label_smoothing=eps))
+        net = train(config, samples, tmp_path / str(eps), progress=False)
+        scale[eps] = np.abs(predict_logits(net, samples.signals)).mean()
+    assert scale[0.9] < 0.9 * scale[0.0]
+
+
 def test_augmentations_are_optional_and_leave_the_plain_stream_alone() -> None:
     import dataclasses
 
@@ -177,6 +189,8 @@ def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> Non
                            "-0.5"), "--invert and --resample within [0, 1]")
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r", "--ema",
                            "1"), "--ema must be in [0, 1)")
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r",
+                           "--label-smoothing", "1"), "--label-smoothing must be in [0, 1)")
     if not torch.cuda.is_available():
         assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r",
                                "--device", "cuda"), "no CUDA device is available")
@@ -185,7 +199,7 @@ def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> Non
 def test_checkpoints_from_before_the_augmentation_settings_resume() -> None:
     old = {"fit": {"epochs": 2, "seed": 0}, "model": {"channels": [4]}}
     new = {"fit": {"epochs": 2, "seed": 0, "noise_std": 0.0, "wander": 0.0,
-                   "invert_share": 0.0, "resample_share": 0.0},
+                   "invert_share": 0.0, "resample_share": 0.0, "label_smoothing": 0.0},
            "model": {"channels": [4], "rr": None},
            "distill": 0.0, "soft_labels_sha256": None, "ema": 0.0}
     assert loop._comparable(new) == loop._comparable(old)

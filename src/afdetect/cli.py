@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resample", type=float, default=0.0, metavar="SHARE",
                    help="augmentation: share of crops resampled to 128, 200, 250 or 256 Hz "
                         "and back (other recorders)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                   help="share of each label spread evenly over the classes, in [0, 1) "
+                        "(default 0: one-hot)")
     p.add_argument("--soft-labels", type=Path, metavar="FILE.csv",
                    help="teacher probabilities per record (CSV record,N,A,O,~) to distil")
     p.add_argument("--soft-weight", type=float, default=0.5, metavar="W",
@@ -451,9 +454,12 @@ def _train(args: argparse.Namespace) -> int:
             or not 0 <= args.resample <= 1:
         raise AfdetectError("--noise and --wander must be >= 0, --invert and --resample "
                             "within [0, 1]")
+    if not 0 <= args.label_smoothing < 1:
+        raise AfdetectError("--label-smoothing must be in [0, 1)")
     fit = dataclasses.replace(FitConfig(), seed=args.seed, noise_std=args.noise,
                               wander=args.wander, invert_share=args.invert,
-                              resample_share=args.resample)
+                              resample_share=args.resample,
+                              label_smoothing=args.label_smoothing)
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
     model = CNNConfig(rr=RRConfig() if args.rr else None)

@@ -37,7 +37,7 @@ from afdetect.train.inference import predict_logits
 # Settings added after checkpoints existed, at the value that reproduces the older runs:
 # a fingerprint holding them at that value matches one written before they existed.
 NEUTRAL_SETTINGS: dict[str, Any] = {"noise_std": 0.0, "wander": 0.0, "invert_share": 0.0,
-                                    "resample_share": 0.0,
+                                    "resample_share": 0.0, "label_smoothing": 0.0,
                                     "rr": None, "distill": 0.0, "soft_labels_sha256": None,
                                     "ema": 0.0}
 
@@ -70,6 +70,8 @@ class FitConfig:
             electrodes).
         resample_share: share of crops resampled to one of :data:`DEVICE_RATES` (drawn
             uniformly) and back, as a recording from such a device reaches the model.
+        label_smoothing: share of each label's target spread evenly over the classes
+            (``nn.CrossEntropyLoss(label_smoothing=...)``; 0: one-hot targets).
     """
 
     epochs: int = 20
@@ -84,6 +86,7 @@ class FitConfig:
     wander: float = 0.0
     invert_share: float = 0.0
     resample_share: float = 0.0
+    label_smoothing: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,8 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
             average.load_state_dict(state["average"])
 
     loss_fn = nn.CrossEntropyLoss(
-        weight=class_weights(train_set.labels, n_classes, config.class_weight_power).to(device))
+        weight=class_weights(train_set.labels, n_classes, config.class_weight_power).to(device),
+        label_smoothing=config.label_smoothing)
     crop = round(config.crop_seconds * train_set.fs)
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
