@@ -1,4 +1,4 @@
-"""A stacked teacher: LightGBM on the classical peer's features and the CNN's logits, nested.
+"""Stacked teachers: a combiner of per-record features and the CNN's logits, nested.
 
 The plain mean of the float CNN's and the classical peer's probabilities gains 0.010 in
 5-fold CV (``benchmarks/peers.py``): the two see different things. A learned combiner can
@@ -9,37 +9,30 @@ it learns to trust an over-confident CNN.
 Nesting: for outer fold k the CNN logits of the training records come from the four
 leave-two-out pair models of ``benchmarks/cv_offsets.py`` (the model trained without
 folds {j, k} scores fold j), so no logit a combiner learns from was fitted on its own
-record, and fold k is seen by nothing. The combiner (``classical_peer.fit_lightgbm``
-with the classical peer's parameters, trees chosen on a validation split of the training
-folds, seed k; small trees; a logistic regression; a small MLP) reads per-record features
-plus the four logits.
-Fold k is then scored with the outer fold model's logits (``RUNS/foldK/model.pt``, and any
-``--model``: the combiners learnt on the standard float pair models read those models'
-logits unchanged). Variants:
+record, and fold k is seen by nothing. The combiner reads per-record features plus the
+four logits. Fold k is then scored with the outer fold model's logits
+(``RUNS/foldK/model.pt``, and any ``--model``: the combiners learnt on the standard float
+pair models read those models' logits unchanged). Variants (combiner on features):
 
-- ``61 features``: every classical feature (LightGBM);
-- ``24 RR features``: the classical peer's RR-interval statistics alone (LightGBM);
-- ``6 integer RR features``: the product's own integer beat detector and features
-  (``afdetect.model.rr``, bit-exact in C), with LightGBM and with a logistic regression
-  of 4 x 11 numbers, the size of head a microcontroller holds.
+- LightGBM (``classical_peer.fit_lightgbm``: the classical peer's parameters, trees chosen
+  on a validation split of the training folds, seed k) on every classical feature (61),
+  and on its 24 RR-interval statistics alone;
+- LightGBM and a logistic regression (4 x 11 numbers, a head a microcontroller holds) on
+  the product's own 6 integer RR features (``afdetect.model.rr``, bit-exact in C);
+- LightGBM, at most 100 trees of 4 leaves, a logistic regression and a 16-unit
+  MLP on the classical peer's 24 RR statistics computed on the beats of the product's
+  integer detector (is it the detector or the six features that fall short?).
 
-- ``24 RR features of the integer detector's beats``: the classical peer's RR statistics
-  computed on the beats of the product's integer detector (is it the detector or the
-  six features that fall short?), with LightGBM, small trees, a logistic regression and
-  a small MLP.
-
-The first two were fixed before any variant was scored, the two on the product's six
-features after those (to ask whether the product's own detector carries what the first
-two found), the one on the detector's beats with LightGBM after those had fallen short,
-the linear and MLP heads on those features after it had been scored, and small trees
-(at most 100 of 4 leaves) after those.
+They were declared in batches, each before it was scored: the first two; then the two on
+the product's six features; then LightGBM on the detector's beats; then the linear and MLP
+heads on those; then the small trees.
 
 For the tree combiners, each input column's share of the total split gain (mean over the
 folds) says which features carry the gain. Rows for comparison, on the same folds: each
-outer model alone, the classical peer
-(reproducing ``peers.py``) and the mean of the two. Per row: CinC score (mean +- std over
-folds), AF Se / Sp, and on the 30 AFTDB records and the MIT-BIH 30-s windows of
-``peers.py`` the share called AF and the window AF Se / Sp (means over the fold models).
+outer model alone, the classical peer (reproducing ``peers.py``) and the mean of the two.
+Per row: CinC score (mean +- std over folds), AF Se / Sp, and on the 30 AFTDB records and
+the MIT-BIH 30-s windows of ``peers.py`` the share called AF and the window AF Se / Sp
+(means over the fold models).
 
     python benchmarks/cv_stack.py --data ../shared/data/cinc2017 [--runs runs/cv]
         [--nested runs/nested] [--model "NAME=runs/small/fold{fold}/compressed_4kb.afq"]
