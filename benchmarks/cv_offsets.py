@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from folds import afdetect, cached_logits, inner_logits, pair_run, run_folds
+from folds import afdetect, fold_logits, inner_logits, pair_run, run_folds
 
 from afdetect import metrics
 from afdetect.atomic import write_text_atomic
@@ -91,9 +91,7 @@ def main() -> None:
               + f"  inner CinC {inner_plain:.4f} -> {inner_shifted:.4f}")
         held_out = np.flatnonzero(fold_of == f)
         for name, pattern in outer.items():
-            model = Path(pattern.replace("{fold}", str(f)))
-            logits = cached_logits(model.with_name(model.name + f".logits_fold{f}.npy"), model,
-                                   dataset.subset(held_out).signals)
+            logits = fold_logits(pattern, f, dataset.subset(held_out).signals, f"fold{f}")
             plain = metrics.summarise(dataset.labels[held_out], logits.argmax(axis=1))
             shifted = metrics.summarise(dataset.labels[held_out], (logits + offsets).argmax(axis=1))
             per_fold[name].append({"fold": f, "argmax": plain, "offsets": shifted})

@@ -60,7 +60,7 @@ from classical_peer import (
     fit_lightgbm,
     rr_statistics,
 )
-from folds import cached_logits, inner_logits, read_aftdb, read_mitdb_windows
+from folds import fold_logits, inner_logits
 from peers import Outcome, Outside, ensemble
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
@@ -71,7 +71,6 @@ from tqdm import tqdm
 
 from afdetect import CLASSES
 from afdetect.atomic import write_text_atomic
-from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import load_dataset
 from afdetect.model.rr import (
@@ -177,11 +176,7 @@ def main() -> None:
     folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels)
     fold_of = np.array([folds[str(n)] for n in dataset.names])
     k = int(fold_of.max()) + 1
-    aftdb = read_aftdb(args.aftdb, PreprocessConfig())
-    mitdb, mitdb_af, mitdb_names = read_mitdb_windows(args.mitdb, PreprocessConfig())
-    outside = Outside(aftdb, mitdb, mitdb_af,
-                      [f"aftdb/{n}" for n in (args.aftdb / "RECORDS").read_text().split()]
-                      + [f"mitdb/{n}" for n in mitdb_names])
+    outside = Outside.read(args.aftdb, args.mitdb)
     x, _ = dataset_features(dataset.signals, dataset.fs, dataset.names, args.features)
     x_out, _ = dataset_features(outside.signals, dataset.fs, np.array(outside.names),
                                 args.features.with_name("outside_features.npz"))
@@ -228,11 +223,8 @@ def main() -> None:
             if head.importance is not None:
                 gain[v].append(head.importance / head.importance.sum())
         for m, pattern in outer.items():
-            model = Path(pattern.replace("{fold}", str(f)))
-            logits = cached_logits(model.with_name(f"{model.name}.logits_fold{f}.npy"), model,
-                                   dataset.subset(held_out).signals)
-            logits_out = cached_logits(model.with_name(f"{model.name}.logits_outside.npy"),
-                                       model, outside.signals)
+            logits = fold_logits(pattern, f, dataset.subset(held_out).signals, f"fold{f}")
+            logits_out = fold_logits(pattern, f, outside.signals, "outside")
             probabilities[m][held_out] = softmax(logits)
             on_outside[m].append(softmax(logits_out))
             for v, (source, _) in variants.items():

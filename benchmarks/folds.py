@@ -88,6 +88,13 @@ def cached_logits(cache: Path, model: Path, signals: list[np.ndarray]) -> np.nda
     return logits
 
 
+def fold_logits(pattern: str, fold: int, signals: list[np.ndarray], tag: str) -> np.ndarray:
+    """Logits of fold ``fold``'s model (``pattern`` with ``{fold}`` standing for the fold
+    number) on ``signals``, cached beside the model as ``MODEL.logits_TAG.npy``."""
+    model = Path(pattern.replace("{fold}", str(fold)))
+    return cached_logits(model.with_name(f"{model.name}.logits_{tag}.npy"), model, signals)
+
+
 def pair_run(nested: Path, pair: tuple[int, int]) -> Path:
     """The folder of the model trained without folds ``pair`` (``benchmarks/cv_offsets.py``)."""
     return nested / f"pair{min(pair)}{max(pair)}"

@@ -97,6 +97,15 @@ class Outside:
     mitdb_af: np.ndarray
     names: list[str]
 
+    @classmethod
+    def read(cls, aftdb: Path, mitdb: Path) -> Outside:
+        """Every AFTDB record and the MIT-BIH windows of ``folds.read_mitdb_windows``."""
+        config = PreprocessConfig()
+        windows, is_af, window_names = read_mitdb_windows(mitdb, config)
+        return cls(read_aftdb(aftdb, config), windows, is_af,
+                   [f"aftdb/{n}" for n in (aftdb / "RECORDS").read_text().split()]
+                   + [f"mitdb/{n}" for n in window_names])
+
     @property
     def signals(self) -> list[np.ndarray]:
         return self.aftdb + self.mitdb
@@ -332,11 +341,7 @@ def main() -> None:
     dataset = load_dataset(args.data)
     folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
     fold_of = np.array([folds[str(n)] for n in dataset.names])
-    aftdb = read_aftdb(args.aftdb, PreprocessConfig())
-    mitdb, mitdb_af, mitdb_names = read_mitdb_windows(args.mitdb, PreprocessConfig())
-    outside = Outside(aftdb, mitdb, mitdb_af,
-                      [f"aftdb/{n}" for n in (args.aftdb / "RECORDS").read_text().split()]
-                      + [f"mitdb/{n}" for n in mitdb_names])
+    outside = Outside.read(args.aftdb, args.mitdb)
     # 30-s records: the typical CinC length, the same for every row
     timing = [s[: 30 * dataset.fs] for s in dataset.signals if len(s) >= 30 * dataset.fs]
     timing = timing[:TIMING_RECORDS]
@@ -379,8 +384,9 @@ def main() -> None:
                     f"at {budget} bytes (the shipped compressed model), fine-tuned "
                     f"{args.torch_epochs} epochs; ms per 30-s record "
                     f"on {len(timing)} records, one thread, this run; AFTDB share: "
-                    f"{len(aftdb)} records of {args.aftdb} called AF, and AF Se / Sp of "
-                    f"{len(mitdb)} 30-s windows (every 10 s, {int(mitdb_af.sum())} AF) of "
+                    f"{len(outside.aftdb)} records of {args.aftdb} called AF, and AF Se / Sp "
+                    f"of {len(outside.mitdb)} 30-s windows (every 10 s, "
+                    f"{int(outside.mitdb_af.sum())} AF) of "
                     f"{args.mitdb}, means over fold models",
         "command": " ".join(["python benchmarks/peers.py", *sys.argv[1:]]),
         "rows": rows,
