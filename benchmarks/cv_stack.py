@@ -28,8 +28,9 @@ the product's six features; then LightGBM on the detector's beats; then the line
 heads on those; then the small trees.
 
 For the tree combiners, each input column's share of the total split gain (mean over the
-folds) says which features carry the gain. Rows for comparison, on the same folds: each
-outer model alone, the classical peer (reproducing ``peers.py``) and the mean of the two.
+folds) says which features carry the gain, and the number of trees per fold their size.
+Rows for comparison, on the same folds: each outer model alone, the classical peer
+(reproducing ``peers.py``) and the mean of the two.
 Per row: CinC score (mean +- std over folds), AF Se / Sp, and on the 30 AFTDB records and
 the MIT-BIH 30-s windows of ``peers.py`` the share called AF and the window AF Se / Sp
 (means over the fold models).
@@ -94,10 +95,12 @@ class Head:
     Attributes:
         predict: inputs (n, d) -> class probabilities (n, 4).
         importance: trees only: the total gain of the splits on each input column, (d,).
+        trees: trees only: how many (one per class per boosting round).
     """
 
     predict: Callable[[np.ndarray], np.ndarray]
     importance: np.ndarray | None = None
+    trees: int | None = None
 
 
 Combiner = Callable[[np.ndarray, np.ndarray, int], Head]
@@ -108,7 +111,7 @@ def boosted(x: np.ndarray, y: np.ndarray, seed: int, **params: Any) -> Head:
     """``classical_peer.fit_lightgbm`` (its parameters unless ``params`` say otherwise)."""
     booster = fit_lightgbm(x, y, seed=seed, **params)
     return Head(lambda rows: booster.predict(rows, num_threads=1),
-                booster.feature_importance("gain"))
+                booster.feature_importance("gain"), booster.num_trees())
 
 
 def small_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Head:
@@ -210,6 +213,7 @@ def main() -> None:
     probabilities = {name: np.zeros((len(dataset), len(CLASSES))) for name in names}
     on_outside: dict[str, list[np.ndarray]] = {name: [] for name in names}
     gain: dict[str, list[np.ndarray]] = {v: [] for v in variants}
+    trees: dict[str, list[int | None]] = {v: [] for v in variants}
     for f in range(k):
         held_out = np.flatnonzero(fold_of == f)
         train = np.flatnonzero(fold_of != f)
@@ -222,6 +226,7 @@ def main() -> None:
         for v, head in combiners.items():
             if head.importance is not None:
                 gain[v].append(head.importance / head.importance.sum())
+                trees[v].append(head.trees)
         for m, pattern in outer.items():
             logits = fold_logits(pattern, f, dataset.subset(held_out).signals, f"fold{f}")
             logits_out = fold_logits(pattern, f, outside.signals, "outside")
@@ -257,7 +262,7 @@ def main() -> None:
             columns = inputs[variants[v][0]][2] + LOGITS
             mean = np.mean(shares, axis=0)
             importance[v] = {columns[i]: float(mean[i]) for i in np.argsort(-mean)}
-            print(f"{v}\n    share of the gain: " + ", ".join(
+            print(f"{v}\n    trees per fold {trees[v]}; share of the gain: " + ", ".join(
                 f"{c} {g:.2f}" for c, g in list(importance[v].items())[:8]))
     result = {
         "protocol": f"{k}-fold CV, splits {args.runs / 'splits.json'}; combiner for outer fold "
@@ -268,6 +273,7 @@ def main() -> None:
         "command": " ".join(["python benchmarks/cv_stack.py", *sys.argv[1:]]),
         "rows": table,
         "gain_share": importance,
+        "trees_per_fold": {v: n for v, n in trees.items() if n},
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.json, json.dumps(result, indent=1))
