@@ -48,7 +48,7 @@ from afdetect.compress.integer import IntegerModel, simulate_logits
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import load_dataset
 from afdetect.deploy.format import load_compressed
-from afdetect.models import load_classifier, softmax
+from afdetect.models import softmax
 
 PHASES = {1: (0,), 2: (0, 256), 4: (0, 128, 256, 384)}
 
