@@ -19,14 +19,13 @@ Prints per-fold and mean +- std figures and writes them to ``--json``
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from folds import afdetect, read_aftdb, run_folds
 
 from afdetect import metrics
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.compress.accounting import report
 from afdetect.data.preprocess import PreprocessConfig
 from afdetect.deploy.engine import engine_logits
@@ -111,8 +110,7 @@ def main() -> None:
                         "max": float(np.max(values))}
     print(f"compression ratio {summary['compression_ratio']}, stored bytes "
           f"{summary['stored_bytes']}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(summary, indent=1, default=float))
+    write_json_atomic(args.json, summary)
 
 
 if __name__ == "__main__":

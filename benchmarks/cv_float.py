@@ -19,16 +19,14 @@ Prints per-fold and mean +- std figures and writes them to ``--json``
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-from folds import afdetect, read_aftdb, run_folds
+from folds import afdetect, fold_numbers, read_aftdb, run_folds
 
 from afdetect import metrics
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.data.preprocess import PreprocessConfig
-from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import load_dataset
 from afdetect.model import load_float_model
 from afdetect.train import predict_logits
@@ -51,8 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
-    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
-    fold_of = np.array([folds[str(n)] for n in dataset.names])
+    fold_of = fold_numbers(args.runs / "splits.json", dataset, args.k)
     threads = str(args.threads or max(1, 2 // args.jobs))
     chosen = args.folds if args.folds is not None else list(range(args.k))
     pending = [f for f in chosen if not (args.runs / f"fold{f}" / "model.pt").is_file()]
@@ -99,8 +96,7 @@ def main() -> None:
     }
     for k in keys:
         print(f"{k:15s} {result['mean'][k]:.4f} +- {result['std'][k]:.4f}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(result, indent=1))
+    write_json_atomic(args.json, result)
 
 
 if __name__ == "__main__":

@@ -23,26 +23,24 @@ Prints per-fold scores with and without the offsets and writes them to ``--json`
 from __future__ import annotations
 
 import argparse
-import json
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from folds import afdetect, fold_logits, inner_logits, pair_run, run_folds
+from folds import afdetect, fold_logits, fold_numbers, inner_logits, pair_run, run_folds
 
 from afdetect import metrics
-from afdetect.atomic import write_text_atomic
-from afdetect.data.splits import load_or_make_splits
+from afdetect.atomic import write_json_atomic
 from afdetect.data.store import load_dataset
 
 
-def pair_splits(path: Path, folds: dict[str, int], pair: tuple[int, int]) -> None:
+def pair_splits(path: Path, names: np.ndarray, fold_of: np.ndarray,
+                pair: tuple[int, int]) -> None:
     """A splits file whose fold 1 is the union of ``pair``'s folds, fold 0 the rest."""
     if not path.is_file():
-        merged = {name: int(f in pair) for name, f in folds.items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, json.dumps({"k": 2, "seed": 0, "folds": merged}, indent=0))
+        merged = {str(name): int(f in pair) for name, f in zip(names, fold_of, strict=True)}
+        write_json_atomic(path, {"k": 2, "seed": 0, "folds": merged}, indent=0)
 
 
 def main() -> None:
@@ -61,13 +59,12 @@ def main() -> None:
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
-    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels)
-    fold_of = np.array([folds[str(n)] for n in dataset.names])
+    fold_of = fold_numbers(args.runs / "splits.json", dataset)
     k = int(fold_of.max()) + 1
     pairs = list(combinations(range(k), 2))
     run_of = {p: pair_run(args.nested, p) for p in pairs}
     for p in pairs:
-        pair_splits(run_of[p] / "splits.json", folds, p)
+        pair_splits(run_of[p] / "splits.json", dataset.names, fold_of, p)
     pending = [p for p in pairs if not (run_of[p] / "model.pt").is_file()]
     seconds = run_folds(pending, lambda p: afdetect(
         "train", "--data", str(args.data), "--out", str(run_of[p]),
@@ -122,8 +119,7 @@ def main() -> None:
         "folds": per_fold,
         "pair_train_seconds_this_run": {f"{p[0]}{p[1]}": s for p, s in seconds.items()},
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(result, indent=1))
+    write_json_atomic(args.json, result)
 
 
 if __name__ == "__main__":

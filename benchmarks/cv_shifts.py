@@ -34,19 +34,16 @@ benchmarks/results/cv_shifts.json).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 from folds import cached_logits
-from peers import Outcome, Outside
+from peers import Outcome, add_data_arguments, describe, read_data
 from tqdm import tqdm
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.compress.integer import IntegerModel, simulate_logits
-from afdetect.data.splits import load_or_make_splits
-from afdetect.data.store import load_dataset
 from afdetect.deploy.format import load_compressed
 from afdetect.models import softmax
 
@@ -76,9 +73,7 @@ def phase_logits(model: Path, signals: list[np.ndarray], tag: str, shift: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
-    parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"))
-    parser.add_argument("--mitdb", type=Path, default=Path("../shared/data/mitdb"))
+    add_data_arguments(parser)
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"),
                         help="the fold models (foldK/model.pt) and splits.json")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATTERN",
@@ -88,11 +83,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/cv_shifts.json"))
     args = parser.parse_args()
 
-    dataset = load_dataset(args.data)
-    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels)
-    fold_of = np.array([folds[str(n)] for n in dataset.names])
+    dataset, fold_of, outside = read_data(args)
     k = int(fold_of.max()) + 1
-    outside = Outside.read(args.aftdb, args.mitdb)
     models = {} if args.no_float else {"float (ours)": str(args.runs / "fold{fold}" / "model.pt")}
     models.update(dict(m.split("=", 1) for m in args.model))
 
@@ -117,17 +109,10 @@ def main() -> None:
             outcome = Outcome(softmax(mean), [softmax(p) for p in mean_outside], [0] * k,
                               float("nan"))
             row = outcome.row(f"{name}, {n_phases} phase(s)", dataset.labels, fold_of, k,
-                              outside)
-            for key in ("stored_bytes", "ms_per_record"):
-                row.pop(key)
+                              outside, costs=False)
             row.update(model=name, phases=n_phases, shifts=list(shifts))
             table.append(row)
-            folds_text = " / ".join(f"{s:.4f}" for s in row["cinc_folds"])
-            print(f"{row['name']}\n    CinC {row['cinc_score']:.4f} +- {row['cinc_std']:.4f} "
-                  f"({folds_text})  AF Se/Sp {row['af_sensitivity']:.3f}/"
-                  f"{row['af_specificity']:.3f}  AFTDB {row['aftdb_af_share']:.2f}  MIT-BIH "
-                  f"Se/Sp {row['mitdb_af_sensitivity']:.3f}/{row['mitdb_af_specificity']:.3f}",
-                  flush=True)
+            print(describe(row), flush=True)
     result = {
         "protocol": f"{k}-fold CV, splits {args.runs / 'splits.json'}; each fold model scores "
                     "its held-out fold with the logits averaged over phases (the first s "
@@ -137,8 +122,7 @@ def main() -> None:
         "command": " ".join(["python benchmarks/cv_shifts.py", *sys.argv[1:]]),
         "rows": table,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(result, indent=1))
+    write_json_atomic(args.json, result)
 
 
 if __name__ == "__main__":

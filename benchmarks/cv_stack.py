@@ -45,7 +45,6 @@ Needs the pair models (run ``benchmarks/cv_offsets.py`` first) and ``pip install
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,7 +61,7 @@ from classical_peer import (
     rr_statistics,
 )
 from folds import fold_logits, inner_logits
-from peers import Outcome, Outside, ensemble
+from peers import Outcome, add_data_arguments, describe, ensemble, read_data
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -71,9 +70,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from afdetect import CLASSES
-from afdetect.atomic import write_text_atomic
-from afdetect.data.splits import load_or_make_splits
-from afdetect.data.store import load_dataset
+from afdetect.atomic import write_json_atomic
 from afdetect.model.rr import (
     FEATURE_NAMES,
     FLOAT_INPUT_FRAC,
@@ -160,9 +157,7 @@ def integer_rr(signals: list[np.ndarray], fs: int) -> tuple[np.ndarray, np.ndarr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
-    parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"))
-    parser.add_argument("--mitdb", type=Path, default=Path("../shared/data/mitdb"))
+    add_data_arguments(parser)
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"),
                         help="the outer fold models (foldK/model.pt) and splits.json")
     parser.add_argument("--nested", type=Path, default=Path("runs/nested"),
@@ -175,11 +170,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/cv_stack.json"))
     args = parser.parse_args()
 
-    dataset = load_dataset(args.data)
-    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels)
-    fold_of = np.array([folds[str(n)] for n in dataset.names])
+    dataset, fold_of, outside = read_data(args)
     k = int(fold_of.max()) + 1
-    outside = Outside.read(args.aftdb, args.mitdb)
     x, _ = dataset_features(dataset.signals, dataset.fs, dataset.names, args.features)
     x_out, _ = dataset_features(outside.signals, dataset.fs, np.array(outside.names),
                                 args.features.with_name("outside_features.npz"))
@@ -247,15 +239,9 @@ def main() -> None:
                                                                     outcomes[CLASSICAL]])
     table = []
     for name, outcome in outcomes.items():
-        row = outcome.row(name, dataset.labels, fold_of, k, outside)
-        for key in ("stored_bytes", "ms_per_record"):
-            row.pop(key)
+        row = outcome.row(name, dataset.labels, fold_of, k, outside, costs=False)
         table.append(row)
-        folds_text = " / ".join(f"{s:.4f}" for s in row["cinc_folds"])
-        print(f"{name}\n    CinC {row['cinc_score']:.4f} +- {row['cinc_std']:.4f} "
-              f"({folds_text})  AF Se/Sp {row['af_sensitivity']:.3f}/"
-              f"{row['af_specificity']:.3f}  AFTDB {row['aftdb_af_share']:.2f}  MIT-BIH "
-              f"Se/Sp {row['mitdb_af_sensitivity']:.3f}/{row['mitdb_af_specificity']:.3f}")
+        print(describe(row))
     importance = {}
     for v, shares in gain.items():
         if shares:
@@ -275,8 +261,7 @@ def main() -> None:
         "gain_share": importance,
         "trees_per_fold": {v: n for v, n in trees.items() if n},
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(result, indent=1))
+    write_json_atomic(args.json, result)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.data.store import load_dataset
 
 
@@ -42,8 +42,7 @@ def main() -> None:
               "cached_load_seconds_median": round(statistics.median(cached), 3),
               "cached_load_seconds": [round(t, 3) for t in cached]}
     print(json.dumps(result, indent=1))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(result, indent=1))
+    write_json_atomic(args.json, result)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from classical_peer import dataset_features, fit_lightgbm
+from folds import fold_numbers
 from tqdm import tqdm
 
 from afdetect import CLASSES
 from afdetect.data.soft_labels import write_soft_labels
-from afdetect.data.splits import load_or_make_splits, stratified_folds
+from afdetect.data.splits import stratified_folds
 from afdetect.data.store import load_dataset
 from afdetect.model import load_float_model
 from afdetect.models import softmax
@@ -64,8 +65,7 @@ def main() -> None:
     torch.set_num_threads(2)
 
     dataset = load_dataset(args.data)
-    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
-    fold_of = np.array([folds[str(n)] for n in dataset.names])
+    fold_of = fold_numbers(args.runs / "splits.json", dataset, args.k)
     features, _ = dataset_features(dataset.signals, dataset.fs, dataset.names,
                                    args.runs.parent / "peers" / "features.npz")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.compress.integer import simulate_logits
 from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.store import load_dataset
@@ -56,8 +56,7 @@ def main() -> None:
               "c_vs_numpy_identical": same_c if binary else None, "differing": differing,
               "model": args.model, "command": "python benchmarks/equivalence.py"}
     print(json.dumps({k: v for k, v in result.items() if k != "differing"}, indent=1))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(result, indent=1))
+    write_json_atomic(args.json, result)
 
 
 if __name__ == "__main__":

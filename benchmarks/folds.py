@@ -15,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 
 from afdetect.data.preprocess import PreprocessConfig, normalise, preprocess
+from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset
 from afdetect.io.records import read_wfdb
 from afdetect.models import load_classifier
@@ -42,6 +43,13 @@ def run_folds(folds: list[Job], command: Callable[[Job], list[str]], log: Callab
 
     with ThreadPoolExecutor(jobs) as pool:
         return dict(zip(folds, pool.map(one, folds), strict=True))
+
+
+def fold_numbers(splits: Path, dataset: Dataset, k: int = 5) -> np.ndarray:
+    """Fold of every record of ``dataset``, (n_records,) int, read from ``splits`` (a
+    stratified ``k``-fold file made there first if it is missing)."""
+    folds = load_or_make_splits(splits, dataset.names, dataset.labels, k)
+    return np.array([folds[str(n)] for n in dataset.names])
 
 
 def read_aftdb(folder: Path, config: PreprocessConfig) -> list[np.ndarray]:

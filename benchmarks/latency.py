@@ -13,7 +13,6 @@ process start-up is not counted. Writes benchmarks/results/latency.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.data.preprocess import preprocess
 from afdetect.deploy.engine import IntegerEngine
 from afdetect.deploy.export import CFLAGS, c_compiler, export
@@ -125,8 +124,7 @@ def main() -> None:
         print(f"{k:15s} {v * 1e3:9.3f} ms per 30-s recording")
     for k, v in result["ratios"].items():
         print(f"{k:22s} {v:8.1f}x")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(result, indent=1))
+    write_json_atomic(args.json, result)
 
 
 if __name__ == "__main__":

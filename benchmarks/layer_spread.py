@@ -18,13 +18,13 @@ float one, the state quantisation-aware training starts from.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from folds import fold_numbers
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.compress.bitwidth import (
     choose_layer_bits,
     quantisation_errors,
@@ -32,7 +32,6 @@ from afdetect.compress.bitwidth import (
 )
 from afdetect.compress.network import QuantSpec, from_float
 from afdetect.compress.recipe import CompressConfig, calibrate_fractions, calibration_batch
-from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import load_dataset
 from afdetect.model import load_float_model
 
@@ -53,8 +52,7 @@ def main() -> None:
     spec = QuantSpec(weight_bits=args.bits, act_bits=default.quant.act_bits,
                      input_bits=default.quant.input_bits)
     dataset = load_dataset(args.data)
-    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels)
-    fold_of = np.array([folds[str(n)] for n in dataset.names])
+    fold_of = fold_numbers(args.runs / "splits.json", dataset)
     train_set = dataset.subset(np.flatnonzero(fold_of != args.fold))
     parent = load_float_model(args.runs / f"fold{args.fold}" / "model.pt")
     stages = sorted(args.work.glob("prune-*/done.pt"))
@@ -99,10 +97,10 @@ def main() -> None:
         print(f"--extra-bits {extra}: widths {chosen}, whole-network logit error {error:.3f}, "
               f"argmax agreement with the float net {agree:.3f}")
     if args.json:
-        write_text_atomic(args.json, json.dumps({
+        write_json_atomic(args.json, {
             "work": str(args.work), "fold": args.fold, "size_budget": args.size_budget,
             "bits": args.bits, "calibration_records": int(x.shape[0]), "layers": layers,
-            "allocations": allocations}, indent=1))
+            "allocations": allocations})
 
 
 if __name__ == "__main__":

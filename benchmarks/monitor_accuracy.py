@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import wfdb
 from rr_peer import BEAT_SYMBOLS, af_intervals_from_beats
 from wfdb import processing
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.models import load_classifier
 from afdetect.monitor.ec57 import EpisodeCounts, compare_episodes, summarise_records
 from afdetect.monitor.episodes import EpisodeRule
@@ -185,8 +184,7 @@ def main() -> None:
                       f" +P {r['windows']['ppv']:.3f} | "
                       + " ".join(f"{k} {r['gross'][k]:.3f}" for k in KEYS)
                       + f" | burden MAE {r['burden_mae']:.4f}", flush=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
+    write_json_atomic(out, result, indent=2)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from afdetect import metrics
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.compress.accounting import integer_model_sizes, layer_size, totals
 from afdetect.compress.integer import simulate_logits
 from afdetect.compress.recipe import CompressConfig, compress
@@ -120,11 +120,10 @@ def main() -> None:
                       f"{p['bits']}: CinC {p['cinc_score']:.4f} (float "
                       f"{p['float_cinc_score']:.4f}) accuracy {p['accuracy']:.4f}  "
                       f"{p['stored_bytes']:6d} B  {p['compression_ratio']:6.1f}x", flush=True)
-            args.out.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(results_path, json.dumps({
+            write_json_atomic(results_path, {
                 "protocol": f"held-out fold(s) {args.folds} of {args.runs / 'splits.json'}",
                 "command": command, "recipe": base.to_dict(), "paper": PAPER,
-                "points": points}, indent=1))
+                "points": points})
     plot(points, args.out / "pareto.png")
 
 

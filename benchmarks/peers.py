@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from classical_peer import dataset_features, fit_lightgbm, record_features
-from folds import read_aftdb, read_mitdb_windows
+from folds import fold_numbers, read_aftdb, read_mitdb_windows
 from torch_peer import (
     calibration_set,
     int8,
@@ -59,10 +59,9 @@ from torch_peer import (
 )
 
 from afdetect import CLASSES, metrics
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.compress.accounting import report
 from afdetect.data.preprocess import PreprocessConfig
-from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset, load_dataset
 from afdetect.model import load_float_model
 from afdetect.models import (
@@ -140,7 +139,9 @@ class Outcome:
     ms_per_record: float
 
     def row(self, name: str, truth: np.ndarray, fold_of: np.ndarray, k: int,
-            outside: Outside) -> dict:
+            outside: Outside, costs: bool = True) -> dict:
+        """The table row of these predictions; ``costs=False`` leaves out the stored bytes
+        and the time per record (rows that are not one model of their own)."""
         predicted = self.probabilities.argmax(axis=1)
         folds = [metrics.summarise(truth[fold_of == f], predicted[fold_of == f])
                  for f in range(k)]
@@ -154,11 +155,36 @@ class Outcome:
             "f1": pooled["f1"],
             "af_sensitivity": pooled["af_sensitivity"],
             "af_specificity": pooled["af_specificity"],
-            "stored_bytes": float(np.mean(self.stored_bytes)),
-            "ms_per_record": self.ms_per_record,
+            **({"stored_bytes": float(np.mean(self.stored_bytes)),
+                "ms_per_record": self.ms_per_record} if costs else {}),
             **outside.figures(self.outside),
             "confusion": pooled["confusion"],
         }
+
+
+def describe(row: dict) -> str:
+    """Two lines: the row's name, then its CinC figures (per fold) and AF figures."""
+    folds = " / ".join(f"{s:.4f}" for s in row["cinc_folds"])
+    return (f"{row['name']}\n    CinC {row['cinc_score']:.4f} +- {row['cinc_std']:.4f} "
+            f"({folds})  AF Se/Sp {row['af_sensitivity']:.3f}/{row['af_specificity']:.3f}  "
+            f"AFTDB {row['aftdb_af_share']:.2f}  MIT-BIH Se/Sp "
+            f"{row['mitdb_af_sensitivity']:.3f}/{row['mitdb_af_specificity']:.3f}")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data`` (CinC 2017), ``--aftdb`` and ``--mitdb`` (the outside records)."""
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
+    parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"))
+    parser.add_argument("--mitdb", type=Path, default=Path("../shared/data/mitdb"))
+
+
+def read_data(args: argparse.Namespace, k: int = 5) -> tuple[Dataset, np.ndarray, Outside]:
+    """The records of :func:`add_data_arguments`' options: the CinC dataset, the fold of
+    each of its records (``args.runs/splits.json``, made with ``k`` folds if missing) and
+    the outside records."""
+    dataset = load_dataset(args.data)
+    return (dataset, fold_numbers(args.runs / "splits.json", dataset, k),
+            Outside.read(args.aftdb, args.mitdb))
 
 
 def ensemble(members: list[Outcome]) -> Outcome:
@@ -306,9 +332,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
-    parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"))
-    parser.add_argument("--mitdb", type=Path, default=Path("../shared/data/mitdb"))
+    add_data_arguments(parser)
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE",
@@ -338,10 +362,7 @@ def main() -> None:
             parser.error(f"--ensemble: no row named {unknown[0]!r}")
         known.add(ensemble_name(names))  # a later --ensemble may average this one
 
-    dataset = load_dataset(args.data)
-    folds = load_or_make_splits(args.runs / "splits.json", dataset.names, dataset.labels, args.k)
-    fold_of = np.array([folds[str(n)] for n in dataset.names])
-    outside = Outside.read(args.aftdb, args.mitdb)
+    dataset, fold_of, outside = read_data(args, args.k)
     # 30-s records: the typical CinC length, the same for every row
     timing = [s[: 30 * dataset.fs] for s in dataset.signals if len(s) >= 30 * dataset.fs]
     timing = timing[:TIMING_RECORDS]
@@ -392,8 +413,7 @@ def main() -> None:
         "rows": rows,
         "left_out": missing,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.json, json.dumps(result, indent=1))
+    write_json_atomic(args.json, result)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import wfdb
 
+from afdetect.atomic import write_json_atomic
 from afdetect.deploy.export import build, c_compiler, export, run_stream_demo
 from afdetect.deploy.format import load_compressed
 from afdetect.io.records import open_stream
@@ -110,8 +111,7 @@ def main() -> None:
                   "real time, text I/O included)")
     result["compressed_vs_float_time"] = round(
         result["compressed"]["seconds"] / result["float"]["seconds"], 2)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scan_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json_atomic(RESULTS / "scan_speed.json", result, indent=2)
     print(json.dumps(result, indent=2))
 
 

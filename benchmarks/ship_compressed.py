@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from folds import afdetect as afdetect_command
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.deploy.format import load_compressed
 from afdetect.model import load_float_model
 from afdetect.models import BUILTIN
@@ -111,7 +111,7 @@ def main() -> None:
         "cross_validation": cv,
     })
     name = Path(BUILTIN[args.name]).with_suffix(".metrics.json").name
-    write_text_atomic(PRETRAINED / name, json.dumps(metrics, indent=1))
+    write_json_atomic(PRETRAINED / name, metrics)
     print(json.dumps({k: v for k, v in metrics.items()
                       if k not in ("cross_validation", "metrics_at_export_in_sample")},
                      indent=1))

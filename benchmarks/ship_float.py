@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.model import load_float_model
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "afdetect" / "pretrained"
@@ -60,7 +60,7 @@ def main() -> None:
     }
     if metrics["cross_validation"]:
         metrics["cross_validation"].pop("folds", None)
-    write_text_atomic(PRETRAINED / "float.metrics.json", json.dumps(metrics, indent=1))
+    write_json_atomic(PRETRAINED / "float.metrics.json", metrics)
     print(json.dumps({k: v for k, v in metrics.items() if k != "cross_validation"}, indent=1))
 
 

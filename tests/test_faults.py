@@ -121,6 +121,20 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path: Path,
     assert [p.name for p in tmp_path.iterdir()] == ["m.afq"]  # no temporary left behind
 
 
+def test_json_is_written_whole_with_numpy_numbers_as_numbers(tmp_path: Path) -> None:
+    import json
+
+    from afdetect.atomic import write_json_atomic
+
+    dest = tmp_path / "new" / "figures.json"  # the folder is made
+    write_json_atomic(dest, {"score": np.float32(0.5), "count": np.int64(3), "rows": [1, 2]})
+    text = dest.read_text()
+    assert text.endswith("}\n")
+    assert json.loads(text) == {"score": 0.5, "count": 3, "rows": [1, 2]}
+    assert '"count": 3,' in text
+    assert [p.name for p in dest.parent.iterdir()] == ["figures.json"]
+
+
 def test_a_second_run_into_the_same_out_is_refused(tmp_path: Path) -> None:
     args = ["train", "--data", str(SAMPLES), "--epochs", "150", "--threads", "1", "--out",
             str(tmp_path / "run")]  # long enough (about 15 s) for the second to start

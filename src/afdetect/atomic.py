@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 
 @contextmanager
@@ -37,6 +41,17 @@ def write_bytes_atomic(dest: str | Path, data: bytes) -> None:
 
 def write_text_atomic(dest: str | Path, text: str) -> None:
     write_bytes_atomic(dest, text.encode("utf-8"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):  # NumPy scalars: their Python int, float or bool
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_json_atomic(dest: str | Path, data: Any, indent: int | None = 1) -> None:
+    """``data`` as JSON with a final newline; NumPy scalars are written as numbers."""
+    write_text_atomic(dest, json.dumps(data, indent=indent, default=_plain) + "\n")
 
 
 LOCK_NAME = ".lock"

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from afdetect.atomic import atomic_path, write_text_atomic
+from afdetect.atomic import atomic_path, write_json_atomic
 from afdetect.compress.bitwidth import choose_layer_bits
 from afdetect.compress.integer import IntegerModel, to_integer
 from afdetect.compress.network import CompressibleNet, QuantSpec, from_float
@@ -218,7 +218,7 @@ def _sensitivity_targets(net: CompressibleNet, x: torch.Tensor, config: Compress
         if progress:
             tqdm.write("sensitivity analysis: output error of each layer pruned alone")
         losses = sensitivity(net, x, groups)
-        write_text_atomic(cache, json.dumps({"output_error": losses.tolist()}))
+        write_json_atomic(cache, {"output_error": losses.tolist()}, indent=None)
     sizes = [int(w.numel()) for w, _ in net.weighted_layers()]
     return allocate_sparsity(losses, sizes, config.sparsity)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from afdetect.atomic import write_text_atomic
+from afdetect.atomic import write_json_atomic
 from afdetect.errors import InputError
 
 
@@ -42,5 +42,5 @@ def load_or_make_splits(path: str | Path, names: np.ndarray, labels: np.ndarray,
             raise InputError(path, f"{len(missing)} record(s) of the dataset are not in the splits")
         return folds
     folds = stratified_folds(names, labels, k, seed)
-    write_text_atomic(path, json.dumps({"k": k, "seed": seed, "folds": folds}, indent=0))
+    write_json_atomic(path, {"k": k, "seed": seed, "folds": folds}, indent=0)
     return folds

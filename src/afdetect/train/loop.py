@@ -25,7 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from afdetect import metrics
-from afdetect.atomic import atomic_path, exclusive_folder, write_text_atomic
+from afdetect.atomic import atomic_path, exclusive_folder, write_json_atomic
 from afdetect.data.preprocess import PreprocessConfig, resample
 from afdetect.data.store import Dataset
 from afdetect.errors import AfdetectError
@@ -283,7 +283,7 @@ def fit(model: nn.Module, config: FitConfig, train_set: Dataset, out_dir: str | 
         if group.is_main:
             _save_checkpoint(out / CHECKPOINT, model, optimiser, schedule, epoch + 1,
                              fingerprint, history, average)
-            write_text_atomic(out / HISTORY, json.dumps(history, indent=1))
+            write_json_atomic(out / HISTORY, history)
         distributed.barrier()  # no rank runs ahead of the checkpoint it may resume from
     if average is not None:
         model.load_state_dict(average.module.state_dict())
