@@ -19,10 +19,14 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.signal import welch
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from lightgbm import Booster
 
 TEMPLATE_POINTS = 20
 RR_FEATURES = ["n_beats", "hr_mean", "rr_mean", "rr_median", "rr_std", "rr_cv", "rr_min",
@@ -160,7 +164,7 @@ def class_weights(y: np.ndarray, n_classes: int = 4) -> np.ndarray:
 
 def fit_lightgbm(x: np.ndarray, y: np.ndarray, seed: int = 0, val_share: float = 0.15,
                  n_classes: int = 4, num_leaves: int = 31, learning_rate: float = 0.03,
-                 max_rounds: int = 3000) -> object:
+                 max_rounds: int = 3000) -> Booster:
     """LightGBM on the training folds: trees chosen on an inner stratified validation split.
 
     Returns the booster refitted on all of ``x`` with the chosen number of rounds (one

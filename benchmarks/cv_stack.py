@@ -107,7 +107,7 @@ Combiner = Callable[[np.ndarray, np.ndarray, int], Head]
 def boosted(x: np.ndarray, y: np.ndarray, seed: int, **params: Any) -> Head:
     """``classical_peer.fit_lightgbm`` (its parameters unless ``params`` say otherwise)."""
     booster = fit_lightgbm(x, y, seed=seed, **params)
-    return Head(lambda rows: booster.predict(rows, num_threads=1),
+    return Head(lambda rows: np.asarray(booster.predict(rows, num_threads=1)),
                 booster.feature_importance("gain"), booster.num_trees())
 
 

@@ -104,9 +104,9 @@ def main() -> None:
                 if compiler:
                     text = "\n".join(map(str, model.quantise_input(signal).tolist()))
                     for key, flag in (("c_integer", []), ("c_integer_batch", ["--batch"])):
-                        result = subprocess.run([str(out / "bench"), *flag], input=text,
-                                                capture_output=True, text=True, check=True)
-                        seconds, work = result.stdout.split()
+                        run = subprocess.run([str(out / "bench"), *flag], input=text,
+                                             capture_output=True, text=True, check=True)
+                        seconds, work = run.stdout.split()
                         times[key].append(float(seconds))
     medians = {k: statistics.median(v) for k, v in times.items() if v}
     result = {

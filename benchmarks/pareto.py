@@ -65,7 +65,7 @@ def point(kind: str, sparsity: float, bits: int, parent_path: Path, dataset: Any
         logits = np.stack([simulate_logits(result.integer, x) for x in held_out.signals])
         sizes = integer_model_sizes(result.integer)
     else:  # pruning alone: float weights stored as 32-bit values with the sparse index
-        logits = predict_logits(result.net, held_out.signals)  # type: ignore[arg-type]
+        logits = predict_logits(result.net, held_out.signals)
         sizes = [layer_size(f"layer{i}", result.net.mask(i).numpy().astype(bool).reshape(
             result.net.mask(i).shape[0], -1, 1), b.detach().numpy(), 32, bias_width=32)
             for i, (_, b) in enumerate(result.net.weighted_layers())]

@@ -229,7 +229,8 @@ def classical_outcome(dataset: Dataset, fold_of: np.ndarray, k: int, outside: Ou
                                     cache.with_name("outside_features.npz"))
     features = {id(s): row for s, row in zip(dataset.signals + outside.signals,
                                              np.vstack([x, x_outside]), strict=True)}
-    scorers, stored = [], []
+    scorers: list[Scorer] = []
+    stored = []
     for f in range(k):
         booster = fit_lightgbm(x[fold_of != f], dataset.labels[fold_of != f], seed=f)
         stored.append(len(booster.model_to_string().encode()))
@@ -239,7 +240,7 @@ def classical_outcome(dataset: Dataset, fold_of: np.ndarray, k: int, outside: Ou
             # crops' are extracted here
             rows = [features[id(s)] if id(s) in features else record_features(s, dataset.fs)
                     for s in signals]
-            return b.predict(np.vstack(rows), num_threads=1)
+            return np.asarray(b.predict(np.vstack(rows), num_threads=1))
 
         scorers.append(scorer)
     return cross_validate(scorers, dataset, fold_of, outside, timing, stored)
@@ -353,7 +354,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     candidates = [("float (ours)", "model.pt"), ("compressed (ours)", "compressed.afq")]
-    candidates += [tuple(m.split("=", 1)) for m in args.model]  # type: ignore[misc]
+    candidates += [tuple(m.split("=", 1)) for m in args.model]
     members = [["float (ours)", CLASSICAL], *args.ensemble]
     known = {CLASSICAL, "torch int8", "torch prune + int8", *(n for n, _ in candidates)}
     for names in members:  # refused before the hour of work, not after

@@ -47,7 +47,7 @@ class PlainNet(nn.Module):
         return self.classifier(self.features(x).mean(dim=2))
 
 
-def weighted(net: nn.Module) -> list[nn.Module]:
+def weighted(net: nn.Module) -> list[nn.Conv1d | nn.Linear]:
     return [m for m in net.modules() if isinstance(m, nn.Conv1d | nn.Linear)]
 
 

@@ -41,16 +41,16 @@ def test_same_seed_same_model(samples, tmp_path: Path) -> None:
 
 def cut_after_two_epochs(monkeypatch: pytest.MonkeyPatch, run: Callable[[], object]) -> None:
     """Run a training that dies (KeyboardInterrupt) once epoch 2 is checkpointed."""
-    real_write = loop.write_text_atomic
+    real_write = loop.write_json_atomic
     calls = {"n": 0}
 
-    def crash_after_second_epoch(path, text):
-        real_write(path, text)
+    def crash_after_second_epoch(path, data, indent=1):
+        real_write(path, data, indent)
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "write_text_atomic", crash_after_second_epoch)
+    monkeypatch.setattr(loop, "write_json_atomic", crash_after_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         run()
     monkeypatch.undo()

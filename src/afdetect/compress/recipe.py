@@ -159,7 +159,7 @@ def compress(parent: FloatModel, train_set: Dataset, config: CompressConfig,
     teaching: dict[str, Any] = {"teacher": parent.network.eval(), "distill": config.distill}
 
     def scorer(signals: list[np.ndarray]) -> np.ndarray:
-        return predict_logits(net, signals)  # type: ignore[arg-type]
+        return predict_logits(net, signals)
 
     if config.sparsity > 0:
         groups = group_sizes(net, config.granularity)

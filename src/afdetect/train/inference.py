@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from afdetect.model.cnn import AFNet
+from afdetect.model.cnn import CNNConfig
+
+
+class Network(Protocol):
+    """What inference needs of a network: :class:`~afdetect.model.cnn.AFNet`, or the
+    compression stages' :class:`~afdetect.compress.network.CompressibleNet`."""
+
+    config: CNNConfig
+    training: bool
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+    def eval(self) -> Any: ...
+    def train(self, mode: bool = True) -> Any: ...
 
 
 @torch.no_grad()
-def predict_logits(model: AFNet, signals: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+def predict_logits(model: Network, signals: list[np.ndarray],
+                   batch_size: int = 64) -> np.ndarray:
     """Logits, shape (len(signals), n_classes), of preprocessed signals.
 
     Signals of equal length share a batch; none is padded, so each result equals the
