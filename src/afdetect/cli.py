@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fuse the integer RR-interval features into the classifier")
     p.add_argument("--channels", metavar="C1,C2,...",
                    help="output channels of each conv block (default: CNNConfig's 8 blocks)")
+    p.add_argument("--pooling", choices=["mean", "mean_max"], default="mean",
+                   help="pool the time axis by each channel's mean (default), or its mean "
+                        "and maximum (a float model: compress refuses it)")
     p.add_argument("--noise", type=float, default=0.0, metavar="STD",
                    help="augmentation: white noise of this std (normalised units; default 0)")
     p.add_argument("--wander", type=float, default=0.0, metavar="AMP",
@@ -462,7 +465,7 @@ def _train(args: argparse.Namespace) -> int:
                               label_smoothing=args.label_smoothing)
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
-    model = CNNConfig(rr=RRConfig() if args.rr else None)
+    model = CNNConfig(rr=RRConfig() if args.rr else None, pooling=args.pooling)
     if args.channels:
         channels = tuple(int(c) for c in args.channels.split(","))
         if len(channels) != len(model.kernel_sizes) or min(channels) < 1:

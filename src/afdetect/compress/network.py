@@ -21,7 +21,7 @@ from afdetect.compress.quantise import (
     pow2_quantise_ste,
     window_size,
 )
-from afdetect.model.cnn import AFNet, CNNConfig
+from afdetect.model.cnn import AFNet, CNNConfig, pool_time
 from afdetect.model.rr import FLOAT_INPUT_FRAC, SCALE_BITS, batch_features
 
 
@@ -162,14 +162,7 @@ class CompressibleNet(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x)[-1]
-        if lengths is None:
-            pooled = h.mean(dim=2)
-        else:
-            steps = torch.clamp(lengths // self.config.downsampling, min=1, max=h.shape[2])
-            valid = torch.arange(h.shape[2], device=h.device)[None, :] < steps[:, None]
-            pooled = (h * valid[:, None, :]).sum(dim=2) / steps[:, None]
-        pooled = self.dropout(pooled)
+        pooled = self.dropout(pool_time(self.features(x)[-1], lengths, self.config))
         if self.config.rr is not None:
             # the detector reads the quantised input the integer engine receives
             frac = int(self.frac[0]) if int(self.bits[1]) else FLOAT_INPUT_FRAC

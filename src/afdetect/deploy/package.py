@@ -15,7 +15,7 @@ from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset, load_dataset
 from afdetect.deploy.engine import engine_logits
 from afdetect.deploy.format import save_compressed
-from afdetect.errors import AfdetectError
+from afdetect.errors import AfdetectError, InputError
 from afdetect.model.io import load_float_model
 from afdetect.train.inference import predict_logits
 
@@ -43,6 +43,9 @@ def compress_file(parent_path: Path, data_dir: Path, out: Path, config: Compress
     if not config.quant.weight_bits:
         raise AfdetectError("a compressed model file needs quantised weights (--bits > 1)")
     parent = load_float_model(parent_path)
+    if parent.network.config.pooling != "mean":
+        raise InputError(parent_path, f"{parent.network.config.pooling} pooling: the integer "
+                                      "engine pools the time axis by mean only")
     dataset = load_dataset(data_dir, parent.preprocess, progress=progress)
     train_set, eval_set, where = dataset, dataset, "training records (in-sample)"
     if fold is not None:

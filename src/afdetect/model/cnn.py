@@ -4,7 +4,9 @@ Every block is ``Conv1d -> BatchNorm -> ReLU -> MaxPool``: BatchNorm folds into 
 convolution and ReLU/max-pooling are compares, so the network maps onto shift-add integer
 hardware once its weights are powers of two. A global average over time makes the
 classifier length-independent; during training it is masked so zero padding of short
-recordings in a batch does not dilute the average.
+recordings in a batch does not dilute the average. ``pooling="mean_max"`` also passes each
+channel's maximum over time (a transient event, an ectopic beat or a noise burst, moves a
+maximum where it barely moves a mean of a minute).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import torch
 from torch import nn
 
 from afdetect.model.rr import FLOAT_INPUT_FRAC, N_FEATURES, RRConfig, batch_features
+
+POOLINGS = ("mean", "mean_max")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class CNNConfig:
         dropout: dropout before the classifier (training only).
         rr: the integer R-peak detector whose RR features join the pooled CNN features at
             the classifier (:mod:`afdetect.model.rr`); None for the CNN alone.
+        pooling: how the time axis is pooled before the classifier: ``"mean"``, or
+            ``"mean_max"`` (the mean and the maximum of each channel, concatenated).
     """
 
     channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 64, 64)
@@ -38,10 +44,13 @@ class CNNConfig:
     n_classes: int = 4
     dropout: float = 0.25
     rr: RRConfig | None = None
+    pooling: str = "mean"
 
     def __post_init__(self) -> None:
         if len(self.channels) != len(self.kernel_sizes) or not self.channels:
             raise ValueError("channels and kernel_sizes must be non-empty and equally long")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
 
     @property
     def downsampling(self) -> int:
@@ -62,8 +71,31 @@ class CNNConfig:
 
     @property
     def classifier_inputs(self) -> int:
-        """Pooled CNN channels, plus the RR features when there are any."""
-        return self.channels[-1] + (N_FEATURES if self.rr is not None else 0)
+        """Pooled CNN features, plus the RR features when there are any."""
+        pooled = self.channels[-1] * (2 if self.pooling == "mean_max" else 1)
+        return pooled + (N_FEATURES if self.rr is not None else 0)
+
+
+def pool_time(h: torch.Tensor, lengths: torch.Tensor | None, config: CNNConfig) -> torch.Tensor:
+    """The classifier's CNN inputs from the last block's activations.
+
+    Args:
+        h: (batch, channels, steps) activations (non-negative: after ReLU and max-pooling).
+        lengths: (batch,) valid input samples per row when rows are zero-padded; None if not.
+    Returns:
+        (batch, channels) time means, followed for ``"mean_max"`` by the (batch, channels)
+        maxima; padding counts in neither.
+    """
+    if lengths is None:
+        pooled = [h.mean(dim=2)] + ([h.amax(dim=2)] if config.pooling == "mean_max" else [])
+        return torch.cat(pooled, dim=1)
+    steps = torch.clamp(lengths // config.downsampling, min=1, max=h.shape[2])
+    valid = (torch.arange(h.shape[2], device=h.device)[None, :] < steps[:, None])[:, None, :]
+    masked = h * valid  # zero where padded: no larger than any valid (non-negative) value
+    pooled = [masked.sum(dim=2) / steps[:, None]]
+    if config.pooling == "mean_max":
+        pooled.append(masked.amax(dim=2))
+    return torch.cat(pooled, dim=1)
 
 
 class ConvBlock(nn.Sequential):
@@ -99,14 +131,7 @@ class AFNet(nn.Module):
             x: (batch, 1, n_samples) float32.
             lengths: (batch,) valid samples per row when rows are zero-padded; None if not.
         """
-        h = self.features(x)
-        if lengths is None:
-            pooled = h.mean(dim=2)
-        else:
-            steps = torch.clamp(lengths // self.config.downsampling, min=1, max=h.shape[2])
-            mask = torch.arange(h.shape[2], device=h.device)[None, :] < steps[:, None]
-            pooled = (h * mask[:, None, :]).sum(dim=2) / steps[:, None]
-        pooled = self.dropout(pooled)
+        pooled = self.dropout(pool_time(self.features(x), lengths, self.config))
         if self.config.rr is not None:
             pooled = torch.cat([pooled, batch_features(x, lengths, FLOAT_INPUT_FRAC,
                                                        self.config.rr)], dim=1)

@@ -39,7 +39,7 @@ from afdetect.train.inference import predict_logits
 NEUTRAL_SETTINGS: dict[str, Any] = {"noise_std": 0.0, "wander": 0.0, "invert_share": 0.0,
                                     "resample_share": 0.0, "label_smoothing": 0.0,
                                     "rr": None, "distill": 0.0, "soft_labels_sha256": None,
-                                    "ema": 0.0}
+                                    "ema": 0.0, "pooling": "mean"}
 
 # Sampling rates of common Holter and wearable recorders below the model's 300 Hz: a crop
 # passed through one of them and back loses what such a device cannot record.
