@@ -68,6 +68,18 @@ def test_compress_resumes_from_its_stages(compressed: Path, tmp_path: Path) -> N
     assert (tmp_path / "again.afq").read_bytes() != b""
 
 
+def test_compress_refuses_a_mean_max_model_in_one_line(tmp_path: Path) -> None:
+    from afdetect.data.preprocess import PreprocessConfig
+    from afdetect.model.cnn import AFNet, CNNConfig
+    from afdetect.model.io import save_float_model
+
+    parent = tmp_path / "meanmax.pt"
+    save_float_model(parent, AFNet(CNNConfig(pooling="mean_max")), PreprocessConfig())
+    result = run("compress", "--model", parent, "--data", SAMPLES, "--out", tmp_path / "m.afq")
+    assert_clean_error(result, "meanmax.pt: mean_max pooling")
+    assert not (tmp_path / "m.afq").exists()
+
+
 def test_tampered_compressed_model_is_refused(compressed: Path, tmp_path: Path) -> None:
     data = bytearray(compressed.read_bytes())
     data[100] ^= 0xFF

@@ -137,6 +137,32 @@ def test_label_smoothing_keeps_the_logits_smaller(samples, tmp_path: Path) -> No
     assert scale[0.9] < 0.9 * scale[0.0]
 
 
+def test_mean_max_pooling_reads_the_maximum_of_the_valid_steps_only() -> None:
+    from afdetect.model.cnn import pool_time
+
+    config = CNNConfig(channels=(2,), kernel_sizes=(3,), pooling="mean_max")  # 4 samples/step
+    h = torch.tensor([[[1.0, 3.0, 9.0], [0.0, 2.0, 7.0]],    # 2 valid steps, 9 and 7 padding
+                      [[1.0, 3.0, 5.0], [4.0, 0.0, 2.0]]])   # 3 valid steps
+    pooled = pool_time(h, torch.tensor([8, 12]), config)
+    assert torch.allclose(pooled, torch.tensor([[2.0, 1.0, 3.0, 2.0], [3.0, 2.0, 5.0, 4.0]]))
+    assert torch.equal(pool_time(h[1:], None, config), pooled[1:])
+    assert config.classifier_inputs == 4
+    with pytest.raises(ValueError, match="pooling must be one of mean, mean_max"):
+        CNNConfig(pooling="median")
+
+
+def test_a_mean_max_model_trains_saves_and_loads(samples, tmp_path: Path) -> None:
+    import dataclasses
+
+    config = dataclasses.replace(TINY, model=dataclasses.replace(TINY.model, pooling="mean_max"))
+    net = train(config, samples, tmp_path, progress=False)
+    model = load_float_model(tmp_path / "model.pt")
+    assert model.network.config.pooling == "mean_max"
+    assert model.network.classifier.in_features == 2 * TINY.model.channels[-1]
+    assert np.array_equal(predict_logits(model.network, samples.signals),
+                          predict_logits(net, samples.signals))
+
+
 def test_augmentations_are_optional_and_leave_the_plain_stream_alone() -> None:
     import dataclasses
 
@@ -200,7 +226,7 @@ def test_checkpoints_from_before_the_augmentation_settings_resume() -> None:
     old = {"fit": {"epochs": 2, "seed": 0}, "model": {"channels": [4]}}
     new = {"fit": {"epochs": 2, "seed": 0, "noise_std": 0.0, "wander": 0.0,
                    "invert_share": 0.0, "resample_share": 0.0, "label_smoothing": 0.0},
-           "model": {"channels": [4], "rr": None},
+           "model": {"channels": [4], "rr": None, "pooling": "mean"},
            "distill": 0.0, "soft_labels_sha256": None, "ema": 0.0}
     assert loop._comparable(new) == loop._comparable(old)
     new["fit"]["noise_std"] = 0.05
