@@ -68,16 +68,22 @@ def test_compress_resumes_from_its_stages(compressed: Path, tmp_path: Path) -> N
     assert (tmp_path / "again.afq").read_bytes() != b""
 
 
-def test_compress_refuses_a_mean_max_model_in_one_line(tmp_path: Path) -> None:
+def test_a_mean_max_model_predicts_strips_but_compress_and_scan_refuse_it(
+        tmp_path: Path) -> None:
     from afdetect.data.preprocess import PreprocessConfig
     from afdetect.model.cnn import AFNet, CNNConfig
     from afdetect.model.io import save_float_model
 
     parent = tmp_path / "meanmax.pt"
     save_float_model(parent, AFNet(CNNConfig(pooling="mean_max")), PreprocessConfig())
+    predicted = run("predict", "--model", parent, SAMPLES / "A00001.hea", "--json")
+    assert predicted.returncode == 0, predicted.stderr
     result = run("compress", "--model", parent, "--data", SAMPLES, "--out", tmp_path / "m.afq")
     assert_clean_error(result, "meanmax.pt: mean_max pooling")
     assert not (tmp_path / "m.afq").exists()
+    long = Path(__file__).parent / "data" / "mitdb" / "100"
+    assert_clean_error(run("scan", "--model", parent, long),
+                       "models with mean_max pooling classify strips")
 
 
 def test_tampered_compressed_model_is_refused(compressed: Path, tmp_path: Path) -> None:

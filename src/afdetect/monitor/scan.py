@@ -167,6 +167,10 @@ def step_model(classifier: Classifier) -> IntegerStepModel | FloatStepModel:
     elif isinstance(classifier, FloatClassifier):
         steps = FloatStepModel(classifier.name, classifier.model.network, fs)
         rr = classifier.model.network.config.rr
+        if classifier.model.network.config.pooling != "mean":  # a window is a sum of steps
+            raise AfdetectError(f"{classifier.name}: models with "
+                                f"{classifier.model.network.config.pooling} pooling classify "
+                                "strips; scanning long recordings with them is not supported")
     else:
         raise TypeError(f"cannot scan with {type(classifier).__name__}")
     if rr is not None:
