@@ -19,6 +19,7 @@ Prints per-fold and mean +- std figures and writes them to ``--json``
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +87,7 @@ def main() -> None:
         "protocol": "same 5-fold splits as cv_float.json; each fold's float model compressed "
                     "on its training folds, both scored on the held-out fold (integer "
                     "engine); folds scored: " + ", ".join(map(str, chosen)),
-        "command": "python benchmarks/cv_compressed.py --data " + str(args.data)
-                   + " --runs " + str(args.runs)
-                   + (" --folds " + " ".join(map(str, chosen)) if args.folds else "")
-                   + (f" --name {args.name}" if args.name != "compressed.afq" else "")
-                   + (" --extra " + " ".join(args.extra) if args.extra else ""),
+        "command": " ".join(["python benchmarks/cv_compressed.py", *sys.argv[1:]]),
         "folds": rows, "wall_seconds_this_run": seconds,
     }
     for key in ("cinc_score", "accuracy", "af_sensitivity", "af_specificity"):
