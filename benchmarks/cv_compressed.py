@@ -19,11 +19,11 @@ Prints per-fold and mean +- std figures and writes them to ``--json``
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from folds import afdetect, read_aftdb, run_folds
+from provenance import command_line
 
 from afdetect import metrics
 from afdetect.atomic import write_json_atomic
@@ -87,7 +87,7 @@ def main() -> None:
         "protocol": "same 5-fold splits as cv_float.json; each fold's float model compressed "
                     "on its training folds, both scored on the held-out fold (integer "
                     "engine); folds scored: " + ", ".join(map(str, chosen)),
-        "command": " ".join(["python benchmarks/cv_compressed.py", *sys.argv[1:]]),
+        "command": command_line(),
         "folds": rows, "wall_seconds_this_run": seconds,
     }
     for key in ("cinc_score", "accuracy", "af_sensitivity", "af_specificity"):

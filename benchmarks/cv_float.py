@@ -19,11 +19,11 @@ Prints per-fold and mean +- std figures and writes them to ``--json``
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from folds import afdetect, fold_numbers, read_aftdb, run_folds
+from provenance import command_line
 
 from afdetect import metrics
 from afdetect.atomic import write_json_atomic
@@ -85,7 +85,7 @@ def main() -> None:
                     f"{args.data}, splits in {args.runs / 'splits.json'} (seed 0); "
                     "final-epoch models, no selection on the held-out fold; folds scored: "
                     + ", ".join(map(str, chosen)),
-        "command": " ".join(["python benchmarks/cv_float.py", *sys.argv[1:]]),
+        "command": command_line(),
         "mean": {k: float(np.mean([s[k] for s in per_fold])) for k in keys},
         "std": {k: float(np.std([s[k] for s in per_fold])) for k in keys},
         "pooled_confusion": np.sum([s["confusion"] for s in per_fold], axis=0).tolist(),

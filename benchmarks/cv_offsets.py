@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from folds import afdetect, fold_logits, fold_numbers, inner_logits, pair_run, run_folds
+from provenance import command_line
 
 from afdetect import metrics
 from afdetect.atomic import write_json_atomic
@@ -110,10 +111,7 @@ def main() -> None:
         "protocol": "nested: offsets for outer fold k chosen on out-of-fold logits of the four "
                     "models trained without fold k and one other fold; outer models scored on "
                     f"fold k with and without them; splits {args.runs / 'splits.json'}",
-        "command": " ".join(["python benchmarks/cv_offsets.py --data", str(args.data),
-                             "--runs", str(args.runs), "--nested", str(args.nested),
-                             *[f'--model "{m}"' for m in args.model],
-                             *(["--extra", *args.extra] if args.extra else [])]),
+        "command": command_line(),
         "offsets": chosen,
         "summary": summary,
         "folds": per_fold,

@@ -34,12 +34,12 @@ benchmarks/results/cv_shifts.json).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from folds import cached_logits
 from peers import Outcome, add_data_arguments, describe, read_data
+from provenance import command_line
 from tqdm import tqdm
 
 from afdetect.atomic import write_json_atomic
@@ -119,7 +119,7 @@ def main() -> None:
                     "samples dropped); nothing is chosen on data",
         "rule": "K = 4 is a gain only at +0.006 CinC over K = 1, with the AFTDB share and "
                 "the MIT-BIH window AF Se / Sp no more than 0.01 lower",
-        "command": " ".join(["python benchmarks/cv_shifts.py", *sys.argv[1:]]),
+        "command": command_line(),
         "rows": table,
     }
     write_json_atomic(args.json, result)

@@ -45,7 +45,6 @@ Needs the pair models (run ``benchmarks/cv_offsets.py`` first) and ``pip install
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +61,7 @@ from classical_peer import (
 )
 from folds import fold_logits, inner_logits
 from peers import Outcome, add_data_arguments, describe, ensemble, read_data
+from provenance import command_line
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -256,7 +256,7 @@ def main() -> None:
                     f"the pair models in {args.nested} (each trained without fold k and one "
                     "other), applied to fold k with the outer fold model's logits; LightGBM "
                     "trees chosen on a validation split of the training folds",
-        "command": " ".join(["python benchmarks/cv_stack.py", *sys.argv[1:]]),
+        "command": command_line(),
         "rows": table,
         "gain_share": importance,
         "trees_per_fold": {v: n for v, n in trees.items() if n},

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import command_line
+
 from afdetect.atomic import write_json_atomic
 from afdetect.data.store import load_dataset
 
@@ -36,7 +38,7 @@ def main() -> None:
             started = time.perf_counter()
             load_dataset(args.data, cache_dir=Path(cache), progress=False)
             cached.append(time.perf_counter() - started)
-    result = {"command": f"python benchmarks/dataset_load.py --data {args.data}",
+    result = {"command": command_line(),
               "records": len(dataset), "skipped": len(dataset.skipped),
               "first_build_seconds": round(build, 2),
               "cached_load_seconds_median": round(statistics.median(cached), 3),

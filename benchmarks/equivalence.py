@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from provenance import command_line
 from tqdm import tqdm
 
 from afdetect.atomic import write_json_atomic
@@ -54,7 +55,7 @@ def main() -> None:
                 differing.append(str(name))
     result = {"records": len(dataset), "numpy_vs_qat_simulation_identical": same_sim,
               "c_vs_numpy_identical": same_c if binary else None, "differing": differing,
-              "model": args.model, "command": "python benchmarks/equivalence.py"}
+              "model": args.model, "command": command_line()}
     print(json.dumps({k: v for k, v in result.items() if k != "differing"}, indent=1))
     write_json_atomic(args.json, result)
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from provenance import command_line
 
 from afdetect.atomic import write_json_atomic
 from afdetect.data.preprocess import preprocess
@@ -118,7 +119,7 @@ def main() -> None:
         "batch_work_bytes_30s": int(work) if compiler else None,
         "machine": f"{platform.machine()}, torch {torch.__version__} on {args.threads} "
                    f"thread(s), {compiler or 'no C compiler'} {' '.join(CFLAGS)}",
-        "command": "python benchmarks/latency.py",
+        "command": command_line(),
     }
     for k, v in medians.items():
         print(f"{k:15s} {v * 1e3:9.3f} ms per 30-s recording")

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import wfdb
+from provenance import command_line
 from rr_peer import BEAT_SYMBOLS, af_intervals_from_beats
 from wfdb import processing
 
@@ -147,11 +148,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = ScanConfig()
-    options = ([] if args.models == ["compressed", "float"] else ["--models", *args.models])
-    options += [] if args.json is None else ["--json", str(args.json)]
     out = args.json or RESULTS / "monitor_accuracy.json"
-    result: dict = {"command": " ".join(["python benchmarks/monitor_accuracy.py --data",
-                                         str(args.data), *options]),
+    result: dict = {"command": command_line(),
                     "window_s": config.window_s, "hop_s": config.hop_s,
                     "default_rule": config.rule.to_dict(), "grid_size": len(GRID)}
     for name in args.models:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ import numpy as np
 import torch
 from classical_peer import dataset_features, fit_lightgbm, record_features
 from folds import fold_numbers, read_aftdb, read_mitdb_windows
+from provenance import command_line
 from torch_peer import (
     calibration_set,
     int8,
@@ -410,7 +410,7 @@ def main() -> None:
                     f"of {len(outside.mitdb)} 30-s windows (every 10 s, "
                     f"{int(outside.mitdb_af.sum())} AF) of "
                     f"{args.mitdb}, means over fold models",
-        "command": " ".join(["python benchmarks/peers.py", *sys.argv[1:]]),
+        "command": command_line(),
         "rows": rows,
         "left_out": missing,
     }

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import wfdb
+from provenance import command_line
 
 from afdetect.atomic import write_json_atomic
 from afdetect.deploy.export import build, c_compiler, export, run_stream_demo
@@ -68,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = ScanConfig()
-    result: dict = {"command": "python benchmarks/scan_speed.py --data " + str(args.data),
+    result: dict = {"command": command_line(),
                     "hours": args.hours, "threads": 1, "window_s": config.window_s,
                     "hop_s": config.hop_s}
     with tempfile.TemporaryDirectory() as tmp:
