@@ -63,10 +63,10 @@ def phase_logits(model: Path, signals: list[np.ndarray], tag: str, shift: int) -
     beside the model."""
     suffix = f"_shift{shift}" if shift else ""
     cache = model.with_name(f"{model.name}.logits_{tag}{suffix}.npy")
+    shifted = [s[shift:] for s in signals]
     if cache.is_file() or model.suffix != ".afq":
-        shifted = [s[shift:] for s in signals]
         return cached_logits(cache, model, shifted)
-    logits = simulated_logits(load_compressed(model)[0], [s[shift:] for s in signals])
+    logits = simulated_logits(load_compressed(model)[0], shifted)
     np.save(cache, logits)
     return logits
 
