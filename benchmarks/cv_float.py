@@ -1,13 +1,14 @@
 """5-fold cross-validation of the float CNN: the CinC score the README reports.
 
-Trains one model per fold with the same command a user types (``afdetect train --splits
-... --fold k``), two folds at a time on one thread each (faster than one fold on two
-threads on a 2-core machine), then scores each model on its held-out fold and on the 30
-AFTDB records (all AF: the share called AF). Every fold run resumes from its checkpoint,
-so a killed benchmark continues where it stopped. ``--folds`` trains and scores a subset
-(a lever tried on one or two folds against the baseline's same folds); ``--extra`` passes
-training options (a recipe variant needs its own ``--runs`` folder), where ``{fold}`` stands
-for the fold number (per-fold soft labels).
+Trains one model per fold with the same command a user types (``afdetect train --splits ...
+--fold k``), two folds at a time on one thread each (faster than one fold on two threads on
+a 2-core machine), then scores each model on its held-out fold, on the 30 AFTDB records
+(all AF: the share called AF) and on the 30-s MIT-BIH windows of ``peers.py`` (AF
+sensitivity and specificity; ``folds.read_mitdb_windows``). Every fold run resumes from its
+checkpoint, so a killed benchmark continues where it stopped. ``--folds`` trains and scores
+a subset (a lever tried on one or two folds against the baseline's same folds); ``--extra``
+passes training options (a recipe variant needs its own ``--runs`` folder), where
+``{fold}`` stands for the fold number (per-fold soft labels).
 
     python benchmarks/cv_float.py --data ../shared/data/cinc2017 [--runs runs/cv] [--jobs 2]
         [--folds 0 1] [--extra --rr]
@@ -22,7 +23,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from folds import afdetect, fold_numbers, read_aftdb, run_folds
+from folds import afdetect, fold_numbers, read_aftdb, read_mitdb_windows, run_folds
 from provenance import command_line
 
 from afdetect import metrics
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
     parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"),
                         help="AFTDB records (all AF) each fold model is also scored on")
+    parser.add_argument("--mitdb", type=Path, default=Path("../shared/data/mitdb"),
+                        help="MIT-BIH records whose 30-s windows each fold model is scored on")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--folds", type=int, nargs="+",
                         help="train and score only these folds (default: all k)")
@@ -62,6 +65,8 @@ def main() -> None:
         lambda f: args.runs / f"fold{f}" / "train.log", args.jobs)
 
     aftdb = read_aftdb(args.aftdb, PreprocessConfig()) if args.aftdb.is_dir() else []
+    windows, window_af, _ = (read_mitdb_windows(args.mitdb, PreprocessConfig())
+                             if args.mitdb.is_dir() else ([], np.zeros(0, bool), []))
     per_fold = []
     for f in chosen:
         held_out = dataset.subset(np.flatnonzero(fold_of == f))
@@ -72,14 +77,21 @@ def main() -> None:
         if aftdb:
             called = predict_logits(model.network, aftdb).argmax(axis=1) == metrics.AF
             summary["aftdb_af_share"] = float(called.mean())
+        if windows:
+            called = predict_logits(model.network, windows).argmax(axis=1) == metrics.AF
+            summary["mitdb_af_sensitivity"] = float(called[window_af].mean())
+            summary["mitdb_af_specificity"] = float(1 - called[~window_af].mean())
         summary["train_seconds"] = sum(h["seconds"] for h in model.metadata["history"])
         per_fold.append(summary)
         print(f"fold {f}: CinC {summary['cinc_score']:.4f}  accuracy {summary['accuracy']:.4f}  "
               f"F1 N/A/O/~ " + "/".join(f"{v:.3f}" for v in summary["f1"].values()) +
               (f"  AFTDB AF {summary['aftdb_af_share']:.3f}" if aftdb else "") +
+              (f"  MIT-BIH AF Se/Sp {summary['mitdb_af_sensitivity']:.3f}/"
+               f"{summary['mitdb_af_specificity']:.3f}" if windows else "") +
               f"  ({summary['train_seconds'] / 60:.1f} min)")
     keys = ["cinc_score", "accuracy", "af_accuracy", "af_sensitivity", "af_specificity"]
     keys += ["aftdb_af_share"] if aftdb else []
+    keys += ["mitdb_af_sensitivity", "mitdb_af_specificity"] if windows else []
     result = {
         "protocol": f"{args.k}-fold stratified CV by record on {len(dataset)} records of "
                     f"{args.data}, splits in {args.runs / 'splits.json'} (seed 0); "

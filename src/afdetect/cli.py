@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, model.pt)")
     p.add_argument("--epochs", type=int, help="training epochs (default: TrainConfig)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--crop-seconds", type=float, metavar="S",
+                   help="length of the random training crops, at least 2 s (default: "
+                        "FitConfig's 20 s)")
     p.add_argument("--rr", action="store_true",
                    help="fuse the integer RR-interval features into the classifier")
     p.add_argument("--channels", metavar="C1,C2,...",
@@ -465,6 +468,10 @@ def _train(args: argparse.Namespace) -> int:
                               label_smoothing=args.label_smoothing)
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
+    if args.crop_seconds is not None:
+        if not args.crop_seconds >= 2:  # the network decimates by 512 samples (1.7 s)
+            raise AfdetectError("--crop-seconds must be at least 2")
+        fit = dataclasses.replace(fit, crop_seconds=args.crop_seconds)
     model = CNNConfig(rr=RRConfig() if args.rr else None, pooling=args.pooling)
     if args.channels:
         channels = tuple(int(c) for c in args.channels.split(","))
