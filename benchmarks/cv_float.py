@@ -4,7 +4,7 @@ Trains one model per fold with the same command a user types (``afdetect train -
 --fold k``), two folds at a time on one thread each (faster than one fold on two threads on
 a 2-core machine), then scores each model on its held-out fold, on the 30 AFTDB records
 (all AF: the share called AF) and on the 30-s MIT-BIH windows of ``peers.py`` (AF
-sensitivity and specificity; ``folds.read_mitdb_windows``). Every fold run resumes from its
+sensitivity and specificity; ``folds.Outside``). Every fold run resumes from its
 checkpoint, so a killed benchmark continues where it stopped. ``--folds`` trains and scores
 a subset (a lever tried on one or two folds against the baseline's same folds); ``--extra``
 passes training options (a recipe variant needs its own ``--runs`` folder), where
@@ -23,12 +23,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from folds import afdetect, fold_numbers, read_aftdb, read_mitdb_windows, run_folds
+from folds import Outside, afdetect, fold_numbers, run_folds
 from provenance import command_line
 
 from afdetect import metrics
 from afdetect.atomic import write_json_atomic
-from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.store import load_dataset
 from afdetect.model import load_float_model
 from afdetect.train import predict_logits
@@ -39,7 +38,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017"))
     parser.add_argument("--runs", type=Path, default=Path("runs/cv"))
     parser.add_argument("--aftdb", type=Path, default=Path("../shared/data/aftdb"),
-                        help="AFTDB records (all AF) each fold model is also scored on")
+                        help="AFTDB records (all AF) each fold model is also scored on "
+                             "(with --mitdb; both or neither)")
     parser.add_argument("--mitdb", type=Path, default=Path("../shared/data/mitdb"),
                         help="MIT-BIH records whose 30-s windows each fold model is scored on")
     parser.add_argument("--k", type=int, default=5)
@@ -64,9 +64,8 @@ def main() -> None:
         *(a.replace("{fold}", str(f)) for a in args.extra)),
         lambda f: args.runs / f"fold{f}" / "train.log", args.jobs)
 
-    aftdb = read_aftdb(args.aftdb, PreprocessConfig()) if args.aftdb.is_dir() else []
-    windows, window_af, _ = (read_mitdb_windows(args.mitdb, PreprocessConfig())
-                             if args.mitdb.is_dir() else ([], np.zeros(0, bool), []))
+    outside = (Outside.read(args.aftdb, args.mitdb)
+               if args.aftdb.is_dir() and args.mitdb.is_dir() else None)
     per_fold = []
     for f in chosen:
         held_out = dataset.subset(np.flatnonzero(fold_of == f))
@@ -74,24 +73,19 @@ def main() -> None:
         predicted = predict_logits(model.network, held_out.signals).argmax(axis=1)
         summary = metrics.summarise(held_out.labels, predicted)
         summary["fold"] = f
-        if aftdb:
-            called = predict_logits(model.network, aftdb).argmax(axis=1) == metrics.AF
-            summary["aftdb_af_share"] = float(called.mean())
-        if windows:
-            called = predict_logits(model.network, windows).argmax(axis=1) == metrics.AF
-            summary["mitdb_af_sensitivity"] = float(called[window_af].mean())
-            summary["mitdb_af_specificity"] = float(1 - called[~window_af].mean())
+        if outside is not None:
+            summary.update(outside.figures([predict_logits(model.network, outside.signals)]))
         summary["train_seconds"] = sum(h["seconds"] for h in model.metadata["history"])
         per_fold.append(summary)
         print(f"fold {f}: CinC {summary['cinc_score']:.4f}  accuracy {summary['accuracy']:.4f}  "
               f"F1 N/A/O/~ " + "/".join(f"{v:.3f}" for v in summary["f1"].values()) +
-              (f"  AFTDB AF {summary['aftdb_af_share']:.3f}" if aftdb else "") +
-              (f"  MIT-BIH AF Se/Sp {summary['mitdb_af_sensitivity']:.3f}/"
-               f"{summary['mitdb_af_specificity']:.3f}" if windows else "") +
+              (f"  AFTDB AF {summary['aftdb_af_share']:.3f}  MIT-BIH AF Se/Sp "
+               f"{summary['mitdb_af_sensitivity']:.3f}/{summary['mitdb_af_specificity']:.3f}"
+               if outside is not None else "") +
               f"  ({summary['train_seconds'] / 60:.1f} min)")
     keys = ["cinc_score", "accuracy", "af_accuracy", "af_sensitivity", "af_specificity"]
-    keys += ["aftdb_af_share"] if aftdb else []
-    keys += ["mitdb_af_sensitivity", "mitdb_af_specificity"] if windows else []
+    if outside is not None:
+        keys += ["aftdb_af_share", "mitdb_af_sensitivity", "mitdb_af_specificity"]
     result = {
         "protocol": f"{args.k}-fold stratified CV by record on {len(dataset)} records of "
                     f"{args.data}, splits in {args.runs / 'splits.json'} (seed 0); "

@@ -9,11 +9,13 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
+from afdetect import metrics
 from afdetect.data.preprocess import PreprocessConfig, normalise, preprocess
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset
@@ -85,6 +87,47 @@ def read_mitdb_windows(folder: Path, config: PreprocessConfig, window_s: float =
             is_af.append(inside >= window_s / 2)
             names.append(f"{name}@{begin:g}")
     return windows, np.array(is_af), names
+
+
+@dataclass
+class Outside:
+    """Recordings from other devices that every fold model also classifies.
+
+    Attributes:
+        aftdb: preprocessed AFTDB records, all AF.
+        mitdb: preprocessed 30-s MIT-BIH windows; ``mitdb_af`` (n_windows,) bool truth.
+        names: of ``aftdb + mitdb``, for the feature cache.
+    """
+
+    aftdb: list[np.ndarray]
+    mitdb: list[np.ndarray]
+    mitdb_af: np.ndarray
+    names: list[str]
+
+    @classmethod
+    def read(cls, aftdb: Path, mitdb: Path) -> Outside:
+        """Every AFTDB record and the MIT-BIH windows of ``folds.read_mitdb_windows``."""
+        config = PreprocessConfig()
+        windows, is_af, window_names = read_mitdb_windows(mitdb, config)
+        return cls(read_aftdb(aftdb, config), windows, is_af,
+                   [f"aftdb/{n}" for n in (aftdb / "RECORDS").read_text().split()]
+                   + [f"mitdb/{n}" for n in window_names])
+
+    @property
+    def signals(self) -> list[np.ndarray]:
+        return self.aftdb + self.mitdb
+
+    def figures(self, per_fold: list[np.ndarray]) -> dict[str, float]:
+        """AFTDB share called AF and MIT-BIH window AF Se / Sp, means over the fold models'
+        probabilities or logits (n_aftdb + n_mitdb, n_classes)."""
+        called = [p.argmax(axis=1) == metrics.AF for p in per_fold]
+        n, truth = len(self.aftdb), self.mitdb_af
+        return {
+            "aftdb_af_share": float(np.mean([c[:n].mean() for c in called])),
+            "mitdb_af_sensitivity": float(np.mean([c[n:][truth].mean() for c in called])),
+            "mitdb_af_specificity": float(np.mean([1 - c[n:][~truth].mean()
+                                                   for c in called])),
+        }
 
 
 def cached_logits(cache: Path, model: Path, signals: list[np.ndarray]) -> np.ndarray:

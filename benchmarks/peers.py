@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from classical_peer import dataset_features, fit_lightgbm, record_features
-from folds import fold_numbers, read_aftdb, read_mitdb_windows
+from folds import Outside, fold_numbers
 from provenance import command_line
 from torch_peer import (
     calibration_set,
@@ -61,7 +61,6 @@ from torch_peer import (
 from afdetect import CLASSES, metrics
 from afdetect.atomic import write_json_atomic
 from afdetect.compress.accounting import report
-from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.store import Dataset, load_dataset
 from afdetect.model import load_float_model
 from afdetect.models import (
@@ -73,53 +72,11 @@ from afdetect.models import (
     softmax,
 )
 
-AF = CLASSES.index("A")
 TIMING_RECORDS = 100
 CLASSICAL = "classical (neurokit2 + LightGBM)"
 
 Scorer = Callable[[list[np.ndarray]], np.ndarray]
 """Preprocessed signals -> class probabilities, (n_signals, n_classes)."""
-
-
-@dataclass
-class Outside:
-    """Recordings from other devices that every fold model also classifies.
-
-    Attributes:
-        aftdb: preprocessed AFTDB records, all AF.
-        mitdb: preprocessed 30-s MIT-BIH windows; ``mitdb_af`` (n_windows,) bool truth.
-        names: of ``aftdb + mitdb``, for the feature cache.
-    """
-
-    aftdb: list[np.ndarray]
-    mitdb: list[np.ndarray]
-    mitdb_af: np.ndarray
-    names: list[str]
-
-    @classmethod
-    def read(cls, aftdb: Path, mitdb: Path) -> Outside:
-        """Every AFTDB record and the MIT-BIH windows of ``folds.read_mitdb_windows``."""
-        config = PreprocessConfig()
-        windows, is_af, window_names = read_mitdb_windows(mitdb, config)
-        return cls(read_aftdb(aftdb, config), windows, is_af,
-                   [f"aftdb/{n}" for n in (aftdb / "RECORDS").read_text().split()]
-                   + [f"mitdb/{n}" for n in window_names])
-
-    @property
-    def signals(self) -> list[np.ndarray]:
-        return self.aftdb + self.mitdb
-
-    def figures(self, per_fold: list[np.ndarray]) -> dict[str, float]:
-        """AFTDB share called AF and MIT-BIH window AF Se / Sp, means over the fold models'
-        probabilities (n_aftdb + n_mitdb, n_classes)."""
-        called = [p.argmax(axis=1) == AF for p in per_fold]
-        n, truth = len(self.aftdb), self.mitdb_af
-        return {
-            "aftdb_af_share": float(np.mean([c[:n].mean() for c in called])),
-            "mitdb_af_sensitivity": float(np.mean([c[n:][truth].mean() for c in called])),
-            "mitdb_af_specificity": float(np.mean([1 - c[n:][~truth].mean()
-                                                   for c in called])),
-        }
 
 
 @dataclass

@@ -218,7 +218,9 @@ def test_train_cli_refuses_bad_channels_and_augmentations(tmp_path: Path) -> Non
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r",
                            "--label-smoothing", "1"), "--label-smoothing must be in [0, 1)")
     assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r",
-                           "--crop-seconds", "1"), "--crop-seconds must be at least 2")
+                           "--crop-seconds", "1"), "--crop-seconds must be a finite number")
+    assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r",
+                           "--crop-seconds", "inf"), "--crop-seconds must be a finite number")
     if not torch.cuda.is_available():
         assert_clean_error(run("train", "--data", SAMPLES, "--out", tmp_path / "r",
                                "--device", "cuda"), "no CUDA device is available")

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -469,8 +470,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         fit = dataclasses.replace(fit, epochs=args.epochs)
     if args.crop_seconds is not None:
-        if not args.crop_seconds >= 2:  # the network decimates by 512 samples (1.7 s)
-            raise AfdetectError("--crop-seconds must be at least 2")
+        if not 2 <= args.crop_seconds < math.inf:  # the network decimates by 512 samples
+            raise AfdetectError("--crop-seconds must be a finite number of seconds, at least 2")
         fit = dataclasses.replace(fit, crop_seconds=args.crop_seconds)
     model = CNNConfig(rr=RRConfig() if args.rr else None, pooling=args.pooling)
     if args.channels:
