@@ -11,7 +11,7 @@ from test_compress import _quantised
 
 from afdetect.compress.integer import requantise, to_integer
 from afdetect.data.store import load_dataset
-from afdetect.monitor.ec57 import compare_episodes, summarise_records
+from afdetect.monitor.ec57 import Ec57Options, compare_record, summarise_records
 from afdetect.monitor.episodes import EpisodeRule, episodes_of, step_labels, step_probabilities
 from afdetect.monitor.frontend import IntegerFrontEnd, round_log2_std
 from afdetect.monitor.stack import integer_stack
@@ -99,35 +99,99 @@ def test_episode_rule_fills_short_gaps_then_drops_short_af() -> None:
     p[:, 1] = p_af
     p[:, 0] = np.where(np.arange(len(p_af)) < 13, 1 - p[:, 1], 0.0)
     p[:, 2] = 1 - p[:, 1] - p[:, 0]
-    labels = step_labels(p, 1.0, EpisodeRule(af_threshold=0.5, min_af_s=3, min_gap_s=3))
+    labels = step_labels(p, 1.0, EpisodeRule(af_threshold=0.5, min_af_s=3, min_gap_s=3,
+                                             min_rhythm_s=2))
     assert "".join("NAO~"[v] for v in labels) == "AAAAAAANNNNNNOO"
-    episodes = episodes_of(labels, 1.0)
+    episodes = episodes_of(labels, 1.0, duration_s=15.8)
     assert [(e.label, e.start_s, e.end_s) for e in episodes] == [
-        ("A", 0, 7), ("N", 7, 13), ("O", 13, 15)]
+        ("A", 0, 7), ("N", 7, 13), ("O", 13, 15.8)]  # the last lasts to the end
 
 
-def test_ec57_statistics_on_hand_made_annotations() -> None:
-    # Record 1: reference AF 0-100, 200-220 (under 30 s: not an episode for Se), 300-400;
-    # detected 50-150, 250-260 (false), 390-450. Record 2: no AF, a false 10-50 detection.
-    r1 = compare_episodes([(0, 100), (200, 220), (300, 400)], [(50, 150), (250, 260),
-                                                                 (390, 450)], 500)
-    assert (r1.ref_episodes, r1.ref_detected, r1.det_episodes, r1.det_true) == (2, 2, 3, 2)
-    assert (r1.ref_seconds, r1.det_seconds, r1.both_seconds, r1.seconds) == (220, 170, 60, 500)
-    r2 = compare_episodes([], [(10, 50)], 100)
-    assert (r2.ref_episodes, r2.det_episodes, r2.det_true, r2.det_seconds) == (0, 1, 0, 40)
+def test_other_rhythms_do_not_flicker_and_af_is_untouched() -> None:
+    # 1-s steps: N/O alternate in short runs around a 5-s AF run; min_rhythm 4 s merges the
+    # short N/O runs into their longer neighbours, shortest first, never across AF.
+    labels = "NNNNNONNOOAAAAAOOONOOOOO~"
+    p = np.zeros((len(labels), 4))
+    for i, c in enumerate(labels):
+        p[i, "NAO~".index(c)] = 0.9
+    rule = EpisodeRule(af_threshold=0.5, min_af_s=3, min_gap_s=3, min_rhythm_s=4)
+    out = "".join("NAO~"[v] for v in step_labels(p, 1.0, rule))
+    assert out == "NNNNNNNNNNAAAAAOOOOOOOOOO"
+
+
+def test_a_short_recording_that_is_af_throughout_stays_af() -> None:
+    p = np.tile([0.05, 0.9, 0.05, 0.0], (20, 1))
+    labels = step_labels(p, 1.7, EpisodeRule())  # 34 s, under the 60-s minimum episode
+    assert set(labels.tolist()) == {1}
+    p[:3] = [0.9, 0.05, 0.05, 0.0]  # not AF throughout: the short AF run is dropped
+    assert 1 not in step_labels(p, 1.7, EpisodeRule()).tolist()
+
+
+def af(*spans: tuple[int, int], other: str = "(N") -> list[tuple[int, str]]:
+    """Rhythm marks: (AFIB at each span's start, ``other`` at its end."""
+    return [m for a, b in spans for m in ((a, "(AFIB"), (b, other))]
+
+
+def test_ec57_counts_every_reference_episode_sample_exact() -> None:
+    # fs 10 Hz, 500 s. Reference AF 0-100 s, 200-220 s (short: counted by epicmp, not by
+    # the 30-s figure), 300-400 s; detected 50-150 s, 250-260 s (false), 390-450 s.
+    ref = af((0, 1000), (2000, 2200), (3000, 4000))
+    det = af((500, 1500), (2500, 2600), (3900, 4500))
+    r1 = compare_record(ref, det, 5000, 10.0)
+    assert (r1.ref_matched, r1.ref_missed, r1.det_matched, r1.det_false) == (2, 1, 2, 1)
+    assert (r1.ref_duration, r1.ref_overlap) == (2200, 500 + 100)
+    assert (r1.det_duration, r1.det_overlap) == (1700, 500 + 100)
+    assert (r1.ref_long, r1.ref_long_detected) == (2, 2)
+    # Record 2: no AF; a false detection from 10 s that is never closed: it lasts to the end.
+    r2 = compare_record([(0, "(N")], [(0, "(N"), (100, "(AFIB")], 1000, 10.0)
+    assert (r2.ref_matched + r2.ref_missed, r2.det_false, r2.det_duration) == (0, 1, 900)
     report = summarise_records({"r1": r1, "r2": r2})
     gross, average = report["gross"], report["average"]
-    assert gross["episode_sensitivity"] == 1.0 and gross["episode_ppv"] == 0.5
-    assert gross["duration_sensitivity"] == pytest.approx(60 / 220)
-    assert gross["duration_ppv"] == pytest.approx(60 / 210)
-    assert average["episode_sensitivity"] == 1.0  # record 2 has no reference episode
+    assert gross["episode_sensitivity"] == pytest.approx(2 / 3)
+    assert gross["episode_ppv"] == pytest.approx(2 / 4)
+    assert gross["duration_sensitivity"] == pytest.approx(600 / 2200)
+    assert gross["duration_ppv"] == pytest.approx(60 / (170 + 90))
+    assert gross["long_episode_sensitivity"] == 1.0
+    assert average["episode_sensitivity"] == pytest.approx(2 / 3)  # r2 has no reference
     assert average["episode_ppv"] == pytest.approx((2 / 3 + 0) / 2)
-    assert average["duration_sensitivity"] == pytest.approx(60 / 220)
-    assert average["duration_ppv"] == pytest.approx((60 / 170 + 0) / 2)
-    assert report["burden_mae"] == pytest.approx((0.1 + 0.4) / 2)
+    assert report["burden_mae"] == pytest.approx((abs(0.34 - 0.44) + 0.9) / 2)
     assert report["records"]["r2"]["episode_sensitivity"] is None
 
 
-def test_ec57_overlap_counts_and_touching_does_not() -> None:
-    counts = compare_episodes([(0, 40)], [(39.5, 60), (40, 45)], 60)
-    assert (counts.ref_detected, counts.det_true) == (1, 1)
+def test_ec57_touching_is_no_overlap_and_afib_marks_continue_an_episode() -> None:
+    counts = compare_record(af((0, 400)), [(395, "(AFIB"), (400, "(AFIB"), (600, "(N")], 600,
+                            10.0)
+    assert (counts.ref_matched, counts.det_matched, counts.det_false) == (1, 1, 0)
+    assert counts.ref_overlap == 5 and counts.det_duration == 205  # one episode 395-600
+    touching = compare_record(af((0, 400)), af((400, 450)), 600, 10.0)
+    assert (touching.ref_matched, touching.det_false) == (0, 1)
+
+
+def test_ec57_comparison_start_clips_and_drops_episodes() -> None:
+    # -f 30 s at 10 Hz: the 0-20 s episode is ignored, the 25-60 s one counts from 30 s.
+    ref = af((0, 200), (250, 600))
+    det = af((100, 350))
+    counts = compare_record(ref, det, 1000, 10.0, Ec57Options(start_s=30))
+    assert (counts.ref_matched, counts.ref_missed, counts.ref_duration) == (1, 0, 300)
+    assert (counts.det_duration, counts.det_overlap, counts.ref_overlap) == (50, 50, 50)
+    assert counts.samples == 700
+    with pytest.raises(ValueError, match="after the end"):
+        compare_record(ref, det, 1000, 10.0, Ec57Options(start_s=200))
+
+
+def test_ec57_flutter_is_cut_out_of_detections_for_ppv_only() -> None:
+    # Reference: AF 0-100, flutter 100-200, AF 300-400 (samples); detected AF 50-350.
+    ref = [(0, "(AFIB"), (100, "(AFL"), (200, "(N"), (300, "(AFIB"), (400, "(N")]
+    det = af((50, 350))
+    plain = compare_record(ref, det, 500, 1.0)
+    cut = compare_record(ref, det, 500, 1.0, Ec57Options(exclude_flutter=True))
+    assert (plain.det_duration, plain.det_overlap) == (300, 100)
+    # flutter 100-200 lies inside the detection: its length leaves the duration only
+    assert (cut.det_duration, cut.det_overlap) == (200, 100)
+    assert (cut.ref_duration, cut.ref_overlap) == (plain.ref_duration, plain.ref_overlap)
+    # a detection wholly inside flutter is not counted at all
+    inside = compare_record(ref, af((120, 180)), 500, 1.0, Ec57Options(exclude_flutter=True))
+    assert (inside.det_matched, inside.det_false, inside.det_duration) == (0, 0, 0)
+    # one that starts in flutter is counted from the flutter's end
+    tail = compare_record(ref, af((150, 250)), 500, 1.0, Ec57Options(exclude_flutter=True))
+    assert (tail.det_false, tail.det_duration) == (1, 50)

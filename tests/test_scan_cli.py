@@ -30,6 +30,7 @@ from afdetect.deploy.export import (
 from afdetect.errors import AfdetectError
 from afdetect.io.records import open_stream
 from afdetect.models import load_classifier
+from afdetect.monitor.ec57 import compare_record
 from afdetect.monitor.scan import IntegerStepModel, ScanConfig, scan_stream, step_model
 
 MITDB_100 = DATA / "mitdb" / "100"
@@ -67,6 +68,9 @@ def test_scan_json_follows_the_contract(tmp_path: Path) -> None:
     assert rec["af_burden"] < 0.05  # record 100 is sinus rhythm throughout
     ends = [(e["start_s"], e["end_s"]) for e in rec["episodes"]]
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ends))  # contiguous
+    assert ends[0][0] == 0 and ends[-1][1] == rec["duration_s"]  # the whole recording
+    assert out["window_s"] == pytest.approx(18 * 512 / 300) and out["hop_s"] == pytest.approx(
+        6 * 512 / 300)  # the lengths used, in whole model steps
     w = rec["windows"]
     assert len(w) > 150 and w[0]["start_s"] == 0.0
     assert w[0]["end_s"] == pytest.approx(30.0, abs=1.0)  # 18 steps of 512/300 s
@@ -114,7 +118,7 @@ def test_evaluate_episodes_scores_annotated_records_and_names_the_rest(tmp_path:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert list(report["records"]) == [long.name]
-    assert report["counts"]["ref_seconds"] == 0  # no AF in record 100
+    assert report["records"][long.name]["ref_duration"] == 0  # no AF in record 100
     assert report["gross"]["duration_sensitivity"] is None
     assert report["windows"]["n_windows"] > 300
     assert "a01" in next(iter(report["skipped"])) and "no rhythm annotations" in \
@@ -203,3 +207,45 @@ int main(void)
     # 60 s at 300 Hz = 1,125 steps of 16 samples, less the front end's latency and the
     # first window: one decision every 6 steps
     assert 170 <= int(out.stdout) <= 188
+
+
+def test_scan_rule_options_and_a_one_minute_af_record(tmp_path: Path) -> None:
+    a01 = DATA / "aftdb" / "a01.hea"  # 60 s of AF at 128 Hz
+    (rec,) = json.loads(run("scan", a01, "--json").stdout)["recordings"]
+    assert [e["label"] for e in rec["episodes"]] == ["A"] and rec["af_burden"] == 1.0
+    result = run("scan", a01, "--json", "--threshold", "0.99", "--min-episode", "0",
+                 "--min-gap", "0", "--min-rhythm", "0")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["rule"] == {"af_threshold": 0.99, "min_af_s": 0.0, "min_gap_s": 0.0,
+                           "min_rhythm_s": 0.0}
+    assert out["recordings"][0]["af_burden"] < 1.0
+    for bad, words in ((["--threshold", "1.5"], "threshold"),
+                       (["--min-gap", "-1"], "min_gap_s"),
+                       (["--window", "30", "--hop", "40"], "longer than the window")):
+        assert_clean_error(run("scan", a01, *bad), words)
+
+
+def test_annotation_file_json_and_evaluate_describe_one_detection(tmp_path: Path) -> None:
+    # a01 with a hand-made reference: sinus for 20 s, then AF to the end (never closed).
+    for suffix in (".hea", ".dat"):
+        shutil.copy(DATA / "aftdb" / f"a01{suffix}", tmp_path)
+    wfdb.wrann("a01", "atr", np.array([0, 20 * 128]), symbol=["+", "+"],
+               aux_note=["(N", "(AFIB"], fs=128, write_dir=str(tmp_path))
+    out = tmp_path / "out"
+    result = run("scan", tmp_path / "a01.hea", "--json", "--annotations", "afd",
+                 "--annotations-dir", out, "--min-episode", "0")
+    (rec,) = json.loads(result.stdout)["recordings"]
+    ann = wfdb.rdann(str(out / "a01"), "afd")
+    marks = list(zip(ann.sample.tolist(), ann.aux_note, strict=True))
+    assert marks == [(round(e["start_s"] * 128), {"A": "(AFIB", "N": "(N", "O": "(OTHER",
+                                                  "~": "(NOISE"}[e["label"]])
+                     for e in rec["episodes"]]
+    report = json.loads(run("evaluate", "--episodes", "--data", tmp_path, "--json",
+                            "--min-episode", "0").stdout)
+    r = report["records"]["a01"]
+    assert r["detected_burden"] == pytest.approx(rec["af_burden"], abs=1 / 7680)
+    n = 7680  # samples in a01: the file's last episode runs to the end, as in the JSON
+    expected = compare_record([(0, "(N"), (2560, "(AFIB")], marks, n, 128.0)
+    assert r["det_duration"] == expected.det_duration == round(rec["af_seconds"] * 128)
+    assert r["ref_duration"] == n - 2560

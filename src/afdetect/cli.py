@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotator", default="atr",
                    help="reference annotation extension for --episodes (default atr)")
     _scan_options(p)
+    p.add_argument("--compare-from", type=float, default=0.0, metavar="S",
+                   help="with --episodes: start the EC57 comparison S seconds into each "
+                        "record, like epicmp -f (default 0; EC57's learning period is 300)")
+    p.add_argument("--exclude-flutter", action="store_true",
+                   help="with --episodes: cut reference atrial flutter out of the detections "
+                        "for the positive predictivities, like epicmp -x")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the confusion matrix")
     p.set_defaults(run=_evaluate)
@@ -207,6 +213,14 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
                    help="window length in seconds (default 30; rounded to model steps)")
     p.add_argument("--hop", type=float, metavar="S",
                    help="seconds between window starts (default 10)")
+    p.add_argument("--threshold", type=float, metavar="P",
+                   help="mean P(AF) from which a model step is AF (default 0.6)")
+    p.add_argument("--min-episode", type=float, metavar="S",
+                   help="shortest AF episode reported, in seconds (default 60)")
+    p.add_argument("--min-gap", type=float, metavar="S",
+                   help="shorter non-AF gaps between AF episodes become AF (default 60)")
+    p.add_argument("--min-rhythm", type=float, metavar="S",
+                   help="shorter runs of other rhythms join their neighbours (default 60)")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for PyTorch (default 1)")
 
@@ -214,14 +228,20 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
 def _scan_config(args: argparse.Namespace) -> Any:
     import dataclasses
 
+    from afdetect.monitor.episodes import EpisodeRule
     from afdetect.monitor.scan import ScanConfig
 
     default = ScanConfig()
     window = default.window_s if args.window is None else args.window
     hop = default.hop_s if args.hop is None else args.hop
-    if not (window > 0 and hop > 0):
-        raise AfdetectError("--window and --hop must be positive seconds")
-    return dataclasses.replace(default, window_s=window, hop_s=hop)
+    rule = {field: value for field, value in (
+        ("af_threshold", args.threshold), ("min_af_s", args.min_episode),
+        ("min_gap_s", args.min_gap), ("min_rhythm_s", args.min_rhythm)) if value is not None}
+    try:
+        return dataclasses.replace(default, window_s=window, hop_s=hop,
+                                   rule=dataclasses.replace(EpisodeRule(), **rule))
+    except ValueError as exc:  # the dataclasses validate; name the options instead
+        raise AfdetectError(f"--window/--hop/--threshold/--min-*: {exc}") from None
 
 
 def _step_model(args: argparse.Namespace) -> Any:
@@ -292,15 +312,16 @@ def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _scan(args: argparse.Namespace) -> int:
     from afdetect.monitor.rhythm import write_rhythm_annotations
-    from afdetect.monitor.scan import scan_files
+    from afdetect.monitor.scan import scan_files, window_seconds
 
     config = _scan_config(args)
     model = _step_model(args)
     scans, failures = scan_files(model, args.inputs, config, fs=args.fs, lead=_lead(args.lead),
                                  progress=not args.json)
     if args.json:
-        print(json.dumps({"model": model.name, "window_s": config.window_s,
-                          "hop_s": config.hop_s, "rule": config.rule.to_dict(),
+        window_s, hop_s = window_seconds(model, config)
+        print(json.dumps({"model": model.name, "window_s": round(window_s, 6),
+                          "hop_s": round(hop_s, 6), "rule": config.rule.to_dict(),
                           "recordings": [s.to_dict() for s in scans],
                           "errors": [str(f) for f in failures]}, indent=2))
     else:
@@ -365,9 +386,15 @@ def _report_failures(failures: list[Any], n_done: int, verb: str) -> int:
 
 
 def _evaluate_episodes(args: argparse.Namespace) -> int:
+    from afdetect.monitor.ec57 import Ec57Options
     from afdetect.monitor.evaluate import episode_report, scan_annotated
+    from afdetect.monitor.scan import window_seconds
 
     config = _scan_config(args)
+    try:
+        options = Ec57Options(start_s=args.compare_from, exclude_flutter=args.exclude_flutter)
+    except ValueError as exc:
+        raise AfdetectError(f"--compare-from: {exc}") from None
     model = _step_model(args)
     scored, failures = scan_annotated(model, args.data, config, args.annotator,
                                       progress=not args.json)
@@ -376,26 +403,35 @@ def _evaluate_episodes(args: argparse.Namespace) -> int:
             print(f"afdetect: error: {failure}", file=sys.stderr)
         raise AfdetectError(f"{args.data}: no record with {args.annotator!r} rhythm annotations "
                             "could be scored")
-    report = episode_report(scored)
-    report.update(model=model.name, data=str(args.data), window_s=config.window_s,
-                  hop_s=config.hop_s, rule=config.rule.to_dict(),
+    try:
+        report = episode_report(scored, options)
+    except ValueError as exc:
+        raise AfdetectError(f"{args.data}: {exc}") from None
+    window_s, hop_s = window_seconds(model, config)
+    report.update(model=model.name, data=str(args.data), window_s=round(window_s, 6),
+                  hop_s=round(hop_s, 6), rule=config.rule.to_dict(),
                   skipped={f.path: f.problem for f in failures})
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"model {model.name} on {args.data}: {len(scored)} records, AF episodes of at "
-              f"least {report['min_episode_s']:g} s count for episode sensitivity")
-        rows = []
-        for key, name in (("episode_sensitivity", "episode Se"), ("episode_ppv", "episode +P"),
-                          ("duration_sensitivity", "duration Se"),
-                          ("duration_ppv", "duration +P")):
-            rows.append([name, _fmt(report["gross"][key]), _fmt(report["average"][key])])
-        print(_table(["EC57 AF statistic", "gross", "average"], rows))
+        flutter = ", reference flutter excluded from +P" if options.exclude_flutter else ""
+        print(f"model {model.name} on {args.data}: {len(scored)} records, compared from "
+              f"{options.start_s:g} s{flutter} (as WFDB's epicmp -f {options.start_s:g}"
+              f"{' -x' if options.exclude_flutter else ''})")
+        names = (("episode_sensitivity", "episode Se"), ("episode_ppv", "episode +P"),
+                 ("duration_sensitivity", "duration Se"), ("duration_ppv", "duration +P"),
+                 ("long_episode_sensitivity",
+                  f"Se, episodes >= {options.long_episode_s:g} s (clinical)"))
+        print(_table(["EC57 AF statistic", "gross", "average"],
+                     [[name, _fmt(report["gross"][key]), _fmt(report["average"][key])]
+                      for key, name in names]))
         w = report["windows"]
         print(f"windows: {w['n_windows']}, AF sensitivity {_fmt(w['sensitivity'])}, "
               f"specificity {_fmt(w['specificity'])}, positive predictivity {_fmt(w['ppv'])}")
-        print(_table(["record", "reference burden", "detected burden"],
-                     [[name, _fmt(r["reference_burden"]), _fmt(r["detected_burden"])]
+        print(_table(["record", "episode Se", "episode +P", "duration Se", "duration +P",
+                      "reference burden", "detected burden"],
+                     [[name, *(_fmt(r[key]) for key, _ in names[:4]),
+                       _fmt(r["reference_burden"]), _fmt(r["detected_burden"])]
                       for name, r in report["records"].items()]))
         print(f"mean absolute burden error {_fmt(report['burden_mae'])}")
     for failure in failures:

@@ -8,8 +8,15 @@ development records, ``benchmarks/monitor_accuracy.py``):
 2. A step is AF when its mean P(AF) is at least ``af_threshold``; otherwise it takes the
    most probable of the other classes.
 3. Non-AF gaps shorter than ``min_gap_s`` between two AF runs become AF; then AF runs
-   shorter than ``min_af_s`` take their steps' most probable other class.
-4. Runs of equal labels are the episodes; AF burden is AF time over the time covered.
+   shorter than ``min_af_s`` take their steps' most probable other class, unless the run
+   is the whole recording (a recording shorter than ``min_af_s`` that is AF throughout
+   is AF).
+4. Between AF episodes, runs of the other labels shorter than ``min_rhythm_s`` join the
+   longer neighbouring run, shortest first, so that sinus rhythm does not flicker between
+   ``N`` and ``O``; this never changes what is AF.
+5. Runs of equal labels are the episodes. They tile the whole recording: the last one
+   lasts to its end (the samples after the last model step, less than two steps, take the
+   last decision). AF burden is AF time over the duration.
 """
 
 from __future__ import annotations
@@ -31,17 +38,22 @@ class EpisodeRule:
         af_threshold: mean P(AF) from which a step is AF.
         min_af_s: shortest AF episode kept, in seconds.
         min_gap_s: shortest non-AF gap kept between two AF episodes, in seconds.
+        min_rhythm_s: shortest run of another rhythm label kept between AF episodes, in
+            seconds (does not affect AF).
     """
 
     af_threshold: float = 0.6
     min_af_s: float = 60.0
     min_gap_s: float = 60.0
+    min_rhythm_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0 < self.af_threshold <= 1:
-            raise ValueError("af_threshold must be in (0, 1]")
-        if self.min_af_s < 0 or self.min_gap_s < 0:
-            raise ValueError("min_af_s and min_gap_s must be >= 0")
+            raise ValueError("the AF threshold must be in (0, 1]")
+        for name in ("min_af_s", "min_gap_s", "min_rhythm_s"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number of seconds >= 0, not {value}")
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -95,16 +107,50 @@ def step_labels(probabilities: np.ndarray, step_s: float, rule: EpisodeRule) -> 
     fallback = other.argmax(axis=1)
     is_af = probabilities[:, AF] >= rule.af_threshold
     is_af = _fill_short(is_af, value=False, max_len=rule.min_gap_s / step_s, inner_only=True)
-    is_af = _fill_short(is_af, value=True, max_len=rule.min_af_s / step_s, inner_only=False)
-    return np.where(is_af, AF, fallback)
+    if not is_af.all():  # a recording that is AF throughout stays AF, however short
+        is_af = _fill_short(is_af, value=True, max_len=rule.min_af_s / step_s,
+                            inner_only=False)
+    labels = np.where(is_af, AF, fallback)
+    for value, start, stop in _runs(is_af.astype(np.int8)):
+        if not value:
+            labels[start:stop] = _merge_short(labels[start:stop], rule.min_rhythm_s / step_s)
+    return labels
 
 
-def episodes_of(labels: np.ndarray, step_s: float) -> list[Episode]:
-    """Runs of equal labels as :class:`Episode` s."""
+def episodes_of(labels: np.ndarray, step_s: float, duration_s: float | None = None
+                ) -> list[Episode]:
+    """Runs of equal labels as :class:`Episode` s; with ``duration_s`` the last one lasts
+    to the end of the recording."""
     episodes = []
     for value, start, stop in _runs(labels):
         episodes.append(Episode(CLASSES[int(value)], start * step_s, stop * step_s))
+    if episodes and duration_s is not None and duration_s > episodes[-1].end_s:
+        last = episodes[-1]
+        episodes[-1] = Episode(last.label, last.start_s, duration_s)
     return episodes
+
+
+def _merge_short(labels: np.ndarray, min_len: float) -> np.ndarray:
+    """Runs shorter than ``min_len`` steps join their longer neighbour (the earlier one
+    on a tie), shortest run first, until every run is long enough or one is left."""
+    runs = [[v, b - a] for v, a, b in _runs(labels)]
+    while len(runs) > 1:
+        i = min(range(len(runs)), key=lambda k: runs[k][1])
+        if runs[i][1] >= min_len:
+            break
+        left = runs[i - 1][1] if i > 0 else -1
+        right = runs[i + 1][1] if i + 1 < len(runs) else -1
+        j = i - 1 if left >= right else i + 1
+        runs[j][1] += runs[i][1]
+        del runs[i]
+        k = min(i, j)  # neighbours that now carry the same label become one run
+        if k + 1 < len(runs) and runs[k][0] == runs[k + 1][0]:
+            runs[k][1] += runs[k + 1][1]
+            del runs[k + 1]
+        if k > 0 and runs[k - 1][0] == runs[k][0]:
+            runs[k - 1][1] += runs[k][1]
+            del runs[k]
+    return np.repeat([v for v, _ in runs], [n for _, n in runs]).astype(labels.dtype)
 
 
 def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,21 @@ from tqdm import tqdm
 from afdetect import CLASSES
 from afdetect.errors import InputError
 from afdetect.io.records import open_stream
-from afdetect.monitor.ec57 import compare_episodes, second_grid, summarise_records
+from afdetect.monitor.ec57 import (
+    Ec57Options,
+    EpisodeCounts,
+    Mark,
+    compare_record,
+    summarise_records,
+)
 from afdetect.monitor.episodes import AF
-from afdetect.monitor.rhythm import RhythmInterval, af_intervals, read_rhythm
+from afdetect.monitor.rhythm import (
+    RhythmInterval,
+    af_intervals,
+    episode_marks,
+    read_rhythm,
+    read_rhythm_marks,
+)
 from afdetect.monitor.scan import RecordingScan, ScanConfig, StepModel, scan_stream
 
 
@@ -24,17 +36,31 @@ class ScoredScan:
 
     scan: RecordingScan
     reference: list[RhythmInterval]
+    marks: list[Mark]
+
+    @property
+    def detected_marks(self) -> list[Mark]:
+        """The marks ``scan --annotations`` writes for this scan."""
+        return episode_marks(self.scan.episodes, self.scan.fs)
+
+
+def af_seconds_in(starts_s: np.ndarray, ends_s: np.ndarray,
+                  intervals: list[tuple[float, float]]) -> np.ndarray:
+    """Seconds of each [start, end) that lie in the sorted, disjoint ``intervals``."""
+    if not intervals:
+        return np.zeros(len(starts_s))
+    edges = np.array(sorted(intervals), dtype=np.float64).ravel()
+    # time inside the intervals from the first edge up to each edge: only the stretches
+    # from a start to its end (even-numbered gaps) count
+    inside = np.diff(edges) * (np.arange(len(edges) - 1) % 2 == 0)
+    cumulative = np.concatenate([[0.0], np.cumsum(inside)])
+    return np.interp(ends_s, edges, cumulative) - np.interp(starts_s, edges, cumulative)
 
 
 def window_share(scan: RecordingScan, intervals: list[tuple[float, float]]) -> np.ndarray:
-    """(n_windows,) share of each window inside ``intervals`` (s), on the 1-s grid."""
-    grid = second_grid(intervals, scan.duration_s).astype(np.float64)
-    csum = np.concatenate([[0.0], np.cumsum(grid)])
+    """(n_windows,) share of each window inside ``intervals`` (s)."""
     starts = scan.window_starts * scan.step_s
-    ends = starts + scan.window_steps * scan.step_s
-    lo = np.clip(np.round(starts).astype(int), 0, len(grid))
-    hi = np.clip(np.round(ends).astype(int), 0, len(grid))
-    return (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+    return af_seconds_in(starts, starts + scan.window_s, intervals) / scan.window_s
 
 
 def window_truth(scan: RecordingScan, reference: list[RhythmInterval]) -> np.ndarray:
@@ -65,15 +91,19 @@ def af_confusion(truth: np.ndarray, is_af: np.ndarray) -> dict[str, Any]:
     }
 
 
-def episode_report(scored: list[ScoredScan], min_episode_s: float = 30.0) -> dict[str, Any]:
+def record_counts(scored: ScoredScan, options: Ec57Options | None = None) -> EpisodeCounts:
+    """EC57 counts of one scan against its reference annotations."""
+    return compare_record(scored.marks, scored.detected_marks, scored.scan.n_samples,
+                          scored.scan.fs, options)
+
+
+def episode_report(scored: list[ScoredScan], options: Ec57Options | None = None
+                   ) -> dict[str, Any]:
     """EC57 statistics, burden per record and window statistics of scored scans."""
-    counts = {
-        s.scan.record: compare_episodes(af_intervals(s.reference),
-                                        [(e.start_s, e.end_s) for e in s.scan.af_episodes()],
-                                        s.scan.duration_s, min_episode_s)
-        for s in scored}
+    options = options or Ec57Options()
+    counts = {s.scan.record: record_counts(s, options) for s in scored}
     return {**summarise_records(counts), "windows": window_statistics(scored),
-            "min_episode_s": min_episode_s}
+            "ec57": asdict(options)}
 
 
 def scan_annotated(model: StepModel, data: str | Path, config: ScanConfig,
@@ -91,8 +121,9 @@ def scan_annotated(model: StepModel, data: str | Path, config: ScanConfig,
     for header in tqdm(headers, desc="scanning", unit="rec", disable=not progress):
         try:
             stream = open_stream(header)
+            marks = read_rhythm_marks(header, annotator)
             reference = read_rhythm(header, annotator, stream.fs, stream.duration_s)
-            scored.append(ScoredScan(scan_stream(model, stream, config), reference))
+            scored.append(ScoredScan(scan_stream(model, stream, config), reference, marks))
         except InputError as exc:
             failures.append(exc)
     return scored, failures

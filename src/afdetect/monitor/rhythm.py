@@ -16,9 +16,9 @@ import numpy as np
 import wfdb
 
 from afdetect.errors import InputError
+from afdetect.monitor.ec57 import AF_AUX, Mark
 from afdetect.monitor.episodes import Episode
 
-AF_AUX = "(AFIB"
 # Rhythm aux strings written for the model's classes; (AFIB and (N are the MIT-BIH codes.
 AUX_OF_CLASS = {"N": "(N", "A": AF_AUX, "O": "(OTHER", "~": "(NOISE"}
 
@@ -32,9 +32,8 @@ class RhythmInterval:
     end_s: float
 
 
-def read_rhythm(record: str | Path, annotator: str, fs: float, duration_s: float
-                ) -> list[RhythmInterval]:
-    """Rhythm intervals of ``record.annotator``; the last lasts to the end of the record.
+def read_rhythm_marks(record: str | Path, annotator: str) -> list[Mark]:
+    """Time-ordered ``(sample, aux)`` of the ``+`` rhythm annotations of ``record.annotator``.
 
     Raises :class:`InputError` naming the record when the file is missing, unreadable or
     holds no rhythm annotations.
@@ -54,11 +53,28 @@ def read_rhythm(record: str | Path, annotator: str, fs: float, duration_s: float
              if sym == "+" and (aux or "").startswith("(")]
     if not marks:
         raise InputError(path, "holds no rhythm annotations ('+' with an aux such as (N)")
+    return sorted(marks, key=lambda m: m[0])
+
+
+def read_rhythm(record: str | Path, annotator: str, fs: float, duration_s: float
+                ) -> list[RhythmInterval]:
+    """Rhythm intervals of ``record.annotator`` in seconds; the last lasts to the end."""
+    marks = read_rhythm_marks(record, annotator)
     intervals = []
     for i, (sample, rhythm) in enumerate(marks):
         end = marks[i + 1][0] / fs if i + 1 < len(marks) else duration_s
         intervals.append(RhythmInterval(rhythm, sample / fs, end))
     return intervals
+
+
+def episode_marks(episodes: list[Episode], fs: float) -> list[Mark]:
+    """The rhythm marks that describe ``episodes``: one at each episode's first sample.
+
+    The annotation file holds exactly these, and ``evaluate`` scores exactly these, so the
+    two always describe the same detection; the last episode lasts to the end of the
+    record, as a reader of the file takes it.
+    """
+    return [(round(e.start_s * fs), AUX_OF_CLASS[e.label]) for e in episodes]
 
 
 def af_intervals(intervals: list[RhythmInterval]) -> list[tuple[float, float]]:
@@ -75,8 +91,9 @@ def write_rhythm_annotations(record: str, episodes: list[Episode], fs: float,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dest = out / f"{record}.{extension}"
-    samples = np.array([round(e.start_s * fs) for e in episodes], dtype=np.int64)
-    aux = [AUX_OF_CLASS[e.label] for e in episodes]
+    marks = episode_marks(episodes, fs)
+    samples = np.array([m[0] for m in marks], dtype=np.int64)
+    aux = [m[1] for m in marks]
     with tempfile.TemporaryDirectory(dir=out, prefix=".afdetect-") as tmp:
         wfdb.wrann(record, extension, samples, symbol=["+"] * len(samples), aux_note=aux,
                    fs=fs, write_dir=tmp)

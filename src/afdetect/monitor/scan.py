@@ -4,7 +4,8 @@ Data flows one way, a chunk at a time, so memory does not grow with the recordin
 :class:`~afdetect.io.records.SignalStream` (raw counts) -> :class:`IntegerFrontEnd`
 (resample, baseline, scale, quantise) -> :class:`StreamingStack` (the conv blocks, once
 over the recording) -> per-step class scores -> windows (sums of ``window_steps`` steps
-every ``hop_steps``) -> :mod:`afdetect.monitor.episodes`.
+every ``hop_steps``, plus one ending at the last step so that the tail is decided too)
+-> :mod:`afdetect.monitor.episodes`, whose episodes tile the whole recording.
 
 A window's logits are the classifier applied to the mean of the last block's columns in
 it, exactly as a strip's are over the whole strip; the conv blocks just see the recording
@@ -46,7 +47,8 @@ class ScanConfig:
 
     Attributes:
         window_s: window length in seconds, rounded to whole model steps.
-        hop_s: seconds between window starts, rounded to whole model steps.
+        hop_s: seconds between window starts, rounded to whole model steps; at most
+            ``window_s``, so that every part of the recording is seen.
         chunk_s: seconds of recording read at a time (bounds memory).
         frontend: streaming normalisation.
         rule: how windows become episodes.
@@ -59,8 +61,12 @@ class ScanConfig:
     rule: EpisodeRule = field(default_factory=EpisodeRule)
 
     def __post_init__(self) -> None:
-        if self.window_s <= 0 or self.hop_s <= 0 or self.chunk_s <= 0:
-            raise ValueError("window, hop and chunk lengths must be positive")
+        lengths = (self.window_s, self.hop_s, self.chunk_s)
+        if not all(np.isfinite(v) and v > 0 for v in lengths):
+            raise ValueError("window, hop and chunk lengths must be positive seconds")
+        if self.hop_s > self.window_s:
+            raise ValueError(f"the hop ({self.hop_s:g} s) is longer than the window "
+                             f"({self.window_s:g} s): parts of the recording would go unseen")
 
 
 class StepModel(Protocol):
@@ -189,12 +195,14 @@ class RecordingScan:
         probabilities: (n_windows, n_classes) window class probabilities.
         integer_logits: (n_windows, n_classes) int64 for the compressed model, else None.
         steps: (n_steps, n_classes) mean probabilities per step (see episodes).
-        episodes: rhythm episodes covering the windows, in order.
+        episodes: rhythm episodes, in order, from 0 to ``duration_s``.
+        n_samples: samples in the recording, at ``fs``.
     """
 
     record: str
     source: str
     fs: float
+    n_samples: int
     duration_s: float
     lead: str
     step_s: float
@@ -206,7 +214,14 @@ class RecordingScan:
     episodes: list[Episode]
 
     @property
+    def window_s(self) -> float:
+        """The window length used, in seconds (whole model steps)."""
+        return self.window_steps * self.step_s
+
+    @property
     def covered_s(self) -> float:
+        """Seconds the model's steps cover (the rest, under two steps, takes the last
+        decision)."""
         return len(self.steps) * self.step_s
 
     @property
@@ -215,8 +230,8 @@ class RecordingScan:
 
     @property
     def af_burden(self) -> float:
-        """AF time over the time the windows cover."""
-        return self.af_seconds / self.covered_s if self.covered_s else 0.0
+        """AF time over the duration of the recording."""
+        return self.af_seconds / self.duration_s if self.duration_s else 0.0
 
     def af_episodes(self) -> list[Episode]:
         return [e for e in self.episodes if e.label == "A"]
@@ -242,7 +257,15 @@ class RecordingScan:
 
 def window_geometry(config: ScanConfig, step_s: float) -> tuple[int, int]:
     """(window_steps, hop_steps): the window and hop rounded to whole steps (at least 1)."""
-    return max(1, round(config.window_s / step_s)), max(1, round(config.hop_s / step_s))
+    window = max(1, round(config.window_s / step_s))
+    return window, min(window, max(1, round(config.hop_s / step_s)))
+
+
+def window_seconds(model: StepModel, config: ScanConfig) -> tuple[float, float]:
+    """(window_s, hop_s) as a scan with ``model`` uses them (whole model steps)."""
+    step_s = model.downsampling / model.fs
+    window_steps, hop_steps = window_geometry(config, step_s)
+    return window_steps * step_s, hop_steps * step_s
 
 
 def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
@@ -282,6 +305,8 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
                                         f"{min_s:.1f} s (use `afdetect predict` for strips)")
     scores = step_scores_of(model, stream, config, progress)
     starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)
+    if starts[-1] + window_steps < len(scores):  # the tail gets a window of its own
+        starts = np.append(starts, len(scores) - window_steps)
     csum = np.concatenate([np.zeros((1, scores.shape[1]), dtype=scores.dtype),
                            np.cumsum(scores, axis=0)])
     sums = csum[starts + window_steps] - csum[starts]
@@ -290,15 +315,17 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
     probabilities = softmax(model.window_logits(sums, window_steps).astype(np.float64))
     steps = step_probabilities(starts, window_steps, probabilities)
     labels = step_labels(steps, step_s, config.rule)
-    return RecordingScan(stream.name, stream.source, stream.fs, stream.duration_s, stream.lead,
-                         step_s, starts, window_steps, probabilities, integer, steps,
-                         episodes_of(labels, step_s))
+    return RecordingScan(stream.name, stream.source, stream.fs, stream.n_samples,
+                         stream.duration_s, stream.lead, step_s, starts, window_steps,
+                         probabilities, integer, steps,
+                         episodes_of(labels, step_s, stream.duration_s))
 
 
 def relabel(scan: RecordingScan, rule: EpisodeRule) -> RecordingScan:
     """The same windows under another episode rule (no re-scan)."""
     labels = step_labels(scan.steps, scan.step_s, rule)
-    return RecordingScan(**{**scan.__dict__, "episodes": episodes_of(labels, scan.step_s)})
+    return RecordingScan(**{**scan.__dict__,
+                            "episodes": episodes_of(labels, scan.step_s, scan.duration_s)})
 
 
 def scan_files(model: StepModel, inputs: list[str | Path], config: ScanConfig | None = None,
