@@ -1,4 +1,4 @@
-"""5-fold cross-validation of the float CNN: the CinC score the README reports.
+"""5-fold cross-validation of the float CNN: the CinC score of docs/research.md.
 
 Trains one model per fold with the same command a user types (``afdetect train --splits ...
 --fold k``), two folds at a time on one thread each (faster than one fold on two threads on

@@ -1,4 +1,5 @@
-"""The Python API: afdetect.load / predict / predict_batch / scan, and the README example."""
+"""The Python API: afdetect.load / predict / predict_batch / scan, and the documented
+examples (README and the manual's Python page)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from afdetect.models import load_classifier
 from afdetect.predict import classify_files
 
 
-def test_readme_python_example_runs() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Python API"):readme.index("## Figures")]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+@pytest.mark.parametrize("page", ["README.md", "docs/guide/python.md"])
+def test_documented_python_example_runs(page: str) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S)
+    assert blocks, f"{page} has no Python example"
+    code = "\n".join(blocks)  # a page's blocks build on each other
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr

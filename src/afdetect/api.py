@@ -93,7 +93,8 @@ class Model:
             source: a file (WFDB, CSV or .npy; read in chunks) or a 1-D array in mV.
             fs: sampling rate in Hz; needed for arrays, CSV and .npy.
             lead: lead name or index for multi-lead files.
-            window_s, hop_s: window length and spacing in seconds.
+            window_s: window length in seconds.
+            hop_s: seconds between window starts.
             rule: how windows become episodes (default: the shipped rule).
         Returns:
             a :class:`~afdetect.monitor.scan.RecordingScan` (``.episodes``,

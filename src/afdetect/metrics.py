@@ -1,4 +1,4 @@
-"""CinC 2017 scoring (DESIGN.md contract) and the binary AF-vs-rest figures."""
+"""CinC 2017 scoring (mean F1 of N, A and O) and the binary AF-vs-rest figures."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ from afdetect.train.loop import FitConfig, fit
 
 @dataclass(frozen=True)
 class CompressConfig:
-    """The whole recipe; its defaults are the best found in cross-validation (README).
+    """The whole recipe; its defaults are the best found in cross-validation (docs/research.md).
 
     Attributes:
         sparsity: overall fraction of pruned weights (0 skips pruning).
@@ -57,7 +57,7 @@ class CompressConfig:
             can still move the final size by a few bytes.
         extra_bits: the most bits a layer may get above ``quant.weight_bits`` within
             ``size_budget``. Two rescue heavily pruned layers whose folded weights span
-            more exponents than one extra bit addresses (the 4 KB point of the README).
+            more exponents than one extra bit addresses (the 4 KB point of docs/research.md).
     """
 
     sparsity: float = 0.89
