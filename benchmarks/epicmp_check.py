@@ -37,7 +37,7 @@ from afdetect.atomic import write_json_atomic
 RESULTS = Path(__file__).parent / "results"
 MODELS = ("compressed", "compressed-4kb", "float")
 # (label, epicmp options, afdetect evaluate options)
-VARIANTS = (("-f 0", ["-f", "0"], ["--compare-from", "0"]),
+VARIANTS: tuple[tuple[str, list[str], list[str]], ...] = (("-f 0", ["-f", "0"], ["--compare-from", "0"]),
             ("-f 0 -x", ["-f", "0", "-x"], ["--compare-from", "0", "--exclude-flutter"]),
             ("default (-f 5:0)", [], ["--compare-from", "300"]))
 KEYS = ("episode_sensitivity", "episode_ppv", "duration_sensitivity", "duration_ppv")
@@ -61,7 +61,7 @@ def build_epicmp(source: Path, build: Path) -> Path:
 def wfdb_env(bin_dir: Path) -> dict[str, str]:
     lib = [str(bin_dir.parent / d) for d in ("lib", "lib64")]
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "LD_LIBRARY_PATH": os.pathsep.join(lib + [os.environ.get("LD_LIBRARY_PATH", "")])}
+            "LD_LIBRARY_PATH": os.pathsep.join([*lib, os.environ.get("LD_LIBRARY_PATH", "")])}
 
 
 def seconds(text: str) -> float:
@@ -89,7 +89,7 @@ def run_epicmp(env: dict[str, str], folder: Path, record: str, options: list[str
     for line in out.splitlines():
         if match := PAIR.match(line):
             num, den = FIELDS[match.group(1)]
-            to = int if num.endswith(("matched")) else seconds
+            to = int if num.endswith("matched") else seconds
             tallies[num], tallies[den] = to(match.group(2)), to(match.group(3))
     if len(tallies) != 8:
         raise RuntimeError(f"epicmp {record}: unexpected output\n{out}")

@@ -28,7 +28,7 @@ import torch
 import wfdb
 from provenance import command_line
 
-import afdetect
+from afdetect.api import load
 from afdetect.atomic import write_json_atomic
 
 RESULTS = Path(__file__).parent / "results"
@@ -98,7 +98,7 @@ def main() -> None:
     result: dict = {"command": command_line(), "records": records, "rates_per_min": RATES,
                     "spreads_s": SPREADS, "models": {}}
     for name in args.models:
-        model = afdetect.load(name)
+        model = load(name)
         rows = {}
         variants: list[int | str] = [*RATES, *(f"spread {x}" for x in SPREADS)]
         for rate in variants:
