@@ -37,9 +37,10 @@ from afdetect.atomic import write_json_atomic
 RESULTS = Path(__file__).parent / "results"
 MODELS = ("compressed", "compressed-4kb", "float")
 # (label, epicmp options, afdetect evaluate options)
-VARIANTS: tuple[tuple[str, list[str], list[str]], ...] = (("-f 0", ["-f", "0"], ["--compare-from", "0"]),
-            ("-f 0 -x", ["-f", "0", "-x"], ["--compare-from", "0", "--exclude-flutter"]),
-            ("default (-f 5:0)", [], ["--compare-from", "300"]))
+VARIANTS: tuple[tuple[str, list[str], list[str]], ...] = (
+    ("-f 0", ["-f", "0"], ["--compare-from", "0"]),
+    ("-f 0 -x", ["-f", "0", "-x"], ["--compare-from", "0", "--exclude-flutter"]),
+    ("default (-f 5:0)", [], ["--compare-from", "300"]))
 KEYS = ("episode_sensitivity", "episode_ppv", "duration_sensitivity", "duration_ppv")
 TOLERANCE_PP = 0.01
 
