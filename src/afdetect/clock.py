@@ -55,16 +55,19 @@ class StartTime:
                 time = dt.time.fromisoformat(text)
                 start, zone = cls.of(None, time), time.tzinfo
         except ValueError:
-            raise AfdetectError(f"--start {text!r}: not an ISO 8601 local time such as "
+            raise AfdetectError(f"start time {text!r}: not an ISO 8601 local time such as "
                                 "2020-01-02T17:42:40 or 17:42:40") from None
         if zone is not None:  # recorders keep local time; a zone would be silently dropped
-            raise AfdetectError(f"--start {text!r}: give local time without a timezone, "
+            raise AfdetectError(f"start time {text!r}: give local time without a timezone, "
                                 "such as 2020-01-02T17:42:40")
         return start
 
     def at(self, seconds: float) -> str:
-        """ISO 8601 local time ``seconds`` after the start, to the millisecond."""
+        """ISO 8601 local time ``seconds`` after the start, to the nearest millisecond."""
         moment = self.moment_at(seconds)
+        # isoformat truncates to milliseconds; round instead, as start_s is rounded
+        moment = moment.replace(microsecond=0) + dt.timedelta(
+            milliseconds=round(moment.microsecond / 1000))
         if self.has_date:
             return moment.isoformat(timespec="milliseconds")
         return moment.time().isoformat(timespec="milliseconds")

@@ -147,6 +147,9 @@ def _check_header(path: Path) -> bool:
             fixed = f.read(256)
             if len(fixed) < 256:
                 raise InputError(path, "not an EDF/BDF file: its header is incomplete")
+            if fixed[:8] not in (b"0       ", b"\xffBIOSEMI"):
+                raise InputError(path, "not an EDF/BDF file: its header does not start with "
+                                       "EDF's version 0 or BDF's BIOSEMI mark")
             n_signals = _number(path, fixed[252:256], "number of signals", int)
             signals = f.read(256 * max(n_signals, 0))
         size = path.stat().st_size
@@ -181,10 +184,9 @@ def _check_header(path: Path) -> bool:
     if size < expected:
         raise InputError(path, f"truncated: the header promises {n_records} data records "
                                f"({expected} bytes), the file holds {size} bytes")
-    # EDF+ writes "Startdate X" when the date is unknown (the date field is then a dummy).
-    recording = fixed[88:168].decode("ascii", "replace").split()
-    plus = reserved.startswith(("EDF+", "BDF+"))
-    return not (plus and recording[:2] == ["Startdate", "X"])
+    # EDF+ (and writers of plain EDF that follow it) says "Startdate X" when the date is
+    # unknown; the date field then holds a dummy, 01.01.85.
+    return fixed[88:168].decode("ascii", "replace").split()[:2] != ["Startdate", "X"]
 
 
 def _number(path: Path, field: bytes, name: str, kind: type[int] | type[float]) -> Any:
