@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import wfdb
 from conftest import DATA
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from afdetect.cli import main
 from afdetect.errors import AfdetectError, InputError
@@ -279,3 +282,47 @@ def test_without_pyedflib_the_message_names_the_extra(mitdb_edf: Path,
     monkeypatch.setitem(sys.modules, "pyedflib", None)  # import pyedflib now fails
     with pytest.raises(AfdetectError, match=r"needs pyedflib: pip install 'afdetect\[edf\]'"):
         open_stream(mitdb_edf)
+
+
+@pytest.fixture(scope="module")
+def small_edf_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """a01 (one minute, two leads) as EDF+C."""
+    rec = wfdb.rdrecord(str(AFTDB_A01))
+    signals = [edfio.EdfSignal(rec.p_signal[:, ch], rec.fs, label=f"ECG{ch}",
+                               physical_dimension="mV") for ch in range(2)]
+    return _write_edf(tmp_path_factory.mktemp("fuzz") / "a01.edf", signals,
+                      plus=True).read_bytes()
+
+
+header_field = st.one_of(
+    st.text(alphabet=st.characters(codec="ascii", exclude_characters="\r\n"), max_size=8),
+    st.sampled_from(["0", "-1", "1e9", "nan", "-32768", "32767", "99999999", " ", "EDF+D",
+                     "EDF+C", "uV", "mV", "\xb5V", "%"]),
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 767), header_field), max_size=4),
+       cut=st.one_of(st.none(), st.integers(0, 30_000)))
+def test_mutated_edf_headers_are_read_or_refused_in_one_line(
+        small_edf_bytes: bytes, capfd: pytest.CaptureFixture[str],
+        edits: list[tuple[int, str]], cut: int | None) -> None:
+    """Any field of the header (3 x 256 bytes) overwritten, the file cut anywhere: it reads,
+    or it is refused with a one-line InputError; nothing is printed."""
+    data = bytearray(small_edf_bytes if cut is None else small_edf_bytes[:cut])
+    for at, text in edits:
+        field = text.encode("latin-1")
+        data[at:at + len(field)] = field[:max(0, len(data) - at)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.edf"
+        path.write_bytes(bytes(data))
+        for call in (read_record, open_stream):
+            try:
+                result = call(path)
+            except InputError as exc:
+                assert "\n" not in str(exc) and str(exc).startswith(f"{path}: ")
+                continue
+            if call is open_stream:
+                result.read(0, min(result.n_samples, 1000))
+    assert capfd.readouterr().out == ""
