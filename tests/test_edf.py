@@ -202,7 +202,7 @@ def test_a_lead_that_is_not_a_voltage_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"lead 'BP' is in 'mmHg', not a voltage"):
         open_stream(path)
     assert open_stream(path, lead="MLII").lead == "MLII"
-    with pytest.raises(InputError, match=r"--fs 250 disagrees with lead 'MLII'"):
+    with pytest.raises(InputError, match=r"--fs 250 disagrees with the 360 Hz of lead 'MLII'"):
         read_record(path, lead="MLII", fs=250.0)
 
 

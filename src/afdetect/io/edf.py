@@ -42,7 +42,7 @@ class _Lead:
     mv_per_unit: float
     counts_per_unit: float  # stored digital counts per physical unit (may be negative)
     digital_bits: int  # bits the digital range needs, sign included
-    start: StartTime | None
+    start: StartTime
 
 
 def read_edf(path: str | Path, *, fs: float | None = None, lead: str | int = 0) -> Recording:
@@ -102,7 +102,8 @@ def _open_lead(path: Path, fs: float | None, lead: str | int) -> _Lead:
         label = labels[channel]
         rate = float(reader.getSampleFrequency(channel))
         if fs is not None and abs(fs - rate) > 1e-6:
-            raise InputError(path, f"--fs {fs:g} disagrees with lead {label!r}'s {rate:g} Hz")
+            raise InputError(path, f"--fs {fs:g} disagrees with the {rate:g} Hz of lead "
+                                   f"{label!r}")
         unit = reader.getPhysicalDimension(channel).strip()
         mv_per_unit = MV_PER_UNIT.get(unit.lower().replace("µ", "u").replace("μ", "u"))
         if mv_per_unit is None:

@@ -198,8 +198,9 @@ class RecordingScan:
         steps: (n_steps, n_classes) mean probabilities per step (see episodes).
         episodes: rhythm episodes, in order, from 0 to ``duration_s``.
         n_samples: samples in the recording, at ``fs``.
-        start: when the recording started (clock time), or None when unknown; the JSON
-            then gives every episode and window its ``start_time``/``end_time`` too.
+        start: when the recording started (clock time), or None when unknown; from it the
+            JSON gives the recording's ``start_time`` and each episode's and window's
+            ``start_time``/``end_time`` (ISO 8601, null when unknown).
     """
 
     record: str
