@@ -109,6 +109,15 @@ def test_edf_plus_unknown_date_gives_a_time_of_day(tmp_path: Path) -> None:
     assert start.iso() == "22:15:30.000" and start.at(7200) == "00:15:30.000"
 
 
+def test_edf_plus_start_keeps_its_fraction_of_a_second(tmp_path: Path) -> None:
+    signals = _digital_signals(_mitdb(1))
+    with pytest.warns(UserWarning, match="EDF"):  # edfio: a fraction needs EDF+C
+        edfio.Edf(signals, starttime=dt.time(22, 15, 30, 250_000),
+                  recording=edfio.Recording(startdate=START.date())).write(tmp_path / "f.edf")
+    start = open_stream(tmp_path / "f.edf").start
+    assert start is not None and start.iso() == "2021-03-04T22:15:30.250"
+
+
 def test_bdf_in_microvolts_reads_in_millivolts(tmp_path: Path) -> None:
     """a01 (AF, 128 Hz) as a 24-bit BDF in uV: physical values honoured, counts scaled to
     the scan's 16 bits."""

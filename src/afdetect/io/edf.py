@@ -15,6 +15,7 @@ when the header's physical range runs downwards, so that counts always grow with
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def open_edf(path: str | Path, *, fs: float | None = None, lead: str | int = 0
 def _open_lead(path: Path, fs: float | None, lead: str | int) -> _Lead:
     """Check the header, open the file and choose the lead."""
     date_known = _check_header(path)
-    with _open_reader(path) as reader:
+    with _open_reader(path, first_annotations=True) as reader:
         labels = [label.strip() for label in reader.getSignalLabels()]
         channels = [i for i, label in enumerate(labels) if label not in ANNOTATION_LABELS]
         if not channels:
@@ -114,15 +115,25 @@ def _open_lead(path: Path, fs: float | None, lead: str | int) -> _Lead:
         if physical == 0 or dmax <= dmin:
             raise InputError(path, f"bad header: lead {label!r} has an empty physical or "
                                    "digital range")
-        moment = reader.getStartdatetime()
+        moment = _start_moment(reader)
         start = StartTime(moment) if date_known else StartTime.of(None, moment.time())
         return _Lead(channel, label, rate, int(reader.samples_in_file(channel)),
                      mv_per_unit, (dmax - dmin) / physical,
                      max(int(-dmin - 1).bit_length(), int(dmax).bit_length()) + 1, start)
 
 
-def _open_reader(path: Path) -> Any:
-    """The pyedflib reader of a file whose header :func:`_check_header` passed."""
+def _start_moment(reader: Any) -> dt.datetime:
+    """The start from the header fields, with EDF+'s fraction of a second (EDFlib gives it
+    in units of 100 ns; pyedflib's getStartdatetime reads it as 10 us)."""
+    return dt.datetime(reader.startdate_year, reader.startdate_month, reader.startdate_day,
+                       reader.starttime_hour, reader.starttime_minute, reader.starttime_second,
+                       round(reader.starttime_subsecond / 10))
+
+
+def _open_reader(path: Path, first_annotations: bool = False) -> Any:
+    """The pyedflib reader of a file whose header :func:`_check_header` passed; with
+    ``first_annotations``, EDFlib reads the EDF+ annotations (one pass over the file, for
+    the start's fraction of a second), otherwise only the header."""
     try:
         import pyedflib
     except ImportError:
@@ -130,9 +141,9 @@ def _open_reader(path: Path) -> Any:
                             ) from None
     try:
         # _check_header compared the size already; EDFlib's own check prints to stdout.
-        # Annotations are not needed, and reading them all would cost a pass over the file.
-        return pyedflib.EdfReader(str(path), pyedflib.DO_NOT_READ_ANNOTATIONS,
-                                  pyedflib.DO_NOT_CHECK_FILE_SIZE)
+        annotations = (pyedflib.READ_ANNOTATIONS if first_annotations
+                       else pyedflib.DO_NOT_READ_ANNOTATIONS)
+        return pyedflib.EdfReader(str(path), annotations, pyedflib.DO_NOT_CHECK_FILE_SIZE)
     except OSError as exc:
         problem = str(exc).strip().removeprefix(f"{path}:").strip()
         raise InputError(path, f"not a valid EDF/BDF file ({problem})") from None
