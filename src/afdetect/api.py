@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from afdetect import CLASSES
+from afdetect.clock import StartTime
 from afdetect.errors import InputError
 from afdetect.io.records import Recording, SignalStream, open_stream, stream_from_array
 from afdetect.models import DEFAULT_MODEL, Classifier, load_classifier
@@ -86,19 +87,23 @@ class Model:
 
     def scan(self, source: str | Path | np.ndarray | Sequence[float], fs: float | None = None,
              *, lead: str | int = 0, window_s: float = 30.0, hop_s: float = 10.0,
-             rule: EpisodeRule | None = None) -> RecordingScan:
+             rule: EpisodeRule | None = None, start: str | None = None) -> RecordingScan:
         """Monitor a recording of any length: windows, episodes, AF burden.
 
         Args:
-            source: a file (WFDB, CSV or .npy; read in chunks) or a 1-D array in mV.
+            source: a file (WFDB, EDF/BDF, CSV or .npy; read in chunks) or a 1-D array in
+                mV.
             fs: sampling rate in Hz; needed for arrays, CSV and .npy.
             lead: lead name or index for multi-lead files.
             window_s: window length in seconds.
             hop_s: seconds between window starts.
             rule: how windows become episodes (default: the shipped rule).
+            start: the clock time at which the recording started, ISO 8601 local time
+                (``"2020-01-02T17:42:40"``, or ``"17:42:40"``), in place of the file's own;
+                by default the file's (WFDB, EDF), none for arrays, CSV and .npy.
         Returns:
             a :class:`~afdetect.monitor.scan.RecordingScan` (``.episodes``,
-            ``.af_burden``, ``.probabilities`` per window, ``.to_dict()``).
+            ``.af_burden``, ``.probabilities`` per window, ``.start``, ``.to_dict()``).
         """
         config = dataclasses.replace(ScanConfig(), window_s=window_s, hop_s=hop_s,
                                      rule=rule or EpisodeRule())
@@ -109,6 +114,8 @@ class Model:
             if fs is None:
                 raise InputError("<array>", "a signal array needs its sampling rate (fs)")
             stream = stream_from_array(np.asarray(source, dtype=np.float64), fs)
+        if start is not None:
+            stream = dataclasses.replace(stream, start=StartTime.parse(start))
         return scan_stream(step_model(self._classifier), stream, config)
 
 
@@ -121,6 +128,8 @@ def load(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
 
 def scan(source: str | Path | np.ndarray | Sequence[float], fs: float | None = None, *,
          model: str | Path = DEFAULT_MODEL, lead: str | int = 0, window_s: float = 30.0,
-         hop_s: float = 10.0, rule: EpisodeRule | None = None) -> RecordingScan:
+         hop_s: float = 10.0, rule: EpisodeRule | None = None, start: str | None = None
+         ) -> RecordingScan:
     """``load(model).scan(...)``: see :meth:`Model.scan`."""
-    return load(model).scan(source, fs, lead=lead, window_s=window_s, hop_s=hop_s, rule=rule)
+    return load(model).scan(source, fs, lead=lead, window_s=window_s, hop_s=hop_s, rule=rule,
+                            start=start)

@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference rhythm annotator drawn by --plot when present (default atr)")
     p.add_argument("--plot", type=Path, metavar="FILE.png",
                    help="draw the timeline and episode onsets (FILE_<record>.png if several)")
+    p.add_argument("--start", metavar="ISO",
+                   help="clock time at which the recording started, ISO 8601 local time "
+                        "(2020-01-02T17:42:40, or 17:42:40 for a time of day): for CSV/.npy "
+                        "input, or in place of the file's own")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("evaluate", help="score a model on a labelled dataset folder")
@@ -202,7 +206,8 @@ def _model_option(p: argparse.ArgumentParser) -> None:
 def _recording_options(p: argparse.ArgumentParser) -> None:
     """Inputs, model, sampling rate and lead: what predict and scan both take."""
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
-                   help="WFDB record (.hea/.mat/.dat), .csv (mV) or .npy (mV), or a folder")
+                   help="WFDB record (.hea/.mat/.dat), EDF/BDF (.edf/.bdf), .csv (mV) "
+                        "or .npy (mV), or a folder")
     _model_option(p)
     p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .csv/.npy)")
     p.add_argument("--lead", default="0", help="lead name or 0-based index (default 0)")
@@ -311,13 +316,15 @@ def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from afdetect.clock import StartTime
     from afdetect.monitor.rhythm import write_rhythm_annotations
     from afdetect.monitor.scan import scan_files, window_seconds
 
     config = _scan_config(args)
+    start = StartTime.parse(args.start) if args.start else None
     model = _step_model(args)
     scans, failures = scan_files(model, args.inputs, config, fs=args.fs, lead=_lead(args.lead),
-                                 progress=not args.json)
+                                 progress=not args.json, start=start)
     if args.json:
         window_s, hop_s = window_seconds(model, config)
         print(json.dumps({"model": model.name, "window_s": round(window_s, 6),
@@ -326,12 +333,7 @@ def _scan(args: argparse.Namespace) -> int:
                           "errors": [str(f) for f in failures]}, indent=2))
     else:
         for scan in scans:
-            af = scan.af_episodes()
-            print(f"{scan.record}: {scan.duration_s / 3600:.2f} h at {scan.fs:g} Hz, AF burden "
-                  f"{scan.af_burden:.1%} ({scan.af_seconds:.0f} s), {len(af)} AF episode(s)")
-            print(_table(["label", "start", "end", "duration_s"],
-                         [[e.label, _clock(e.start_s), _clock(e.end_s), f"{e.duration_s:.0f}"]
-                          for e in scan.episodes]))
+            _print_scan(scan)
     if args.csv:
         _write_episodes_csv(args.csv, scans)
     for scan in scans:
@@ -341,6 +343,20 @@ def _scan(args: argparse.Namespace) -> int:
         if args.plot:
             _plot_scan(args, scan, len(scans))
     return _report_failures(failures, len(scans), "scanned")
+
+
+def _print_scan(scan: Any) -> None:
+    """The text summary of one scan: a line, then the episodes (with clock times when the
+    recording has them)."""
+    af = scan.af_episodes()
+    began = f", started {scan.start.label(0)}" if scan.start else ""
+    print(f"{scan.record}: {scan.duration_s / 3600:.2f} h at {scan.fs:g} Hz{began}, AF burden "
+          f"{scan.af_burden:.1%} ({scan.af_seconds:.0f} s), {len(af)} AF episode(s)")
+    clock = ["clock start", "clock end"] if scan.start else []
+    print(_table(["label", "start", "end", *clock, "duration_s"],
+                 [[e.label, _clock(e.start_s), _clock(e.end_s),
+                   *([scan.start.label(e.start_s), scan.start.label(e.end_s)] if clock else []),
+                   f"{e.duration_s:.0f}"] for e in scan.episodes]))
 
 
 def _clock(seconds: float) -> str:
@@ -366,14 +382,18 @@ def _plot_scan(args: argparse.Namespace, scan: Any, n_scans: int) -> None:
 
 def _write_episodes_csv(path: Path, scans: list[Any]) -> None:
     from afdetect.atomic import write_text_atomic
+    from afdetect.clock import span_of
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["record", "label", "start_s", "end_s", "duration_s"])
+    writer.writerow(["record", "label", "start_s", "end_s", "duration_s", "start_time",
+                     "end_time"])  # the clock times are empty when the start is unknown
     for scan in scans:
         for e in scan.episodes:
+            clock = span_of(scan.start, e.start_s, e.end_s)
             writer.writerow([scan.record, e.label, f"{e.start_s:.3f}", f"{e.end_s:.3f}",
-                             f"{e.duration_s:.3f}"])
+                             f"{e.duration_s:.3f}", clock["start_time"] or "",
+                             clock["end_time"] or ""])
     write_text_atomic(path, buffer.getvalue())
 
 

@@ -10,11 +10,13 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from afdetect import CLASSES
 from afdetect.atomic import atomic_path
 
 if TYPE_CHECKING:
+    from afdetect.clock import StartTime
     from afdetect.io.records import SignalStream
     from afdetect.monitor.rhythm import RhythmInterval
     from afdetect.monitor.scan import RecordingScan
@@ -107,13 +109,31 @@ def plot_scan(scan: RecordingScan, stream: SignalStream, path: str | Path,
             bars.broken_barh([(start / div, (end - start) / div)], (y + 0.1, 0.8),
                              color=RHYTHM_COLOURS.get(label, "lightgray"))
     bars.set_yticks([y + 0.5 for y in range(len(rows))], [name for name, _ in reversed(rows)])
-    bars.set_xlabel(f"time ({unit}); red AF, green normal, blue other, gray noisy/other "
+    axis = f"time ({unit})"
+    clock = scan.start
+    if clock is not None:
+        _clock_ticks(bars, clock, scan.duration_s, div)
+        axis = f"clock time (start {clock.label(0)})"
+    bars.set_xlabel(f"{axis}; red AF, green normal, blue other, gray noisy/other "
                     "reference rhythms")
     for i, onset in enumerate(onsets):
+        at = f" ({clock.label(onset)})" if clock is not None else ""
         _ecg_strip(fig.add_subplot(grid[2 + i]), stream, max(0.0, onset - 5.0), 10.0,
-                   f"AF onset at {onset / 60:.1f} min")
+                   f"AF onset at {onset / 60:.1f} min{at}")
     fig.tight_layout()
     _save(fig, path)
+
+
+def _clock_ticks(ax: plt.Axes, clock: StartTime, duration_s: float, div: float) -> None:
+    """Label an axis in seconds / ``div`` with clock times, at round times of day."""
+    step_s = next((s for s in (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800)
+                   if duration_s / s <= 12), 21600)
+    day = clock.moment
+    into = (day.hour * 3600 + day.minute * 60 + day.second + day.microsecond / 1e6) % step_s
+    ax.xaxis.set_major_locator(MultipleLocator(step_s / div, ((step_s - into) % step_s) / div))
+    fmt = "%H:%M:%S" if step_s < 60 else "%H:%M"
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: clock.moment_at(x * div)
+                                               .strftime(fmt)))
 
 
 def _ecg_strip(ax: plt.Axes, stream: SignalStream, start_s: float, seconds: float,

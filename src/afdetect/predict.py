@@ -15,7 +15,7 @@ from afdetect.errors import InputError
 from afdetect.io.records import WFDB_SUFFIXES, Recording, read_record
 from afdetect.models import Classifier, softmax
 
-RECORD_SUFFIXES = (".hea", ".csv", ".npy")
+RECORD_SUFFIXES = (".hea", ".edf", ".bdf", ".csv", ".npy")
 LONG_RECORDING_S = 120.0  # twice the longest training strip (61 s)
 
 

@@ -1,4 +1,5 @@
-"""Plain readers for ECG recordings: WFDB (any format wfdb reads), CSV and NumPy ``.npy``.
+"""Plain readers for ECG recordings: WFDB (any format wfdb reads), EDF/BDF
+(:mod:`afdetect.io.edf`), CSV and NumPy ``.npy``.
 
 Every reader returns a :class:`Recording` holding one lead in millivolts. Problems with a
 file raise :class:`~afdetect.errors.InputError` naming the file.
@@ -7,15 +8,17 @@ file raise :class:`~afdetect.errors.InputError` naming the file.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import wfdb
 
+from afdetect.clock import StartTime, wfdb_start
 from afdetect.errors import InputError
 
 WFDB_SUFFIXES = (".hea", ".mat", ".dat")
+EDF_SUFFIXES = (".edf", ".bdf")  # EDF, EDF+C, BDF, BDF+C (afdetect.io.edf)
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,9 @@ def read_record(path: str | Path, *, fs: float | None = None, lead: str | int = 
     """Read one recording, choosing the reader from the file suffix.
 
     Args:
-        path: a WFDB record (``rec``, ``rec.hea``, ``rec.mat`` or ``rec.dat``), a ``.csv``
-            with one column in mV, or a ``.npy`` array in mV.
+        path: a WFDB record (``rec``, ``rec.hea``, ``rec.mat`` or ``rec.dat``), an EDF,
+            EDF+C or BDF file (``.edf``, ``.bdf``), a ``.csv`` with one column in mV, or a
+            ``.npy`` array in mV.
         fs: sampling rate in Hz; required for CSV and ``.npy``, ignored by WFDB (which
             stores it in the header) unless it disagrees, which is an error.
         lead: lead name or 0-based index for multi-lead records (WFDB, 2-D ``.npy``/CSV).
@@ -55,12 +59,17 @@ def read_record(path: str | Path, *, fs: float | None = None, lead: str | int = 
         return read_csv(path, fs=_require_fs(path, fs), lead=lead)
     if suffix == ".npy":
         return read_npy(path, fs=_require_fs(path, fs), lead=lead)
+    if suffix in EDF_SUFFIXES:
+        from afdetect.io.edf import read_edf  # it builds on this module's types
+
+        return read_edf(path, fs=fs, lead=lead)
     if suffix in WFDB_SUFFIXES or suffix == "":
         record = read_wfdb(path, lead=lead)
         if fs is not None and abs(fs - record.fs) > 1e-6:
             raise InputError(path, f"--fs {fs:g} disagrees with the header's {record.fs:g} Hz")
         return record
-    raise InputError(path, f"unsupported file type {suffix!r} (expected WFDB, .csv or .npy)")
+    raise InputError(path, f"unsupported file type {suffix!r} "
+                           "(expected WFDB, EDF/BDF, .csv or .npy)")
 
 
 def read_wfdb(path: str | Path, *, lead: str | int = 0) -> Recording:
@@ -168,6 +177,7 @@ class SignalStream:
         n_samples: samples in the recording.
         counts_per_mv: ADC gain: the counts of :meth:`chunks` per millivolt.
         lead: lead name, or ``""``.
+        start: when the recording started (clock time), or None when unknown.
     """
 
     name: str
@@ -177,6 +187,7 @@ class SignalStream:
     counts_per_mv: float
     lead: str
     _read: Callable[[int, int], np.ndarray]
+    start: StartTime | None = None
 
     @property
     def duration_s(self) -> float:
@@ -200,7 +211,7 @@ def open_stream(path: str | Path, *, fs: float | None = None,
                 lead: str | int = 0) -> SignalStream:
     """Open one lead of a recording for chunked reading (see :func:`read_record`).
 
-    WFDB records are read a chunk at a time from the signal file as stored integers, so
+    WFDB records and EDF/BDF files are read a chunk at a time as stored integers, so
     memory does not grow with the recording; CSV files are read whole and ``.npy`` arrays
     memory-mapped, both converted to counts of 1 uV.
     """
@@ -212,9 +223,14 @@ def open_stream(path: str | Path, *, fs: float | None = None,
     if suffix == ".csv":
         rec = read_csv(path, fs=_require_fs(path, fs), lead=lead)
         return stream_from_array(rec.signal, rec.fs, rec.name, str(path), rec.lead)
+    if suffix in EDF_SUFFIXES:
+        from afdetect.io.edf import open_edf  # it builds on this module's types
+
+        return open_edf(path, fs=fs, lead=lead)
     if suffix not in WFDB_SUFFIXES and suffix != "":
-        raise InputError(path, f"unsupported file type {suffix!r} (expected WFDB, .csv or .npy)")
-    return _wfdb_stream(path, fs, lead)
+        raise InputError(path, f"unsupported file type {suffix!r} "
+                               "(expected WFDB, EDF/BDF, .csv or .npy)")
+    return replace(_wfdb_stream(path, fs, lead), start=wfdb_start(path))
 
 
 def stream_from_array(signal_mv: np.ndarray, fs: float, name: str = "signal",

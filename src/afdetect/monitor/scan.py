@@ -14,7 +14,7 @@ around the window instead of zero padding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from afdetect import CLASSES
+from afdetect.clock import StartTime, span_of
 from afdetect.compress.integer import IntegerModel, dense_weights
 from afdetect.data.preprocess import MIN_FS
 from afdetect.errors import AfdetectError, InputError
@@ -197,6 +198,9 @@ class RecordingScan:
         steps: (n_steps, n_classes) mean probabilities per step (see episodes).
         episodes: rhythm episodes, in order, from 0 to ``duration_s``.
         n_samples: samples in the recording, at ``fs``.
+        start: when the recording started (clock time), or None when unknown; from it the
+            JSON gives the recording's ``start_time`` and each episode's and window's
+            ``start_time``/``end_time`` (ISO 8601, null when unknown).
     """
 
     record: str
@@ -212,6 +216,7 @@ class RecordingScan:
     integer_logits: np.ndarray | None
     steps: np.ndarray
     episodes: list[Episode]
+    start: StartTime | None = None
 
     @property
     def window_s(self) -> float:
@@ -240,14 +245,18 @@ class RecordingScan:
         out: dict[str, Any] = {
             "record": self.record, "source": self.source, "fs": self.fs,
             "duration_s": round(self.duration_s, 3), "lead": self.lead,
+            "start_time": self.start.iso() if self.start else None,
             "covered_s": round(self.covered_s, 3),
             "af_burden": round(self.af_burden, 6), "af_seconds": round(self.af_seconds, 3),
-            "episodes": [e.to_dict() for e in self.episodes],
+            "episodes": [{**e.to_dict(), **span_of(self.start, e.start_s, e.end_s)}
+                         for e in self.episodes],
         }
         if windows:
             out["windows"] = [
                 {"start_s": round(float(s) * self.step_s, 3),
                  "end_s": round(float(s + self.window_steps) * self.step_s, 3),
+                 **span_of(self.start, float(s) * self.step_s,
+                           float(s + self.window_steps) * self.step_s),
                  "label": CLASSES[int(p.argmax())],
                  "probabilities": {c: round(float(v), 6)
                                    for c, v in zip(CLASSES, p, strict=True)}}
@@ -318,7 +327,7 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
     return RecordingScan(stream.name, stream.source, stream.fs, stream.n_samples,
                          stream.duration_s, stream.lead, step_s, starts, window_steps,
                          probabilities, integer, steps,
-                         episodes_of(labels, step_s, stream.duration_s))
+                         episodes_of(labels, step_s, stream.duration_s), stream.start)
 
 
 def relabel(scan: RecordingScan, rule: EpisodeRule) -> RecordingScan:
@@ -329,9 +338,13 @@ def relabel(scan: RecordingScan, rule: EpisodeRule) -> RecordingScan:
 
 
 def scan_files(model: StepModel, inputs: list[str | Path], config: ScanConfig | None = None,
-               *, fs: float | None = None, lead: str | int = 0, progress: bool = False
+               *, fs: float | None = None, lead: str | int = 0, progress: bool = False,
+               start: StartTime | None = None
                ) -> tuple[list[RecordingScan], list[InputError]]:
-    """Scan every recording in ``inputs`` (files or folders); bad files are returned."""
+    """Scan every recording in ``inputs`` (files or folders); bad files are returned.
+
+    ``start``, when given, is the clock time at which every recording started, in place
+    of what the files say (CSV and ``.npy`` say nothing)."""
     from afdetect.predict import expand_inputs
 
     scans: list[RecordingScan] = []
@@ -339,8 +352,10 @@ def scan_files(model: StepModel, inputs: list[str | Path], config: ScanConfig | 
     files = expand_inputs(inputs)
     for path in tqdm(files, desc="recordings", unit="rec", disable=not progress or len(files) < 2):
         try:
-            scans.append(scan_stream(model, open_stream(path, fs=fs, lead=lead), config,
-                                     progress))
+            stream = open_stream(path, fs=fs, lead=lead)
+            if start is not None:
+                stream = replace(stream, start=start)
+            scans.append(scan_stream(model, stream, config, progress))
         except InputError as exc:
             failures.append(exc if exc.path == str(path) else InputError(path, exc.problem))
     return scans, failures
