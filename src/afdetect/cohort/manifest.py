@@ -124,8 +124,8 @@ class Manifest:
         if not self._dirty or (not force and now - self._last_save <
                                max(MIN_INTERVAL_S, SHARE * self._save_cost)):
             return
-        write_json_atomic(self.path, {"format": FORMAT, "recordings": dict(sorted(self.entries.items()))},
-                          indent=None)
+        entries = dict(sorted(self.entries.items()))  # the same bytes whatever the order
+        write_json_atomic(self.path, {"format": FORMAT, "recordings": entries}, indent=None)
         self._dirty = False
         self._last_save = time.monotonic()
         self._save_cost = self._last_save - now

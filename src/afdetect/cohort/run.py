@@ -92,6 +92,7 @@ def run_cohort(inputs: list[str | Path], out: str | Path, settings: CohortSettin
     loaded_model(settings.scan.model)  # a model that cannot scan is refused before any work
     identity = {"model": model, "settings": settings.scan.identity()}
     with exclusive_folder(out):
+        _remove_debris(out)
         records, problems = discover(inputs, exclude=out)
         manifest = Manifest(out)
         report = CohortReport(recordings=len(records))
@@ -153,6 +154,15 @@ def _write_results(out: Path, outcome: Outcome, scan: ScanSettings) -> None:
             write_bytes_atomic(dest, outcome.files[suffix])
         else:
             dest.unlink(missing_ok=True)
+
+
+def _remove_debris(out: Path) -> None:
+    """Remove the temporary files of a killed run's unfinished writes (``.NAME.*.tmp``,
+    see :func:`~afdetect.atomic.atomic_path`); while this run holds the folder's lock no
+    other run writes there."""
+    for tmp in out.rglob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
 
 
 def _row(record: CohortRecord, manifest: Manifest, model: str) -> Row:
