@@ -114,10 +114,12 @@ _scan_task = worker.scan_task
 
 
 def scan_task(task):
-    # test only: the first worker to get this recording dies as the OOM killer would
-    marker = Path(os.environ["AFDETECT_TEST_KILLED"])
-    if task.key == os.environ["AFDETECT_TEST_KILL"] and not marker.exists():
-        marker.touch()
+    # test only: a worker given this recording dies as the OOM killer would; only the
+    # first one if AFDETECT_TEST_KILLED names a marker file
+    marker = os.environ.get("AFDETECT_TEST_KILLED")
+    if task.key == os.environ["AFDETECT_TEST_KILL"] and not (marker and Path(marker).exists()):
+        if marker:
+            Path(marker).touch()
         os.kill(os.getpid(), signal.SIGKILL)
     return _scan_task(task)
 
@@ -126,19 +128,37 @@ worker.scan_task = scan_task
 """
 
 
-def test_a_worker_killed_mid_recording_costs_a_retry(cohort: Path, serial: dict[str, bytes],
-                                                     tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def _kill_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(KILL_ONCE)  # run by every spawned worker
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), str(ROOT / "src"),
                                                       os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("AFDETECT_TEST_KILL", "ward/p1")
+    monkeypatch.setenv("AFDETECT_TEST_KILL", key)
+
+
+def test_a_worker_killed_mid_recording_costs_a_retry(cohort: Path, serial: dict[str, bytes],
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _kill_hook(tmp_path, monkeypatch, "ward/p1")
     monkeypatch.setenv("AFDETECT_TEST_KILLED", str(tmp_path / "killed"))
     assert main(["scan", str(cohort), "--out", str(tmp_path / "r"), "--jobs", "2"]) == 0
     assert (tmp_path / "killed").exists()  # a worker did die
     assert _results(tmp_path / "r") == serial
+
+
+def test_a_recording_that_always_kills_its_worker_fails_alone(
+        cohort: Path, serial: dict[str, bytes], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _kill_hook(tmp_path, monkeypatch, "ward/p0")
+    assert main(["scan", str(cohort), "--out", str(tmp_path / "r"), "--jobs", "2"]) == 1
+    failures = (tmp_path / "r" / "failures.csv").read_text().splitlines()
+    assert failures[1:] == [f"ward/p0,{cohort / 'ward' / 'p0.hea'}: the worker process died "
+                            "3 time(s) while scanning it (killed, or out of memory)"]
+    results = _results(tmp_path / "r")
+    for name in ("a01.json", "ward/p1.json", "ward/p2.json"):  # the others were not blamed
+        assert results[name] == serial[name]
+    assert "afdetect: error: " in capsys.readouterr().err
 
 
 def test_the_driver_killed_and_resumed_gives_the_same_results(
@@ -165,17 +185,18 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_changed(cohort: Path, tmp_pa
     inputs = tmp_path / "in"
     shutil.copytree(cohort, inputs)
     out = tmp_path / "r"
-    assert main(["scan", str(inputs), "--out", str(out)]) == 0
+    scan = ["scan", str(inputs), "--out", str(out), "--jobs", "1"]
+    assert main(scan) == 0
     assert "4 scanned" in capsys.readouterr().out
-    assert main(["scan", str(inputs), "--out", str(out)]) == 0
+    assert main(scan) == 0
     assert "0 scanned (0.0 h), 4 already done" in capsys.readouterr().out
     _cut(inputs / "ward", "p2", 900.0, 90.0)  # a recording replaced
     (out / "a01.episodes.csv").unlink()  # a result removed
-    assert main(["scan", str(inputs), "--out", str(out)]) == 0
+    assert main(scan) == 0
     assert "2 scanned" in capsys.readouterr().out
     rows = list(csv.DictReader((out / "cohort.csv").read_text().splitlines()))
     assert float(rows[-1]["duration_s"]) == 90.0
-    assert main(["scan", str(inputs), "--out", str(out), "--threshold", "0.7"]) == 0
+    assert main([*scan, "--threshold", "0.7"]) == 0
     assert "4 scanned" in capsys.readouterr().out  # other settings: everything again
 
 
@@ -194,7 +215,7 @@ def test_a_mixed_cohort_lists_its_bad_files_and_goes_on(cohort: Path, tmp_path: 
         "P2,ward/p1.hea,\nP3,flat.hea,\nP4,missing.hea,\n")
     (data / "more.txt").write_text("# extra recordings\nshort.csv\nward/p2\n")
     code = main(["scan", str(data / "manifest.csv"), str(data / "more.txt"),
-                 "--out", str(tmp_path / "r")])
+                 "--out", str(tmp_path / "r"), "--jobs", "1"])
     assert code == 1
     err = capsys.readouterr().err
     failures = list(csv.DictReader((tmp_path / "r" / "failures.csv").read_text().splitlines()))

@@ -367,7 +367,8 @@ def _scan_cohort(args: argparse.Namespace) -> int:
         raise AfdetectError("--jobs and --cluster scan a cohort: give --out RESULTS too")
     if args.jobs is not None and args.jobs < 1:
         raise AfdetectError(f"--jobs {args.jobs}: give at least 1 process")
-    unused = [o for o, v in (("--json", args.json), ("--csv", args.csv), ("--plot", args.plot))
+    unused = [o for o, v in (("--json", args.json), ("--csv", args.csv), ("--plot", args.plot),
+                             ("--annotations-dir", args.annotations_dir != Path(".")))
               if v]
     if unused:
         raise AfdetectError(f"{', '.join(unused)}: not with --out, which writes each "

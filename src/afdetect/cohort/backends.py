@@ -143,6 +143,11 @@ def run_dask(tasks: Iterable[Task], address: str, on_outcome: OnOutcome) -> None
             except KilledWorker as exc:
                 attempts = getattr(exc, "allowed_failures", None) or 3
                 outcome = died(task, attempts)
+            except Exception as exc:  # the cluster lost it (cancelled, unpicklable): go on
+                text = str(exc).strip().splitlines()
+                outcome = Outcome(task.key, {}, {}, f"{task.source}: the cluster failed it "
+                                  f"({type(exc).__name__}: {text[0] if text else ''})",
+                                  0.0, 0.0, 0)
             nxt = next(pending, None)
             if nxt is not None:
                 submit(nxt)

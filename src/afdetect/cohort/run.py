@@ -26,7 +26,7 @@ from afdetect.cohort.inputs import CohortRecord, discover
 from afdetect.cohort.manifest import MANIFEST_NAME, Manifest, fingerprint, model_identity
 from afdetect.cohort.summary import Row, write_cohort, write_failures
 from afdetect.cohort.worker import Outcome, ScanSettings, Task, loaded_model
-from afdetect.errors import InputError
+from afdetect.errors import AfdetectError, InputError
 
 
 def default_jobs() -> int:
@@ -94,6 +94,9 @@ def run_cohort(inputs: list[str | Path], out: str | Path, settings: CohortSettin
     with exclusive_folder(out):
         _remove_debris(out)
         records, problems = discover(inputs, exclude=out)
+        if not records and not problems:
+            raise AfdetectError(f"{', '.join(map(str, inputs))}: no recordings found "
+                                "(WFDB .hea, .csv or .npy)")
         manifest = Manifest(out)
         report = CohortReport(recordings=len(records))
         expected: dict[str, dict[str, Any]] = {}
@@ -116,7 +119,7 @@ def run_cohort(inputs: list[str | Path], out: str | Path, settings: CohortSettin
                    file=sys.stderr, smoothing=0.1)
 
         def on_outcome(outcome: Outcome) -> None:
-            _write_results(out, outcome, settings.scan)
+            write_results(out, outcome, settings.scan)
             manifest.record(outcome.key, expected[outcome.key], outcome.summary, outcome.error)
             manifest.save()
             if outcome.error is None:
@@ -145,7 +148,7 @@ def run_cohort(inputs: list[str | Path], out: str | Path, settings: CohortSettin
     return report
 
 
-def _write_results(out: Path, outcome: Outcome, scan: ScanSettings) -> None:
+def write_results(out: Path, outcome: Outcome, scan: ScanSettings) -> None:
     """Write a recording's result files; a failed one keeps no results of an earlier
     run, which would contradict its status."""
     for suffix in scan.suffixes():
