@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clock time at which the recording started, ISO 8601 local time "
                         "(2020-01-02T17:42:40, or 17:42:40 for a time of day): for CSV/.npy "
                         "input, or in place of the file's own")
+    _cohort_options(p)
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("evaluate", help="score a model on a labelled dataset folder")
@@ -320,6 +321,8 @@ def _scan(args: argparse.Namespace) -> int:
     from afdetect.monitor.rhythm import write_rhythm_annotations
     from afdetect.monitor.scan import scan_files, window_seconds
 
+    if args.out is not None or args.jobs is not None or args.cluster is not None:
+        return _scan_cohort(args)
     config = _scan_config(args)
     start = StartTime.parse(args.start) if args.start else None
     model = _step_model(args)
@@ -357,6 +360,46 @@ def _print_scan(scan: Any) -> None:
                  [[e.label, _clock(e.start_s), _clock(e.end_s),
                    *([scan.start.label(e.start_s), scan.start.label(e.end_s)] if clock else []),
                    f"{e.duration_s:.0f}"] for e in scan.episodes]))
+
+
+def _cohort_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, metavar="RESULTS",
+                   help="scan a cohort into this folder: per-recording results mirroring "
+                        "the inputs, cohort.csv, failures.csv; resumable (inputs may also "
+                        "be text lists of records or CSV manifests with a record column)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="with --out: worker processes (default: all cores)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="with --out: scan on the Dask cluster at ADDRESS (tcp://host:8786)")
+
+
+def _scan_cohort(args: argparse.Namespace) -> int:
+    from afdetect.cohort import CohortSettings, run_cohort
+    from afdetect.cohort.run import default_jobs
+    from afdetect.cohort.worker import ScanSettings
+    from afdetect.models import DEFAULT_MODEL
+
+    if args.out is None:
+        raise AfdetectError("--jobs and --cluster scan a cohort: give --out RESULTS too")
+    if args.jobs is not None and args.jobs < 1:
+        raise AfdetectError(f"--jobs {args.jobs}: give at least 1 process")
+    unused = [o for o, v in (("--json", args.json), ("--csv", args.csv), ("--plot", args.plot),
+                             ("--annotations-dir", args.annotations_dir != Path(".")))
+              if v]
+    if unused:
+        raise AfdetectError(f"{', '.join(unused)}: not with --out, which writes each "
+                            "recording's JSON and episodes CSV under RESULTS/")
+    scan = ScanSettings(args.model or DEFAULT_MODEL, _scan_config(args), args.fs,
+                        _lead(args.lead), args.annotations or "af")
+    report = run_cohort(args.inputs, args.out, CohortSettings(
+        scan, jobs=args.jobs or default_jobs(), cluster=args.cluster, threads=args.threads,
+        progress=sys.stderr.isatty()))
+    for _, reason in report.failures:
+        print(f"afdetect: error: {reason}", file=sys.stderr)
+    print(f"{report.recordings} recording(s): {report.scanned} scanned ({report.hours:.1f} h), "
+          f"{report.skipped} already done, {len(report.failures)} failed; results in "
+          f"{args.out}/ (cohort.csv, failures.csv)")
+    return 1 if report.failures else 0
 
 
 def _clock(seconds: float) -> str:
