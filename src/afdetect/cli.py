@@ -20,20 +20,19 @@ if TYPE_CHECKING:  # the CLI imports torch-backed modules only inside commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+    try:  # from the very top: Ctrl-C while the parser or a command imports is one line too
+        args = build_parser().parse_args(argv)
         return int(args.run(args))
     except AfdetectError as exc:
         print(f"afdetect: error: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:  # a write that failed: full disk, read-only folder, ...
-        where = exc.filename or "writing output"
-        print(f"afdetect: error: {where}: {exc.strerror or exc}; nothing was overwritten",
-              file=sys.stderr)
+    except OSError as exc:  # every output write names its file (OutputError); this is a read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"afdetect: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("afdetect: interrupted", file=sys.stderr)
+        print("afdetect: interrupted; outputs not yet written are absent, the others are "
+              "complete", file=sys.stderr)
         return 130
 
 
@@ -76,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference annotation extension for --episodes (default atr)")
     _scan_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the confusion matrix")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the confusion matrix "
+                   "(with --episodes: reference and detected AF burden per record)")
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("train", help="train the float CNN")
@@ -247,6 +247,7 @@ def _predict(args: argparse.Namespace) -> int:
     from afdetect.plots import plot_trace
     from afdetect.predict import classify_files, long_recording_note
 
+    targets = _plan_outputs(args, args.inputs, [], plot=args.plot)
     classifier = _classifier(args)
     predictions, failures = classify_files(classifier, args.inputs, fs=args.fs,
                                            lead=_lead(args.lead),
@@ -260,15 +261,14 @@ def _predict(args: argparse.Namespace) -> int:
         print(_table(["record", "label"] + [f"P({c})" for c in CLASSES] + ["seconds"],
                      [[r["record"], r["label"], *(f"{v:.3f}" for v in r["probabilities"].values()),
                        f"{r['duration_s']:.1f}"] for r in rows]))
-    if args.csv:
-        _write_predictions_csv(args.csv, rows)
-    if args.plot:
-        for p in predictions:
-            target = args.plot if len(predictions) == 1 else args.plot.with_name(
-                f"{args.plot.stem}_{p.recording.name}{args.plot.suffix or '.png'}")
-            plot_trace(p.recording.signal, p.recording.fs, target,
-                       f"{p.recording.name}: {p.label} ({max(p.probabilities.values()):.0%})",
-                       p.probabilities)
+    if args.csv and rows:  # a run where every input failed keeps the previous table
+        _write_or_fail(failures, _write_predictions_csv, args.csv, rows)
+    for p in predictions:
+        if args.plot:
+            _write_or_fail(failures, plot_trace, p.recording.signal, p.recording.fs,
+                           targets[p.source]["plot"],
+                           f"{p.recording.name}: {p.label} "
+                           f"({max(p.probabilities.values()):.0%})", p.probabilities)
     for prediction in predictions:
         note = long_recording_note(prediction)
         if note:
@@ -293,8 +293,14 @@ def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 def _scan(args: argparse.Namespace) -> int:
     from afdetect.monitor.rhythm import write_rhythm_annotations
     from afdetect.monitor.scan import scan_files
+    from afdetect.outputs import check_annotator
 
     config = _scan_config(args)
+    if args.annotations is not None:
+        check_annotator(args.annotations, "--annotations")
+    check_annotator(args.reference, "--reference")
+    targets = _plan_outputs(args, args.inputs, [args.reference], plot=args.plot,
+                            annotations=args.annotations)
     model = _step_model(args)
     scans, failures = scan_files(model, args.inputs, config, fs=args.fs, lead=_lead(args.lead),
                                  progress=not args.json)
@@ -311,15 +317,68 @@ def _scan(args: argparse.Namespace) -> int:
             print(_table(["label", "start", "end", "duration_s"],
                          [[e.label, _clock(e.start_s), _clock(e.end_s), f"{e.duration_s:.0f}"]
                           for e in scan.episodes]))
-    if args.csv:
-        _write_episodes_csv(args.csv, scans)
+    if args.csv and scans:  # a run where every input failed keeps the previous table
+        _write_or_fail(failures, _write_episodes_csv, args.csv, scans)
     for scan in scans:
         if args.annotations:
-            write_rhythm_annotations(scan.record, scan.episodes, scan.fs, args.annotations,
-                                     args.annotations_dir)
+            _write_or_fail(failures, write_rhythm_annotations,
+                           targets[scan.source]["annotations"], scan.episodes, scan.fs)
         if args.plot:
-            _plot_scan(args, scan, len(scans))
+            _write_or_fail(failures, _plot_scan, args, scan, targets[scan.source]["plot"])
     return _report_failures(failures, len(scans), "scanned")
+
+
+def _plan_outputs(args: argparse.Namespace, inputs: list[str], annotators: list[str],
+                  plot: Path | None = None, annotations: str | None = None
+                  ) -> dict[str, dict[str, Path]]:
+    """Check every output of a predict or scan run before anything is read or written;
+    returns {input file: {"plot": ..., "annotations": ...}} for the files the run reads.
+
+    Raises:
+        AfdetectError: one line, when any output is an input of the run (compared by path
+            and inode, WFDB companions included), a folder, unwritable, written twice, or
+            a figure suffix matplotlib cannot write.
+    """
+    from afdetect.outputs import (
+        annotation_path,
+        check_figure_path,
+        check_outputs,
+        numbered,
+        record_name,
+        recording_files,
+    )
+    from afdetect.predict import expand_inputs
+
+    if plot is not None:
+        check_figure_path(plot)
+    files = expand_inputs(list(inputs))
+    sources = [f for path in files for f in recording_files(path, annotators)]
+    if getattr(args, "model", None) and Path(args.model).is_file():
+        sources.append(Path(args.model))
+    targets: dict[str, dict[str, Path]] = {}
+    for path in files:
+        name = record_name(path)
+        targets[str(path)] = {}
+        if plot is not None:
+            targets[str(path)]["plot"] = numbered(plot, name, len(files) > 1)
+        if annotations is not None:
+            targets[str(path)]["annotations"] = annotation_path(
+                path, name, annotations, args.annotations_dir,
+                annotators[0] if annotators else None)
+    csv_path = [args.csv] if getattr(args, "csv", None) else []
+    check_outputs([*csv_path, *(t for d in targets.values() for t in d.values())], sources)
+    return targets
+
+
+def _write_or_fail(failures: list[Any], write: Any, *args: Any) -> None:
+    """Call ``write(*args)``; a file it could not write joins ``failures`` (the batch goes
+    on, and the run exits 1)."""
+    from afdetect.atomic import OutputError
+
+    try:
+        write(*args)
+    except OutputError as exc:
+        failures.append(exc)
 
 
 def _clock(seconds: float) -> str:
@@ -327,7 +386,7 @@ def _clock(seconds: float) -> str:
     return f"{whole // 3600:d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
-def _plot_scan(args: argparse.Namespace, scan: Any, n_scans: int) -> None:
+def _plot_scan(args: argparse.Namespace, scan: Any, target: Path) -> None:
     from afdetect.errors import InputError
     from afdetect.io.records import open_stream
     from afdetect.monitor.rhythm import read_rhythm
@@ -338,8 +397,6 @@ def _plot_scan(args: argparse.Namespace, scan: Any, n_scans: int) -> None:
         reference = read_rhythm(scan.source, args.reference, scan.fs, scan.duration_s)
     except InputError:
         reference = None  # a record without annotations is drawn without a reference row
-    target = args.plot if n_scans == 1 else args.plot.with_name(
-        f"{args.plot.stem}_{scan.record}{args.plot.suffix or '.png'}")
     plot_scan(scan, stream, target, reference)
 
 
@@ -368,6 +425,7 @@ def _evaluate_episodes(args: argparse.Namespace) -> int:
     from afdetect.monitor.evaluate import episode_report, scan_annotated
 
     config = _scan_config(args)
+    _check_evaluate_plot(args, [args.annotator])
     model = _step_model(args)
     scored, failures = scan_annotated(model, args.data, config, args.annotator,
                                       progress=not args.json)
@@ -400,7 +458,30 @@ def _evaluate_episodes(args: argparse.Namespace) -> int:
         print(f"mean absolute burden error {_fmt(report['burden_mae'])}")
     for failure in failures:
         print(f"afdetect: skipped {failure}", file=sys.stderr)
+    if args.plot:
+        from afdetect.plots import plot_burden
+
+        plot_burden({name: (_burden(r["reference_burden"]), _burden(r["detected_burden"]))
+                     for name, r in report["records"].items()}, args.plot,
+                    f"{model.name}: AF burden per record (mean absolute error "
+                    f"{_fmt(report['burden_mae'])})")
     return 0
+
+
+def _burden(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _check_evaluate_plot(args: argparse.Namespace, annotators: list[str]) -> None:
+    """Refuse an ``evaluate --plot`` that matplotlib cannot write or that lands on a file
+    of the dataset or the model, before the evaluation runs."""
+    from afdetect.outputs import check_figure_path, check_outputs, folder_files
+
+    if args.plot is None:
+        return
+    check_figure_path(args.plot)
+    model = [Path(args.model)] if args.model and Path(args.model).is_file() else []
+    check_outputs([args.plot], [*folder_files(args.data, annotators), *model])
 
 
 def _fmt(value: float | None) -> str:
@@ -413,7 +494,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.episodes:
         return _evaluate_episodes(args)
-
+    _check_evaluate_plot(args, [])
     summary = evaluate(_classifier(args), args.data, progress=not args.json)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -526,6 +607,7 @@ def _compress(args: argparse.Namespace) -> int:
     from afdetect.compress.recipe import CompressConfig
     from afdetect.deploy.package import compress_file
     from afdetect.models import resolve_model
+    from afdetect.outputs import check_outputs, folder_files
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -559,6 +641,7 @@ def _compress(args: argparse.Namespace) -> int:
     if config.prune.lr <= 0 or config.qat.lr <= 0:
         raise AfdetectError("--prune-lr and --qat-lr must be positive")
     _, parent = resolve_model(args.model)
+    check_outputs([args.out], [parent, *folder_files(args.data)])
     metadata = compress_file(parent, args.data, args.out, config, work_dir=args.work,
                              splits=args.splits, fold=args.fold)
     at_export = metadata["metrics_at_export"]
@@ -686,8 +769,10 @@ def _export_onnx(args: argparse.Namespace) -> int:
     from afdetect.deploy.format import is_compressed_file
     from afdetect.model.io import load_float_model
     from afdetect.models import resolve_model
+    from afdetect.outputs import check_outputs
 
     name, path = resolve_model(args.model or "float")
+    check_outputs([args.out], [path])
     if is_compressed_file(path):
         raise AfdetectError(f"{path}: ONNX export takes a float model (e.g. --model float); "
                             "a compressed model exports as C")
