@@ -75,6 +75,14 @@ def remove_stale_temporaries(folder: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system of ``folder`` has no block left for an ordinary user."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -121,7 +129,9 @@ def atomic_path(dest: str | Path, check: Check | None = None,
             raise write_failed(dest, describe_os_error(exc), existed) from None
         try:
             size = tmp.stat().st_size if tmp.is_file() else -1
-            if size <= 0:
+            if size <= 0:  # a writer that lost its write errors (wfdb's ndarray.tofile)
+                if _disk_full(dest.parent):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 raise ValueError("nothing was written" if size < 0 else "it is empty")
             if check is not None:
                 check(tmp)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
-import json
-import math
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from afdetect import CLASSES, __version__
-from afdetect.errors import AfdetectError
+INTERRUPTED = "afdetect: interrupted; outputs not yet written are absent, the others are complete"
+
+try:  # Ctrl-C while the command starts up: one line, exit 130, as in main()
+    import argparse
+    import csv
+    import io
+    import json
+    import math
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import TYPE_CHECKING, Any
+
+    from afdetect import CLASSES, __version__
+    from afdetect.errors import AfdetectError
+except KeyboardInterrupt:
+    print(INTERRUPTED, file=sys.stderr)
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:  # the CLI imports torch-backed modules only inside commands
     from afdetect.train import FitConfig
@@ -31,9 +38,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"afdetect: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("afdetect: interrupted; outputs not yet written are absent, the others are "
-              "complete", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
+    except ImportError as exc:  # Ctrl-C inside an import: NumPy re-raises it as ImportError
+        if not _interrupted(exc):
+            raise
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused, however indirectly, by a KeyboardInterrupt."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -414,10 +435,17 @@ def _write_episodes_csv(path: Path, scans: list[Any]) -> None:
 
 
 def _report_failures(failures: list[Any], n_done: int, verb: str) -> int:
+    """Print each failure (an unusable input, or an output not written); 1 if any."""
+    from afdetect.atomic import OutputError
+
     for failure in failures:
         print(f"afdetect: error: {failure}", file=sys.stderr)
+    unwritten = sum(isinstance(f, OutputError) for f in failures)
     if failures and n_done:
-        print(f"afdetect: {n_done} {verb}, {len(failures)} failed", file=sys.stderr)
+        failed = len(failures) - unwritten
+        print(f"afdetect: {n_done} {verb}" + (f", {failed} failed" if failed else "")
+              + (f", {unwritten} output file(s) not written" if unwritten else ""),
+              file=sys.stderr)
     return 1 if failures else 0
 
 
