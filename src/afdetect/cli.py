@@ -387,7 +387,8 @@ def _plan_outputs(args: argparse.Namespace, inputs: list[str], annotators: list[
                 path, name, annotations, args.annotations_dir,
                 annotators[0] if annotators else None)
     csv_path = [args.csv] if getattr(args, "csv", None) else []
-    check_outputs([*csv_path, *(t for d in targets.values() for t in d.values())], sources)
+    check_outputs([*csv_path, *(t for d in targets.values() for t in d.values())], sources,
+                  replaceable=[d["annotations"] for d in targets.values() if "annotations" in d])
     return targets
 
 

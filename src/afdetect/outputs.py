@@ -54,20 +54,21 @@ def record_name(path: Path) -> str:
 
 
 def recording_files(path: Path, annotators: Iterable[str] = ()) -> list[Path]:
-    """The existing files that reading recording ``path`` touches: the file itself and, for
-    a WFDB record, its header, the signal files the header names, ``.dat``/``.mat``, and
-    its ``annotators`` annotation files."""
+    """The existing files of recording ``path``: the file itself and, for a WFDB record,
+    every companion ``RECORD.*`` beside its header (signal, annotations of any annotator),
+    the signal files the header names, and its ``annotators`` annotation files."""
     files = [path]
     suffix = path.suffix.lower()
     if suffix in WFDB_SUFFIXES or suffix == "":
         import wfdb
 
         base = path.with_suffix("") if suffix in WFDB_SUFFIXES else path
-        files += [base.with_name(f"{base.name}{s}") for s in WFDB_SUFFIXES]
+        with contextlib.suppress(OSError):
+            files += [p for p in base.parent.iterdir() if p.stem == base.name]
         files += [base.with_name(f"{base.name}.{a}") for a in annotators]
         with contextlib.suppress(Exception):  # a bad header: reading reports it later
             files += [base.parent / name for name in wfdb.rdheader(str(base)).file_name or []]
-    return [f for f in files if f.exists()]
+    return [f for f in files if f.is_file()]
 
 
 def folder_files(folder: Path, annotators: Iterable[str] = ()) -> list[Path]:
@@ -98,11 +99,14 @@ def _identity(path: Path) -> _Identity:
     return _Identity(path, path.resolve(), inode)
 
 
-def check_outputs(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
+def check_outputs(outputs: Iterable[Path], inputs: Iterable[Path],
+                  replaceable: Iterable[Path] = ()) -> None:
     """Refuse the run (one :class:`OutputError` naming the output) before it writes anything
     when any output is an input, a folder, inside a file or an unwritable folder, or
-    written twice."""
-    sources = [_identity(p) for p in inputs]
+    written twice. ``replaceable`` inputs (annotation files afdetect wrote before, checked
+    by :func:`annotation_path`) may be replaced."""
+    mine = {_identity(p).resolved for p in replaceable}
+    sources = [s for s in map(_identity, inputs) if s.resolved not in mine]
     by_path = {s.resolved: s.path for s in sources}
     by_inode = {s.inode: s.path for s in sources if s.inode is not None}
     seen: dict[Path, Path] = {}
@@ -139,14 +143,21 @@ def numbered(path: Path, record: str, several: bool) -> Path:
 
 def annotation_path(record: Path, name: str, extension: str, folder: Path,
                     reference: str | None) -> Path:
-    """Where the annotations of ``record`` go: ``folder/NAME.EXTENSION``; refused when that
-    is the ``reference`` annotator beside the record (the reference itself, existing or
-    not)."""
+    """Where the annotations of ``record`` go: ``folder/NAME.EXTENSION``.
+
+    Refused when that is the ``reference`` annotator beside the record (existing or not),
+    or an existing file afdetect did not write (a beat or rhythm annotation file of
+    someone else's): only afdetect's own earlier output may be replaced."""
+    from afdetect.monitor.rhythm import written_by_afdetect
+
     dest = folder / f"{name}.{extension}"
-    if reference is not None and extension == reference and (
-            dest.resolve().parent == record.resolve().parent
-            or (folder.exists() and os.path.samefile(folder, record.parent))):
+    beside = dest.resolve().parent == record.resolve().parent or (
+        folder.is_dir() and os.path.samefile(folder, record.parent))
+    if reference is not None and extension == reference and beside:
         raise OutputError(dest, f"--annotations {extension} would write the reference "
                                 f"annotations of {record} (--reference {reference}); nothing "
                                 "was written: choose another annotator name, e.g. afd")
+    if dest.is_file() and not written_by_afdetect(dest):
+        raise OutputError(dest, "exists and holds annotations afdetect did not write; "
+                                "nothing was written: choose another annotator name")
     return dest

@@ -96,3 +96,16 @@ def write_rhythm_annotations(dest: str | Path, episodes: list[Episode], fs: floa
                    aux_note=aux, fs=fs, write_dir=str(tmp.parent))
     return dest
 
+
+
+def written_by_afdetect(path: str | Path) -> bool:
+    """Whether annotation file ``path`` holds only what :func:`write_rhythm_annotations`
+    writes (``+`` marks with afdetect's rhythm aux notes), so it may be replaced."""
+    path = Path(path)
+    try:
+        ann = wfdb.rdann(str(path.with_suffix("")), path.suffix.lstrip("."))
+    except Exception:  # not an annotation file at all
+        return False
+    ours = set(AUX_OF_CLASS.values())
+    return set(ann.symbol) <= {"+"} and all(
+        (a or "").rstrip("\x00") in ours for a in ann.aux_note or [])
