@@ -114,7 +114,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path: Path,
     def disk_full(path: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("afdetect.atomic._fsync", disk_full)
+    monkeypatch.setattr("afdetect.atomic.fsync_path", disk_full)
     with pytest.raises(OutputError, match=r"m\.afq: could not be written \(no space left"):
         save_compressed(dest, model, metadata)
     monkeypatch.undo()

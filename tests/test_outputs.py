@@ -229,7 +229,7 @@ def test_a_failed_check_or_sync_keeps_the_old_file_and_names_the_destination(
     def no_space(path: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("afdetect.atomic._fsync", no_space)
+    monkeypatch.setattr("afdetect.atomic.fsync_path", no_space)
     with pytest.raises(OutputError, match=r"out\.csv: could not be written \(no space left "
                                           r"on device\); the previous out\.csv is unchanged"):
         write_text_atomic(dest, "new\n")

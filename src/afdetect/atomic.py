@@ -83,7 +83,7 @@ def _disk_full(folder: Path) -> bool:
         return False
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -135,11 +135,11 @@ def atomic_path(dest: str | Path, check: Check | None = None,
                 raise ValueError("nothing was written" if size < 0 else "it is empty")
             if check is not None:
                 check(tmp)
-            _fsync(tmp)
+            fsync_path(tmp)
             if dest.is_dir():
                 raise IsADirectoryError(errno.EISDIR, "is a folder, not a file")
             os.replace(tmp, dest)
-            _fsync(dest.parent)
+            fsync_path(dest.parent)
         except OSError as exc:
             raise write_failed(dest, describe_os_error(exc), existed) from None
         except ValueError as exc:

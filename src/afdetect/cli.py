@@ -12,6 +12,7 @@ try:  # Ctrl-C while the command starts up: one line, exit 130, as in main()
     import io
     import json
     import math
+    import signal
     from collections.abc import Sequence
     from pathlib import Path
     from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # the CLI imports torch-backed modules only inside commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    interrupts: list[int] = []
+    previous = _note_interrupts(interrupts)
     try:  # from the very top: Ctrl-C while the parser or a command imports is one line too
         args = build_parser().parse_args(argv)
         return int(args.run(args))
@@ -40,21 +43,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130
-    except ImportError as exc:  # Ctrl-C inside an import: NumPy re-raises it as ImportError
-        if not _interrupted(exc):
+    except ImportError:  # Ctrl-C inside an extension's import comes out as an ImportError
+        if not interrupts:
             raise
         print(INTERRUPTED, file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """Whether ``exc`` was caused, however indirectly, by a KeyboardInterrupt."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _note_interrupts(interrupts: list[int]) -> Any:
+    """Make SIGINT append to ``interrupts`` before raising KeyboardInterrupt as usual, so
+    an import that turns it into another error is still known as interrupted; returns the
+    handler to restore (None off the main thread, where signals cannot be set)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupted(signum: int, frame: Any) -> None:
+        interrupts.append(signum)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupted)
 
 
 def build_parser() -> argparse.ArgumentParser:
