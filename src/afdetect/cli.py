@@ -280,7 +280,7 @@ def _predict(args: argparse.Namespace) -> int:
     from afdetect.plots import plot_trace
     from afdetect.predict import classify_files, long_recording_note
 
-    targets = _plan_outputs(args, args.inputs, [], plot=args.plot)
+    targets = _plan_outputs(args, [], plot=args.plot)
     classifier = _classifier(args)
     predictions, failures = classify_files(classifier, args.inputs, fs=args.fs,
                                            lead=_lead(args.lead),
@@ -332,7 +332,7 @@ def _scan(args: argparse.Namespace) -> int:
     if args.annotations is not None:
         check_annotator(args.annotations, "--annotations")
     check_annotator(args.reference, "--reference")
-    targets = _plan_outputs(args, args.inputs, [args.reference], plot=args.plot,
+    targets = _plan_outputs(args, [args.reference], plot=args.plot,
                             annotations=args.annotations)
     model = _step_model(args)
     scans, failures = scan_files(model, args.inputs, config, fs=args.fs, lead=_lead(args.lead),
@@ -361,47 +361,16 @@ def _scan(args: argparse.Namespace) -> int:
     return _report_failures(failures, len(scans), "scanned")
 
 
-def _plan_outputs(args: argparse.Namespace, inputs: list[str], annotators: list[str],
-                  plot: Path | None = None, annotations: str | None = None
-                  ) -> dict[str, dict[str, Path]]:
-    """Check every output of a predict or scan run before anything is read or written;
-    returns {input file: {"plot": ..., "annotations": ...}} for the files the run reads.
+def _plan_outputs(args: argparse.Namespace, annotators: list[str], plot: Path | None = None,
+                  annotations: str | None = None) -> dict[str, dict[str, Path]]:
+    """:func:`afdetect.outputs.plan_recording_outputs` for a predict or scan command line."""
+    from afdetect.outputs import plan_recording_outputs
 
-    Raises:
-        AfdetectError: one line, when any output is an input of the run (compared by path
-            and inode, WFDB companions included), a folder, unwritable, written twice, or
-            a figure suffix matplotlib cannot write.
-    """
-    from afdetect.outputs import (
-        annotation_path,
-        check_figure_path,
-        check_outputs,
-        numbered,
-        record_name,
-        recording_files,
-    )
-    from afdetect.predict import expand_inputs
-
-    if plot is not None:
-        check_figure_path(plot)
-    files = expand_inputs(list(inputs))
-    sources = [f for path in files for f in recording_files(path, annotators)]
-    if getattr(args, "model", None) and Path(args.model).is_file():
-        sources.append(Path(args.model))
-    targets: dict[str, dict[str, Path]] = {}
-    for path in files:
-        name = record_name(path)
-        targets[str(path)] = {}
-        if plot is not None:
-            targets[str(path)]["plot"] = numbered(plot, name, len(files) > 1)
-        if annotations is not None:
-            targets[str(path)]["annotations"] = annotation_path(
-                path, name, annotations, args.annotations_dir,
-                annotators[0] if annotators else None)
-    csv_path = [args.csv] if getattr(args, "csv", None) else []
-    check_outputs([*csv_path, *(t for d in targets.values() for t in d.values())], sources,
-                  replaceable=[d["annotations"] for d in targets.values() if "annotations" in d])
-    return targets
+    model = [Path(args.model)] if args.model and Path(args.model).is_file() else []
+    return plan_recording_outputs(args.inputs, annotators=annotators, table=args.csv,
+                                  plot=plot, annotations=annotations,
+                                  annotations_dir=getattr(args, "annotations_dir", Path(".")),
+                                  other_inputs=model)
 
 
 def _write_or_fail(failures: list[Any], write: Any, *args: Any) -> None:

@@ -161,3 +161,50 @@ def annotation_path(record: Path, name: str, extension: str, folder: Path,
         raise OutputError(dest, "exists and holds annotations afdetect did not write; "
                                 "nothing was written: choose another annotator name")
     return dest
+
+
+def plan_recording_outputs(inputs: Iterable[str | Path], *, annotators: Iterable[str] = (),
+                           table: Path | None = None, plot: Path | None = None,
+                           annotations: str | None = None,
+                           annotations_dir: Path = Path("."),
+                           other_inputs: Iterable[Path] = ()) -> dict[str, dict[str, Path]]:
+    """Check every output of a run over recording files before anything is read or written.
+
+    Args:
+        inputs: the files and folders named on the command line (expanded as
+            :func:`afdetect.predict.expand_inputs` does).
+        annotators: annotation files the run reads beside each record (the reference).
+        table: the one CSV of the run; plot: the figure (``STEM_RECORD.SUFFIX`` per
+            recording when there are several); annotations: the annotator to write into
+            ``annotations_dir``; other_inputs: further files the run reads (a model).
+
+    Returns:
+        {input file as the run names it: {"plot": path, "annotations": path}}.
+
+    Raises:
+        OutputError / AfdetectError: one line, when any output is an input of the run
+            (compared by path and inode, WFDB companions included), a folder, unwritable,
+            written twice, a foreign annotation file, or a figure suffix matplotlib cannot
+            write.
+    """
+    from afdetect.predict import expand_inputs
+
+    annotators = list(annotators)
+    if plot is not None:
+        check_figure_path(plot)
+    files = expand_inputs(list(inputs))
+    sources = [f for path in files for f in recording_files(path, annotators)]
+    targets: dict[str, dict[str, Path]] = {}
+    for path in files:
+        name, planned = record_name(path), {}
+        if plot is not None:
+            planned["plot"] = numbered(plot, name, len(files) > 1)
+        if annotations is not None:
+            planned["annotations"] = annotation_path(path, name, annotations, annotations_dir,
+                                                     annotators[0] if annotators else None)
+        targets[str(path)] = planned
+    check_outputs([*([table] if table else []), *(t for d in targets.values() for t in
+                                                   d.values())],
+                  [*sources, *other_inputs],
+                  replaceable=[d["annotations"] for d in targets.values() if "annotations" in d])
+    return targets
