@@ -142,9 +142,10 @@ def atomic_path(dest: str | Path, check: Check | None = None,
             fsync_path(dest.parent)
         except OSError as exc:
             raise write_failed(dest, describe_os_error(exc), existed) from None
-        except ValueError as exc:
-            raise write_failed(dest, f"the written file did not read back whole: {exc}",
-                               existed) from None
+        except ValueError as exc:  # short or garbled: most often a disk that filled up
+            reason = (os.strerror(errno.ENOSPC).lower() if _disk_full(dest.parent) else
+                      f"the written file did not read back whole: {exc}")
+            raise write_failed(dest, reason, existed) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
         os.close(lock)
