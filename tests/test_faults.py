@@ -17,6 +17,7 @@ import torch
 from conftest import SAMPLES, afdetect_command
 from test_cli import assert_clean_error, run
 
+from afdetect.atomic import OutputError
 from afdetect.deploy.format import load_compressed
 from afdetect.models import builtin_path
 
@@ -97,7 +98,7 @@ def test_a_write_that_cannot_happen_fails_in_one_line(tmp_path: Path) -> None:
     blocker.write_text("a file where a folder should be")
     result = run("export", "--model", "float", "--format", "onnx", "--out",
                  blocker / "m.onnx")
-    assert_clean_error(result, "file.txt", "nothing was overwritten")
+    assert_clean_error(result, "m.onnx", "file.txt is a file, not a folder")
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -110,11 +111,11 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path: Path,
     save_compressed(dest, model, metadata)
     before = dest.read_bytes()
 
-    def disk_full(self: Path, data: bytes) -> int:
+    def disk_full(path: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_bytes", disk_full)
-    with pytest.raises(OSError):
+    monkeypatch.setattr("afdetect.atomic.fsync_path", disk_full)
+    with pytest.raises(OutputError, match=r"m\.afq: could not be written \(no space left"):
         save_compressed(dest, model, metadata)
     monkeypatch.undo()
     assert dest.read_bytes() == before  # the old file survives, whole

@@ -2,39 +2,71 @@
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
-import json
-import math
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from afdetect import CLASSES, __version__
-from afdetect.errors import AfdetectError
+INTERRUPTED = "afdetect: interrupted; outputs not yet written are absent, the others are complete"
+
+try:  # Ctrl-C while the command starts up: one line, exit 130, as in main()
+    import argparse
+    import csv
+    import io
+    import json
+    import math
+    import signal
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import TYPE_CHECKING, Any
+
+    from afdetect import CLASSES, __version__
+    from afdetect.errors import AfdetectError
+except KeyboardInterrupt:
+    print(INTERRUPTED, file=sys.stderr)
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:  # the CLI imports torch-backed modules only inside commands
     from afdetect.train import FitConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+    interrupts: list[int] = []
+    previous = _note_interrupts(interrupts)
+    try:  # from the very top: Ctrl-C while the parser or a command imports is one line too
+        args = build_parser().parse_args(argv)
         return int(args.run(args))
     except AfdetectError as exc:
         print(f"afdetect: error: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:  # a write that failed: full disk, read-only folder, ...
-        where = exc.filename or "writing output"
-        print(f"afdetect: error: {where}: {exc.strerror or exc}; nothing was overwritten",
-              file=sys.stderr)
+    except OSError as exc:  # every output write names its file (OutputError); this is a read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"afdetect: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("afdetect: interrupted", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
+    except ImportError:  # Ctrl-C inside an extension's import comes out as an ImportError
+        if not interrupts:
+            raise
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _note_interrupts(interrupts: list[int]) -> Any:
+    """Make SIGINT append to ``interrupts`` before raising KeyboardInterrupt as usual, so
+    an import that turns it into another error is still known as interrupted; returns the
+    handler to restore (None off the main thread, where signals cannot be set)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupted(signum: int, frame: Any) -> None:
+        interrupts.append(signum)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupted)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --episodes: cut reference atrial flutter out of the detections "
                         "for the positive predictivities, like epicmp -x")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the confusion matrix")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the confusion matrix "
+                   "(with --episodes: reference and detected AF burden per record)")
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("train", help="train the float CNN")
@@ -273,6 +306,7 @@ def _predict(args: argparse.Namespace) -> int:
     from afdetect.plots import plot_trace
     from afdetect.predict import classify_files, long_recording_note
 
+    targets = _plan_outputs(args, [], plot=args.plot)
     classifier = _classifier(args)
     predictions, failures = classify_files(classifier, args.inputs, fs=args.fs,
                                            lead=_lead(args.lead),
@@ -286,15 +320,14 @@ def _predict(args: argparse.Namespace) -> int:
         print(_table(["record", "label"] + [f"P({c})" for c in CLASSES] + ["seconds"],
                      [[r["record"], r["label"], *(f"{v:.3f}" for v in r["probabilities"].values()),
                        f"{r['duration_s']:.1f}"] for r in rows]))
-    if args.csv:
-        _write_predictions_csv(args.csv, rows)
-    if args.plot:
-        for p in predictions:
-            target = args.plot if len(predictions) == 1 else args.plot.with_name(
-                f"{args.plot.stem}_{p.recording.name}{args.plot.suffix or '.png'}")
-            plot_trace(p.recording.signal, p.recording.fs, target,
-                       f"{p.recording.name}: {p.label} ({max(p.probabilities.values()):.0%})",
-                       p.probabilities)
+    if args.csv and rows:  # a run where every input failed keeps the previous table
+        _write_or_fail(failures, _write_predictions_csv, args.csv, rows)
+    for p in predictions:
+        if args.plot:
+            _write_or_fail(failures, plot_trace, p.recording.signal, p.recording.fs,
+                           targets[p.source]["plot"],
+                           f"{p.recording.name}: {p.label} "
+                           f"({max(p.probabilities.values()):.0%})", p.probabilities)
     for prediction in predictions:
         note = long_recording_note(prediction)
         if note:
@@ -320,11 +353,17 @@ def _scan(args: argparse.Namespace) -> int:
     from afdetect.clock import StartTime
     from afdetect.monitor.rhythm import write_rhythm_annotations
     from afdetect.monitor.scan import scan_files, window_seconds
+    from afdetect.outputs import check_annotator
 
     if args.out is not None or args.jobs is not None or args.cluster is not None:
         return _scan_cohort(args)
     config = _scan_config(args)
     start = StartTime.parse(args.start) if args.start else None
+    if args.annotations is not None:
+        check_annotator(args.annotations, "--annotations")
+    check_annotator(args.reference, "--reference")
+    targets = _plan_outputs(args, [args.reference], plot=args.plot,
+                            annotations=args.annotations)
     model = _step_model(args)
     scans, failures = scan_files(model, args.inputs, config, fs=args.fs, lead=_lead(args.lead),
                                  progress=not args.json, start=start)
@@ -337,14 +376,14 @@ def _scan(args: argparse.Namespace) -> int:
     else:
         for scan in scans:
             _print_scan(scan)
-    if args.csv:
-        _write_episodes_csv(args.csv, scans)
+    if args.csv and scans:  # a run where every input failed keeps the previous table
+        _write_or_fail(failures, _write_episodes_csv, args.csv, scans)
     for scan in scans:
         if args.annotations:
-            write_rhythm_annotations(scan.record, scan.episodes, scan.fs, args.annotations,
-                                     args.annotations_dir)
+            _write_or_fail(failures, write_rhythm_annotations,
+                           targets[scan.source]["annotations"], scan.episodes, scan.fs)
         if args.plot:
-            _plot_scan(args, scan, len(scans))
+            _write_or_fail(failures, _plot_scan, args, scan, targets[scan.source]["plot"])
     return _report_failures(failures, len(scans), "scanned")
 
 
@@ -402,12 +441,35 @@ def _scan_cohort(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
+def _plan_outputs(args: argparse.Namespace, annotators: list[str], plot: Path | None = None,
+                  annotations: str | None = None) -> dict[str, dict[str, Path]]:
+    """:func:`afdetect.outputs.plan_recording_outputs` for a predict or scan command line."""
+    from afdetect.outputs import plan_recording_outputs
+
+    model = [Path(args.model)] if args.model and Path(args.model).is_file() else []
+    return plan_recording_outputs(args.inputs, annotators=annotators, table=args.csv,
+                                  plot=plot, annotations=annotations,
+                                  annotations_dir=getattr(args, "annotations_dir", Path(".")),
+                                  other_inputs=model)
+
+
+def _write_or_fail(failures: list[Any], write: Any, *args: Any) -> None:
+    """Call ``write(*args)``; a file it could not write joins ``failures`` (the batch goes
+    on, and the run exits 1)."""
+    from afdetect.atomic import OutputError
+
+    try:
+        write(*args)
+    except OutputError as exc:
+        failures.append(exc)
+
+
 def _clock(seconds: float) -> str:
     whole = round(seconds)
     return f"{whole // 3600:d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
-def _plot_scan(args: argparse.Namespace, scan: Any, n_scans: int) -> None:
+def _plot_scan(args: argparse.Namespace, scan: Any, target: Path) -> None:
     from afdetect.errors import InputError
     from afdetect.io.records import open_stream
     from afdetect.monitor.rhythm import read_rhythm
@@ -418,33 +480,28 @@ def _plot_scan(args: argparse.Namespace, scan: Any, n_scans: int) -> None:
         reference = read_rhythm(scan.source, args.reference, scan.fs, scan.duration_s)
     except InputError:
         reference = None  # a record without annotations is drawn without a reference row
-    target = args.plot if n_scans == 1 else args.plot.with_name(
-        f"{args.plot.stem}_{scan.record}{args.plot.suffix or '.png'}")
     plot_scan(scan, stream, target, reference)
 
 
 def _write_episodes_csv(path: Path, scans: list[Any]) -> None:
     from afdetect.atomic import write_text_atomic
-    from afdetect.clock import span_of
+    from afdetect.monitor.scan import episodes_table
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["record", "label", "start_s", "end_s", "duration_s", "start_time",
-                     "end_time"])  # the clock times are empty when the start is unknown
-    for scan in scans:
-        for e in scan.episodes:
-            clock = span_of(scan.start, e.start_s, e.end_s)
-            writer.writerow([scan.record, e.label, f"{e.start_s:.3f}", f"{e.end_s:.3f}",
-                             f"{e.duration_s:.3f}", clock["start_time"] or "",
-                             clock["end_time"] or ""])
-    write_text_atomic(path, buffer.getvalue())
+    write_text_atomic(path, episodes_table(scans))
 
 
 def _report_failures(failures: list[Any], n_done: int, verb: str) -> int:
+    """Print each failure (an unusable input, or an output not written); 1 if any."""
+    from afdetect.atomic import OutputError
+
     for failure in failures:
         print(f"afdetect: error: {failure}", file=sys.stderr)
+    unwritten = sum(isinstance(f, OutputError) for f in failures)
     if failures and n_done:
-        print(f"afdetect: {n_done} {verb}, {len(failures)} failed", file=sys.stderr)
+        failed = len(failures) - unwritten
+        print(f"afdetect: {n_done} {verb}" + (f", {failed} failed" if failed else "")
+              + (f", {unwritten} output file(s) not written" if unwritten else ""),
+              file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -458,6 +515,7 @@ def _evaluate_episodes(args: argparse.Namespace) -> int:
         options = Ec57Options(start_s=args.compare_from, exclude_flutter=args.exclude_flutter)
     except ValueError as exc:
         raise AfdetectError(f"--compare-from: {exc}") from None
+    _check_evaluate_plot(args, [args.annotator])
     model = _step_model(args)
     scored, failures = scan_annotated(model, args.data, config, args.annotator,
                                       progress=not args.json)
@@ -499,7 +557,30 @@ def _evaluate_episodes(args: argparse.Namespace) -> int:
         print(f"mean absolute burden error {_fmt(report['burden_mae'])}")
     for failure in failures:
         print(f"afdetect: skipped {failure}", file=sys.stderr)
+    if args.plot:
+        from afdetect.plots import plot_burden
+
+        plot_burden({name: (_burden(r["reference_burden"]), _burden(r["detected_burden"]))
+                     for name, r in report["records"].items()}, args.plot,
+                    f"{model.name}: AF burden per record (mean absolute error "
+                    f"{_fmt(report['burden_mae'])})")
     return 0
+
+
+def _burden(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _check_evaluate_plot(args: argparse.Namespace, annotators: list[str]) -> None:
+    """Refuse an ``evaluate --plot`` that matplotlib cannot write or that lands on a file
+    of the dataset or the model, before the evaluation runs."""
+    from afdetect.outputs import check_figure_path, check_outputs, folder_files
+
+    if args.plot is None:
+        return
+    check_figure_path(args.plot)
+    model = [Path(args.model)] if args.model and Path(args.model).is_file() else []
+    check_outputs([args.plot], [*folder_files(args.data, annotators), *model])
 
 
 def _fmt(value: float | None) -> str:
@@ -512,7 +593,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.episodes:
         return _evaluate_episodes(args)
-
+    _check_evaluate_plot(args, [])
     summary = evaluate(_classifier(args), args.data, progress=not args.json)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -625,6 +706,7 @@ def _compress(args: argparse.Namespace) -> int:
     from afdetect.compress.recipe import CompressConfig
     from afdetect.deploy.package import compress_file
     from afdetect.models import resolve_model
+    from afdetect.outputs import check_outputs, folder_files
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -658,6 +740,7 @@ def _compress(args: argparse.Namespace) -> int:
     if config.prune.lr <= 0 or config.qat.lr <= 0:
         raise AfdetectError("--prune-lr and --qat-lr must be positive")
     _, parent = resolve_model(args.model)
+    check_outputs([args.out], [parent, *folder_files(args.data)])
     metadata = compress_file(parent, args.data, args.out, config, work_dir=args.work,
                              splits=args.splits, fold=args.fold)
     at_export = metadata["metrics_at_export"]
@@ -785,8 +868,10 @@ def _export_onnx(args: argparse.Namespace) -> int:
     from afdetect.deploy.format import is_compressed_file
     from afdetect.model.io import load_float_model
     from afdetect.models import resolve_model
+    from afdetect.outputs import check_outputs
 
     name, path = resolve_model(args.model or "float")
+    check_outputs([args.out], [path])
     if is_compressed_file(path):
         raise AfdetectError(f"{path}: ONNX export takes a float model (e.g. --model float); "
                             "a compressed model exports as C")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from afdetect import CLASSES
-from afdetect.atomic import atomic_path
+from afdetect.atomic import write_bytes_atomic
 
 if TYPE_CHECKING:
     from afdetect.clock import StartTime
@@ -71,10 +72,33 @@ def plot_trace(signal_mv: np.ndarray, fs: float, path: str | Path, title: str,
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
+    """Render ``fig`` in memory in the format of ``path``'s suffix (PNG without one), then
+    write it whole (:func:`~afdetect.atomic.write_bytes_atomic`)."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, dpi=110, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def plot_burden(records: dict[str, tuple[float, float]], path: str | Path, title: str) -> None:
+    """Reference against detected AF burden (share of each record's time in AF, 0..1), one
+    pair of bars per record: what ``evaluate --episodes --plot`` draws."""
+    names = list(records)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(names) + 2.0), 3.6))
+    ax.bar(x - 0.2, [records[n][0] for n in names], 0.4, label="reference", color="tab:gray")
+    ax.bar(x + 0.2, [records[n][1] for n in names], 0.4, label="detected", color="tab:red")
+    ax.set_xticks(x, names, rotation=90 if len(names) > 12 else 0, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("AF burden")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
 
 
 RHYTHM_COLOURS = {"A": "tab:red", "N": "tab:green", "O": "tab:blue", "~": "tab:gray"}

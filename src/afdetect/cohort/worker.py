@@ -9,8 +9,6 @@ limits the run.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
 import time
@@ -21,7 +19,14 @@ from typing import Any
 
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import WFDB_SUFFIXES, open_stream
-from afdetect.monitor.scan import RecordingScan, ScanConfig, StepModel, scan_stream, window_seconds
+from afdetect.monitor.scan import (
+    RecordingScan,
+    ScanConfig,
+    StepModel,
+    episodes_table,
+    scan_stream,
+    window_seconds,
+)
 
 JSON_SUFFIX = ".json"
 EPISODES_SUFFIX = ".episodes.csv"
@@ -142,23 +147,12 @@ def result_files(scan: RecordingScan, model: StepModel, settings: ScanSettings
                 "errors": []}
     json_suffix, episodes_suffix, annotation_suffix = settings.suffixes()
     with tempfile.TemporaryDirectory(prefix="afdetect-") as tmp:
-        written = write_rhythm_annotations(scan.record, scan.episodes, scan.fs,
-                                           settings.annotations, tmp)
+        written = write_rhythm_annotations(Path(tmp) / f"{scan.record}.{settings.annotations}",
+                                           scan.episodes, scan.fs)
         annotations = written.read_bytes()
     return {json_suffix: (json.dumps(document, indent=1) + "\n").encode(),
-            episodes_suffix: episodes_csv(scan).encode(),
+            episodes_suffix: episodes_table([scan]).encode(),
             annotation_suffix: annotations}
-
-
-def episodes_csv(scan: RecordingScan) -> str:
-    """The episodes of ``scan`` as CSV: record, label, start_s, end_s, duration_s."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["record", "label", "start_s", "end_s", "duration_s"])
-    for e in scan.episodes:
-        writer.writerow([scan.record, e.label, f"{e.start_s:.3f}", f"{e.end_s:.3f}",
-                         f"{e.duration_s:.3f}"])
-    return buffer.getvalue()
 
 
 def summary_values(scan: RecordingScan) -> dict[str, Any]:

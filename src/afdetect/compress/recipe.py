@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from afdetect.atomic import atomic_path, write_json_atomic
+from afdetect.atomic import save_torch_atomic, write_json_atomic
 from afdetect.compress.bitwidth import choose_layer_bits
 from afdetect.compress.integer import IntegerModel, to_integer
 from afdetect.compress.network import CompressibleNet, QuantSpec, from_float
@@ -205,8 +205,7 @@ def _stage(net: CompressibleNet, folder: Path, run: Any) -> list[dict[str, Any]]
         net.load_state_dict(state["net"])
         return list(json.loads(state["history"]))
     history = run()
-    with atomic_path(done) as tmp:
-        torch.save({"net": net.state_dict(), "history": json.dumps(history)}, tmp)
+    save_torch_atomic(done, {"net": net.state_dict(), "history": json.dumps(history)})
     return list(history)
 
 

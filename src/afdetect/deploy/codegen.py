@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from afdetect.atomic import write_text_atomic
 from afdetect.compress.integer import IntegerLayer, IntegerModel, conv_accumulator_bound
 from afdetect.compress.sparse_index import KERNEL, bits_for, whole_kernels
 from afdetect.deploy.format import pack_layer
@@ -239,10 +240,13 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
 
 
 def write_export(out_dir: str | Path, files: dict[str, str]) -> None:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``files`` ({name: text}) into ``out_dir``, each whole and verified; all the
+    destinations are checked before the first is written."""
+    from afdetect.outputs import check_outputs
+
+    check_outputs([Path(out_dir) / name for name in files], ())
     for name, text in files.items():
-        (out / name).write_text(text)
+        write_text_atomic(Path(out_dir) / name, text)
 
 
 _HEADER = """\

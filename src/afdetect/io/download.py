@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from afdetect.atomic import fsync_path
 from afdetect.errors import AfdetectError
 
 DEFAULT_BASE_URL = "https://physionet.org/files"
@@ -120,7 +121,9 @@ def _fetch_verified(url: str, dest: Path, expected: str, retries: int,
             error = f"transfer failed ({_reason(exc)})"
             continue  # keep the .part: the next attempt resumes it
         if sha256_file(part) == expected:
+            fsync_path(part)  # on the disk before its name says it is complete
             os.replace(part, dest)
+            fsync_path(dest.parent)
             return None
         error = "checksum mismatch"
         part.unlink()  # a complete but wrong file cannot be resumed into a right one

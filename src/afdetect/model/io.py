@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from afdetect.atomic import atomic_path
+from afdetect.atomic import save_torch_atomic
 from afdetect.data.preprocess import PreprocessConfig
 from afdetect.errors import InputError
 from afdetect.model.cnn import AFNet, CNNConfig
@@ -24,6 +24,10 @@ FLOAT_FORMAT = "afdetect-float"
 # 2 adds a SHA-256 of the weights and settings; version 1 files (no checksum) still load.
 FLOAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+# A float model is about 1 MB and torch.save stores its entries uncompressed; anything
+# that would inflate past these is refused before torch.load allocates a byte of it.
+MAX_UNPACKED_BYTES = 256 * 2**20
+MAX_DEFLATE_RATIO = 100
 
 
 @dataclass
@@ -63,8 +67,7 @@ def save_float_model(path: str | Path, network: AFNet, preprocess: PreprocessCon
         "state_dict": state_dict,
         "sha256": content_digest(state_dict, *texts),
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch_atomic(path, state)
 
 
 def load_float_model(path: str | Path) -> FloatModel:
@@ -77,6 +80,7 @@ def load_float_model(path: str | Path) -> FloatModel:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such model file")
+    _check_container(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -110,3 +114,27 @@ def load_float_model(path: str | Path) -> FloatModel:
                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     network.eval()
     return FloatModel(network, preprocess, metadata)
+
+
+def _check_container(path: Path) -> None:
+    """Refuse a zip container (the format of ``torch.save``) whose entries would unpack to
+    more than :data:`MAX_UNPACKED_BYTES`, or that is compressed more than
+    :data:`MAX_DEFLATE_RATIO` to 1: a zip bomb, read from the central directory alone."""
+    if not zipfile.is_zipfile(path):
+        return  # not a zip: torch.load reports what it is
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(path, f"not an afdetect model (unreadable PyTorch container: "
+                               f"{type(exc).__name__})") from None
+    total = sum(e.file_size for e in entries)
+    if total > MAX_UNPACKED_BYTES:
+        raise InputError(path, f"refused: it would unpack to {total / 2**20:,.0f} MiB "
+                               f"(a model file unpacks to at most "
+                               f"{MAX_UNPACKED_BYTES // 2**20} MiB)")
+    for e in entries:
+        if e.file_size > MAX_DEFLATE_RATIO * max(e.compress_size, 1):
+            raise InputError(path, f"refused: entry {e.filename} is compressed "
+                                   f"{e.file_size / max(e.compress_size, 1):,.0f} to 1 (a "
+                                   "zip bomb?); model files are stored uncompressed")

@@ -7,20 +7,20 @@ databases.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import wfdb
 
+from afdetect.atomic import atomic_path
 from afdetect.errors import InputError
 from afdetect.monitor.ec57 import AF_AUX, Mark
 from afdetect.monitor.episodes import Episode
 
 # Rhythm aux strings written for the model's classes; (AFIB and (N are the MIT-BIH codes.
 AUX_OF_CLASS = {"N": "(N", "A": AF_AUX, "O": "(OTHER", "~": "(NOISE"}
+_TEMP_RECORD, _TEMP_EXTENSION = "record", "ann"  # a name wfdb.wrann accepts, renamed after
 
 
 @dataclass(frozen=True)
@@ -82,20 +82,46 @@ def af_intervals(intervals: list[RhythmInterval]) -> list[tuple[float, float]]:
     return [(r.start_s, r.end_s) for r in intervals if r.rhythm == AF_AUX]
 
 
-def write_rhythm_annotations(record: str, episodes: list[Episode], fs: float,
-                             extension: str, out_dir: str | Path) -> Path:
-    """Write ``out_dir/record.extension``: one ``+`` annotation per episode start.
+def write_rhythm_annotations(dest: str | Path, episodes: list[Episode], fs: float) -> Path:
+    """Write ``dest`` (``FOLDER/RECORD.EXT``): one ``+`` annotation per episode start, its
+    aux the rhythm (``(AFIB``, ``(N``, ...), sample numbers at ``fs`` Hz.
 
-    Written in a temporary folder and moved into place, so a failure leaves no half file.
+    wfdb writes under a letters-only temporary name (it accepts no digits in extensions
+    and no spaces or dots in record names); the file is read back with ``wfdb.rdann`` and
+    its samples, symbols and aux notes compared before it replaces ``dest``.
+
+    Raises:
+        OutputError: naming ``dest`` when it cannot be written whole; an existing ``dest``
+            is then unchanged.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    dest = out / f"{record}.{extension}"
+    dest = Path(dest)
     marks = episode_marks(episodes, fs)
     samples = np.array([m[0] for m in marks], dtype=np.int64)
     aux = [m[1] for m in marks]
-    with tempfile.TemporaryDirectory(dir=out, prefix=".afdetect-") as tmp:
-        wfdb.wrann(record, extension, samples, symbol=["+"] * len(samples), aux_note=aux,
-                   fs=fs, write_dir=tmp)
-        shutil.move(str(Path(tmp) / dest.name), dest)
+
+    def reads_back(tmp: Path) -> None:
+        try:
+            ann = wfdb.rdann(str(tmp.with_suffix("")), tmp.suffix.lstrip("."))
+        except Exception as exc:  # wfdb raises anything on a short file
+            raise ValueError(f"unreadable ({type(exc).__name__})") from None
+        if not (np.array_equal(ann.sample, samples) and list(ann.symbol) == ["+"] * len(aux)
+                and [a.rstrip("\x00") for a in ann.aux_note or []] == aux):
+            raise ValueError(f"{len(ann.sample)} of {len(samples)} annotations")
+
+    with atomic_path(dest, reads_back, temp_name=f"{_TEMP_RECORD}.{_TEMP_EXTENSION}") as tmp:
+        wfdb.wrann(_TEMP_RECORD, _TEMP_EXTENSION, samples, symbol=["+"] * len(samples),
+                   aux_note=aux, fs=fs, write_dir=str(tmp.parent))
     return dest
+
+
+def written_by_afdetect(path: str | Path) -> bool:
+    """Whether annotation file ``path`` holds only what :func:`write_rhythm_annotations`
+    writes (``+`` marks with afdetect's rhythm aux notes), so it may be replaced."""
+    path = Path(path)
+    try:
+        ann = wfdb.rdann(str(path.with_suffix("")), path.suffix.lstrip("."))
+    except Exception:  # not an annotation file at all
+        return False
+    ours = set(AUX_OF_CLASS.values())
+    return set(ann.symbol) <= {"+"} and all(
+        (a or "").rstrip("\x00") in ours for a in ann.aux_note or [])

@@ -14,6 +14,8 @@ around the window instead of zero padding.
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -360,3 +362,21 @@ def scan_files(model: StepModel, inputs: list[str | Path], config: ScanConfig | 
             failures.append(exc if exc.path == str(path) else InputError(path, exc.problem))
     return scans, failures
 
+
+
+def episodes_table(scans: list[RecordingScan]) -> str:
+    """The episodes of ``scans`` as CSV text: record, label, start_s, end_s, duration_s,
+    start_time, end_time (the clock times empty when the start is unknown)."""
+    from afdetect.clock import span_of
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["record", "label", "start_s", "end_s", "duration_s", "start_time",
+                     "end_time"])
+    for scan in scans:
+        for e in scan.episodes:
+            clock = span_of(scan.start, e.start_s, e.end_s)
+            writer.writerow([scan.record, e.label, f"{e.start_s:.3f}", f"{e.end_s:.3f}",
+                             f"{e.duration_s:.3f}", clock["start_time"] or "",
+                             clock["end_time"] or ""])
+    return buffer.getvalue()

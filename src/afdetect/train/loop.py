@@ -25,7 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from afdetect import metrics
-from afdetect.atomic import atomic_path, exclusive_folder, write_json_atomic
+from afdetect.atomic import exclusive_folder, save_torch_atomic, write_json_atomic
 from afdetect.data.preprocess import PreprocessConfig, resample
 from afdetect.data.store import Dataset
 from afdetect.errors import AfdetectError
@@ -370,5 +370,4 @@ def _save_checkpoint(path: Path, model: nn.Module, optimiser: torch.optim.Optimi
     }
     if average is not None:
         state["average"] = average.state_dict()
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch_atomic(path, state)
