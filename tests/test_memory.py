@@ -60,9 +60,12 @@ def test_recording_seconds_without_reading_samples(tmp_path: Path) -> None:
 
 def test_predict_refuses_long_recordings_before_reading_them(tmp_path: Path) -> None:
     long = _long_inputs(tmp_path)
-    result = run("predict", *long, SAMPLES / "A00001.hea", "--fs", str(FS))
-    assert "A00001" in result.stdout  # the batch goes on
-    assert_clean_error(result, "1 classified, 4 failed",
+    np.save(tmp_path / "five_min.npy", _ecg(5 * 60 * FS))  # under the limit: a note only
+    result = run("predict", *long, tmp_path / "five_min.npy", SAMPLES / "A00001.hea",
+                 "--fs", str(FS))
+    assert "A00001" in result.stdout and "five_min" in result.stdout  # the batch goes on
+    assert_clean_error(result, "2 classified, 4 failed",
+                       "five_min.npy: 5.0 min long, but predict gives one label",
                        *(f"{p}: too long for predict" for p in long),
                        "holter.hea: too long for predict: 1440.0 min, over its 10 min")
     assert "afdetect scan" in result.stderr and "truncated" not in result.stderr
