@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -99,6 +100,17 @@ def measure(command: list[str]) -> tuple[float, float]:
     return round(int(out[-1]) / 1024, 1), round(float(out[-2]), 2)
 
 
+def _summarise(result: dict) -> None:
+    """Add the growth from 1 h to the longest length run so far, per output mode."""
+    runs = result["runs"]
+    if "1 h" in runs and len(runs) > 1:
+        longest = max(runs, key=lambda k: runs[k]["hours"])
+        result["growth_mb_1h_to_longest"] = {
+            "longest": longest,
+            **{mode: round(runs[longest][mode]["peak_rss_mb"] - runs["1 h"][mode]["peak_rss_mb"],
+                           1) for mode in OUTPUTS}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
@@ -114,7 +126,10 @@ def main() -> None:
         raise SystemExit(f"unknown lengths {unknown}; choose from {list(LENGTHS_H)}")
     args.cache.mkdir(parents=True, exist_ok=True)
     result: dict = {"command": command_line(), "format": "WFDB 212, 1 lead, 360 Hz",
-                    "scan": "afdetect scan RECORD --threads 1 [--json]", "runs": {}}
+                    "scan": "afdetect scan RECORD --threads 1 [--json]",
+                    "python": sys.version.split()[0], "cpus": os.cpu_count(),
+                    # wall times depend on what else runs: the load when this one started
+                    "load_average_1min": round(os.getloadavg()[0], 2), "runs": {}}
     rss, seconds = measure([sys.executable, "-c", "import afdetect.cli, afdetect.monitor.scan"])
     result["imports_only"] = {"peak_rss_mb": rss}
     for label in labels:
@@ -131,16 +146,11 @@ def main() -> None:
             print(f"{label}, {mode}: peak RSS {rss} MB, {seconds:.1f} s (record ready in "
                   f"{written:.0f} s)", flush=True)
         result["runs"][label] = run
-    runs = result["runs"]
-    if "1 h" in runs and len(runs) > 1:
-        longest = max(runs, key=lambda k: runs[k]["hours"])
-        result["growth_mb_1h_to_longest"] = {
-            mode: round(runs[longest][mode]["peak_rss_mb"] - runs["1 h"][mode]["peak_rss_mb"], 1)
-            for mode in OUTPUTS}
-    result["python"] = sys.version.split()[0]
-    result["max_rss_this_process_mb"] = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    write_json_atomic(args.out, result, indent=2)
+        _summarise(result)
+        # the stitching writes a record at a time: this process stays small
+        result["max_rss_this_process_mb"] = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        write_json_atomic(args.out, result, indent=2)  # each length as it completes
     print(json.dumps(result, indent=2))
 
 

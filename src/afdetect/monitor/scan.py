@@ -279,6 +279,15 @@ def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
     return scores[:n_steps]
 
 
+def window_sums(scores: np.ndarray, starts: np.ndarray, window_steps: int) -> np.ndarray:
+    """(n_windows, n_classes) sums of ``scores`` (n_steps, n_classes) over ``window_steps``
+    steps from each of ``starts``, through one running sum (cumulated in place: per-step
+    arrays are what grows with the recording, 23 MB each at 14 days)."""
+    csum = np.zeros((len(scores) + 1, scores.shape[1]), dtype=scores.dtype)
+    np.cumsum(scores, axis=0, out=csum[1:])
+    return csum[starts + window_steps] - csum[starts]
+
+
 def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | None = None,
                 progress: bool = False) -> RecordingScan:
     """Scan one opened recording; see the module docstring."""
@@ -292,9 +301,7 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
                                         f"{min_s:.1f} s (use `afdetect predict` for strips)")
     scores = step_scores_of(model, stream, config, progress)
     starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)
-    csum = np.concatenate([np.zeros((1, scores.shape[1]), dtype=scores.dtype),
-                           np.cumsum(scores, axis=0)])
-    sums = csum[starts + window_steps] - csum[starts]
+    sums = window_sums(scores, starts, window_steps)
     integer = (model.integer_logits(sums, window_steps)
                if isinstance(model, IntegerStepModel) else None)
     probabilities = softmax(model.window_logits(sums, window_steps).astype(np.float64))
