@@ -53,7 +53,8 @@ class Model:
         return int(self._classifier.preprocess.fs)
 
     def predict(self, signal_mv: np.ndarray | Sequence[float], fs: float) -> Prediction:
-        """Classify one strip (5 s or more; the model was trained on 9 to 61 s).
+        """Classify one strip (5 s to 10 min; the model was trained on 9 to 61 s; use
+        :meth:`scan` for longer recordings).
 
         Args:
             signal_mv: one lead, shape (n_samples,), millivolts.
@@ -63,7 +64,7 @@ class Model:
             (``{class: probability}``).
         Raises:
             InputError: the signal cannot be classified (not 1-D, NaN, flat, too short,
-            sampling rate under 100 Hz).
+            over :data:`~afdetect.predict.MAX_PREDICT_S` long, sampling rate under 100 Hz).
         """
         return self.predict_batch([signal_mv], fs)[0]
 

@@ -97,7 +97,10 @@ def step_probabilities(window_starts: np.ndarray, window_steps: int,
     np.add.at(count, window_starts, 1)
     np.add.at(count, window_starts + window_steps, -1)
     covered = np.cumsum(count)[:-1]
-    return np.cumsum(diff, axis=0)[:-1] / np.maximum(covered, 1)[:, None]
+    # in place: one (n_steps, n_classes) array, not three (memory grows with the length)
+    steps = np.cumsum(diff, axis=0, out=diff)[:-1]
+    steps /= np.maximum(covered, 1)[:, None]
+    return steps
 
 
 def step_labels(probabilities: np.ndarray, step_s: float, rule: EpisodeRule) -> np.ndarray:

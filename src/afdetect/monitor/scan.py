@@ -290,17 +290,36 @@ def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
     stack = model.stack()
     scale = 2.0 ** -model.input_frac if isinstance(model, FloatStepModel) else 1.0
     chunk = max(1, int(config.chunk_s * stream.fs))
-    scores, low, high = [], None, None
+    # One array filled in place, not a list of per-chunk arrays: thousands of small
+    # long-lived blocks between the chunks' large temporaries fragment the heap, and the
+    # process then grows with the recording (to 0.8 GB at 24 h) though little is live.
+    # The front end emits at most ceil(n q / p) samples, the stack at most one step per
+    # `downsampling` of them plus one (each block's left padding is under its kernel).
+    n_model = -(-stream.n_samples * front.q // front.p)
+    scores = np.zeros((n_model // model.downsampling + 1, len(CLASSES)),
+                      dtype=np.float64 if isinstance(model, FloatStepModel) else np.int64)
+    n_steps, low, high = 0, None, None
     for counts in tqdm(stream.chunks(chunk), total=-(-stream.n_samples // chunk),
                        desc=f"scanning {stream.name}", unit="chunk", disable=not progress,
                        leave=False):
         low = counts.min() if low is None else min(low, counts.min())
         high = counts.max() if high is None else max(high, counts.max())
         q = front.push(counts)
-        scores.append(model.step_scores(stack.push(q * scale if scale != 1.0 else q)))
+        new = model.step_scores(stack.push(q * scale if scale != 1.0 else q))
+        scores[n_steps:n_steps + len(new)] = new
+        n_steps += len(new)
     if high is None or low is None or (high - low) / stream.counts_per_mv < 0.05:
         raise InputError(stream.source, "flat line: no signal in the whole recording")
-    return np.concatenate(scores) if scores else np.zeros((0, len(CLASSES)))
+    return scores[:n_steps]
+
+
+def window_sums(scores: np.ndarray, starts: np.ndarray, window_steps: int) -> np.ndarray:
+    """(n_windows, n_classes) sums of ``scores`` (n_steps, n_classes) over ``window_steps``
+    steps from each of ``starts``, through one running sum (cumulated in place: per-step
+    arrays are what grows with the recording, 23 MB each at 14 days)."""
+    csum = np.zeros((len(scores) + 1, scores.shape[1]), dtype=scores.dtype)
+    np.cumsum(scores, axis=0, out=csum[1:])
+    return csum[starts + window_steps] - csum[starts]
 
 
 def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | None = None,
@@ -318,9 +337,7 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
     starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)
     if starts[-1] + window_steps < len(scores):  # the tail gets a window of its own
         starts = np.append(starts, len(scores) - window_steps)
-    csum = np.concatenate([np.zeros((1, scores.shape[1]), dtype=scores.dtype),
-                           np.cumsum(scores, axis=0)])
-    sums = csum[starts + window_steps] - csum[starts]
+    sums = window_sums(scores, starts, window_steps)
     integer = (model.integer_logits(sums, window_steps)
                if isinstance(model, IntegerStepModel) else None)
     probabilities = softmax(model.window_logits(sums, window_steps).astype(np.float64))
