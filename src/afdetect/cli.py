@@ -233,6 +233,14 @@ def _step_model(args: argparse.Namespace) -> Any:
     return step_model(_classifier(args))
 
 
+def _fs(args: argparse.Namespace) -> float | None:
+    """``--fs``, checked: a positive, finite number of Hz (or None when not given)."""
+    if args.fs is not None and not 0 < args.fs < math.inf:
+        raise AfdetectError(f"--fs {args.fs:g}: the sampling rate must be a positive, "
+                            "finite number of Hz")
+    return args.fs
+
+
 def _lead(text: str) -> str | int:
     return int(text) if text.lstrip("-").isdigit() else text
 
@@ -248,7 +256,7 @@ def _predict(args: argparse.Namespace) -> int:
     from afdetect.predict import classify_files, long_recording_note
 
     classifier = _classifier(args)
-    predictions, failures = classify_files(classifier, args.inputs, fs=args.fs,
+    predictions, failures = classify_files(classifier, args.inputs, fs=_fs(args),
                                            lead=_lead(args.lead),
                                            progress=len(args.inputs) > 1 or
                                            any(Path(i).is_dir() for i in args.inputs))
@@ -296,7 +304,8 @@ def _scan(args: argparse.Namespace) -> int:
 
     config = _scan_config(args)
     model = _step_model(args)
-    scans, failures = scan_files(model, args.inputs, config, fs=args.fs, lead=_lead(args.lead),
+    scans, failures = scan_files(model, args.inputs, config, fs=_fs(args),
+                                 lead=_lead(args.lead),
                                  progress=not args.json)
     if args.json:
         print(json.dumps({"model": model.name, "window_s": config.window_s,

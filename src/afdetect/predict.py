@@ -12,7 +12,7 @@ from tqdm import tqdm
 from afdetect import CLASSES
 from afdetect.data.preprocess import preprocess
 from afdetect.errors import InputError
-from afdetect.io.records import WFDB_SUFFIXES, Recording, read_record
+from afdetect.io.records import WFDB_SUFFIXES, Recording, read_record, record_base
 from afdetect.models import Classifier, softmax
 
 RECORD_SUFFIXES = (".hea", ".csv", ".npy")
@@ -57,28 +57,39 @@ def long_recording_note(prediction: Prediction) -> str | None:
             "`afdetect scan` for AF episodes and AF burden")
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+def expand_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[InputError]]:
     """Files named directly, plus the recordings inside any folder, in a stable order.
 
     A WFDB record named by its ``.hea``, ``.mat`` or ``.dat`` appears once; a folder's
     ``REFERENCE*.csv`` label files are not recordings.
+
+    Returns:
+        the files, and one :class:`InputError` per folder holding no recording (an empty
+        input set is an error, never a silent success).
     """
     files: list[Path] = []
+    failures: list[InputError] = []
     for item in map(Path, inputs):
-        if item.is_dir():
-            files.extend(sorted(p for p in item.iterdir()
-                                if p.suffix.lower() in RECORD_SUFFIXES and p.is_file()
-                                and not p.name.upper().startswith("REFERENCE")))
+        if item.is_dir() and item.suffix.lower() in RECORD_SUFFIXES + WFDB_SUFFIXES:
+            failures.append(InputError(item, "is a folder, not a record"))
+        elif item.is_dir():
+            found = sorted(p for p in item.iterdir()
+                           if p.suffix.lower() in RECORD_SUFFIXES and p.is_file()
+                           and not p.name.upper().startswith("REFERENCE"))
+            if not found:
+                failures.append(InputError(item, "no recordings found in this folder (looked "
+                                                 f"for {', '.join(RECORD_SUFFIXES)} files)"))
+            files.extend(found)
         else:
             files.append(item)
     seen: set[Path] = set()
     unique = []
     for f in files:
-        key = f.with_suffix("") if f.suffix.lower() in WFDB_SUFFIXES else f
+        key = record_base(f)
         if key not in seen:
             seen.add(key)
             unique.append(f)
-    return unique
+    return unique, failures
 
 
 def classify_recordings(classifier: Classifier, recordings: list[Recording],
@@ -100,8 +111,8 @@ def classify_files(classifier: Classifier, inputs: list[str | Path], *, fs: floa
         the predictions in input order, and one :class:`InputError` per failed file.
     """
     predictions: list[Prediction] = []
-    failures: list[InputError] = []
-    for path in tqdm(expand_inputs(inputs), desc="classifying", unit="rec", disable=not progress):
+    files, failures = expand_inputs(inputs)
+    for path in tqdm(files, desc="classifying", unit="rec", disable=not progress):
         try:
             recording = read_record(path, fs=fs, lead=lead)
             predictions.extend(classify_recordings(classifier, [recording], [str(path)]))

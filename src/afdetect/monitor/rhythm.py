@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from afdetect.errors import InputError
+from afdetect.errors import AfdetectError, InputError
 from afdetect.monitor.episodes import Episode
 
 AF_AUX = "(AFIB"
@@ -71,14 +71,19 @@ def write_rhythm_annotations(record: str, episodes: list[Episode], fs: float,
     """Write ``out_dir/record.extension``: one ``+`` annotation per episode start.
 
     Written in a temporary folder and moved into place, so a failure leaves no half file.
+    wfdb writes only record names of letters, digits, ``-`` and ``_``; an annotation file
+    holds no record name, so it is written under a stand-in and renamed (``my rec.v2``).
     """
+    if not extension.isalnum():
+        raise AfdetectError(f"--annotations {extension!r}: an annotator name is letters and "
+                            "digits only")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dest = out / f"{record}.{extension}"
     samples = np.array([round(e.start_s * fs) for e in episodes], dtype=np.int64)
     aux = [AUX_OF_CLASS[e.label] for e in episodes]
     with tempfile.TemporaryDirectory(dir=out, prefix=".afdetect-") as tmp:
-        wfdb.wrann(record, extension, samples, symbol=["+"] * len(samples), aux_note=aux,
+        wfdb.wrann("record", extension, samples, symbol=["+"] * len(samples), aux_note=aux,
                    fs=fs, write_dir=tmp)
-        shutil.move(str(Path(tmp) / dest.name), dest)
+        shutil.move(str(Path(tmp) / f"record.{extension}"), dest)
     return dest

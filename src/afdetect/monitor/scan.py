@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from afdetect import CLASSES
 from afdetect.compress.integer import IntegerModel, dense_weights
-from afdetect.data.preprocess import MIN_FS
+from afdetect.data.preprocess import MIN_FS, block_peak_to_peak, check_millivolts
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
@@ -256,16 +256,22 @@ def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
     stack = model.stack()
     scale = 2.0 ** -model.input_frac if isinstance(model, FloatStepModel) else 1.0
     chunk = max(1, int(config.chunk_s * stream.fs))
-    scores, low, high = [], None, None
+    scores, low, high, spans = [], None, None, []
     for counts in tqdm(stream.chunks(chunk), total=-(-stream.n_samples // chunk),
                        desc=f"scanning {stream.name}", unit="chunk", disable=not progress,
                        leave=False):
         low = counts.min() if low is None else min(low, counts.min())
         high = counts.max() if high is None else max(high, counts.max())
+        spans.append(block_peak_to_peak(counts, stream.fs))
+        if len(spans) == 1:  # a wrong unit shows in the first chunk: refuse it early
+            check_millivolts(stream.source, float(np.median(spans[0])) / stream.counts_per_mv)
         q = front.push(counts)
         scores.append(model.step_scores(stack.push(q * scale if scale != 1.0 else q)))
     if high is None or low is None or (high - low) / stream.counts_per_mv < 0.05:
-        raise InputError(stream.source, "flat line: no signal in the whole recording")
+        raise InputError(stream.source, "flat line: no signal in the whole recording (or "
+                                        "values in volts rather than mV)")
+    check_millivolts(stream.source, float(np.median(np.concatenate(spans)))
+                     / stream.counts_per_mv)
     return np.concatenate(scores) if scores else np.zeros((0, len(CLASSES)))
 
 
@@ -308,8 +314,7 @@ def scan_files(model: StepModel, inputs: list[str | Path], config: ScanConfig | 
     from afdetect.predict import expand_inputs
 
     scans: list[RecordingScan] = []
-    failures: list[InputError] = []
-    files = expand_inputs(inputs)
+    files, failures = expand_inputs(inputs)
     for path in tqdm(files, desc="recordings", unit="rec", disable=not progress or len(files) < 2):
         try:
             scans.append(scan_stream(model, open_stream(path, fs=fs, lead=lead), config,
