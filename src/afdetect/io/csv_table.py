@@ -127,6 +127,10 @@ class _Table:
         # offsets and lines count every non-blank line: the header rows come first
         self._skip = sum(1 for line_no, _ in head if line_no < self.layout.first_row_line)
         self.n_rows -= self._skip
+        inside = [line for line, before in self._blanks if before > self._skip]
+        if inside:  # in a one-column file an empty line is an empty cell: never skipped
+            raise InputError(path, f"line {inside[0]}: empty row amid the samples (a "
+                                   "missing sample?)")
         if self.n_rows <= 0:
             raise InputError(path, "CSV has a header but no samples")
 
@@ -137,11 +141,21 @@ class _Table:
         lines: list[int] = []
         head: list[tuple[int, str]] = []
         n = 0
+        blank = 0
+        # (line, non-blank lines before it) of empty lines with data after them: the first
+        # few (among header rows, where they are harmless) and the first after them
+        self._blanks: list[tuple[int, int]] = []
         try:
             with open(self.path, "rb") as fh:
                 pos = 0
                 for line_no, raw in enumerate(fh, start=1):
-                    if raw.strip():
+                    if not raw.strip():
+                        blank = blank or line_no
+                    else:
+                        if blank and n and (n <= 3 or not self._blanks
+                                            or self._blanks[-1][1] <= 3):
+                            self._blanks.append((blank, n))
+                        blank = 0
                         if n % ROWS_PER_OFFSET == 0:
                             offsets.append(pos)
                             lines.append(line_no)
@@ -179,9 +193,9 @@ class _Table:
                 line_no += 1
         if len(out) < stop - start:
             raise InputError(self.path, "the file changed while it was read")
-        reader = csv.reader([text for _, text in out], delimiter=self.layout.delimiter)
-        return [(line, self._fields(line, cells))
-                for (line, _), cells in zip(out, reader, strict=True)]
+        return [(line, self._fields(line, cells)) for (line, _), cells in
+                zip(out, _split(self.path, [t for _, t in out], self.layout.delimiter),
+                    strict=True)]
 
     def _fields(self, line_no: int, cells: list[str]) -> list[str]:
         """A row's cells with any decimal comma made a point, checked for their count."""
@@ -313,6 +327,14 @@ def _decode(path: Path, raw: bytes, line_no: int, first: bool) -> str:
     return text.rstrip("\r\n")
 
 
+def _split(path: Path, lines: list[str], delimiter: str) -> list[list[str]]:
+    """The fields of each line (``"`` quotes a field)."""
+    try:
+        return list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error as exc:
+        raise InputError(path, f"not a CSV table ({exc})") from None
+
+
 def _is_number(cell: str) -> bool:
     try:
         float(cell)
@@ -345,7 +367,7 @@ def _sniff(path: Path, head: list[tuple[int, str]]) -> CsvLayout:
     texts = [t for _, t in head]
     delimiter = ";" if any(";" in t for t in texts) else "\t" if any(
         "\t" in t for t in texts) else ","
-    rows = list(csv.reader(texts, delimiter=delimiter))
+    rows = _split(path, texts, delimiter)
     header: list[str] = []
     units: list[str] = []
     if rows and not all(_is_number(c.replace(",", ".")) for c in rows[0]):

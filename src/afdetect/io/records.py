@@ -37,7 +37,7 @@ from afdetect.io.signal import (
     refuse_missing,
     stream_from_array,
 )
-from afdetect.io.wfdb_header import Header, Segment, header_path, read_header
+from afdetect.io.wfdb_header import NULL_FORMAT, Header, Segment, header_path, read_header
 
 __all__ = ["FLOAT_COUNTS_PER_MV", "WFDB_SUFFIXES", "Recording", "SignalStream", "open_stream",
            "read_record", "read_wfdb", "record_base", "stream_from_array"]
@@ -159,7 +159,13 @@ def _wfdb_stream(path: Path, fs: float | None, lead: str | int) -> SignalStream:
     # A signal file shorter than its header fails here, not hours into a scan.
     for k, (seg, i) in enumerate(pieces):
         if i is not None and seg.n_samples:
-            read_counts(int(starts[k + 1]) - 1, int(starts[k + 1]))
+            try:
+                read_counts(int(starts[k + 1]) - 1, int(starts[k + 1]))
+            except InputError as exc:
+                if "missing samples" in exc.problem:
+                    raise
+                raise InputError(path, f"signal file holds fewer samples than the header's "
+                                       f"{seg.n_samples} ({exc.problem})") from None
     return SignalStream(record_base(path).name, source, float(rate), header.n_samples,
                         counts_per_mv, header.names[channel], read_counts)
 
@@ -174,6 +180,8 @@ def _segment_channels(header: Header, channel: int) -> list[tuple[Segment, int |
             index: int | None = channel
         else:  # a variable-layout segment: the lead by name, if it holds it
             index = names.index(name) if name and name in names else None
+        if index is not None and seg.signals[index].fmt == NULL_FORMAT:
+            index = None  # stored as format 0: no samples, a gap
         if index is not None and not math.isfinite(seg.signals[index].mv_per_unit):
             raise InputError(header_path(seg.base) if seg.base else header.path,
                              f"lead {name or channel!r} is in {seg.signals[index].units!r}, "

@@ -29,7 +29,12 @@ from afdetect.errors import InputError
 MV_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nv": 1e-6}
 DEFAULT_GAIN = 200.0  # adu per mV, WFDB's value when a signal line gives no gain
 NULL_SEGMENT = "~"  # a multi-segment record's gap: no signal for its duration
+NULL_FORMAT = "0"  # a signal with no samples (the layout segment of a multi-segment record)
 
+_RECORD_NAME = re.compile(r"^[-\w]+$", re.ASCII)
+# What wfdb's own header parser accepts (it reads the samples after these checks)
+_FILE_NAME = re.compile(r"^~?[-\w]*\.?\w*$")
+_UNITS = re.compile(r"^[\w^\-?%/]*$")
 _FORMAT = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::(?P<skew>\d+))?(?:\+(?P<off>\d+))?$")
 _GAIN = re.compile(r"^(?P<gain>[^(/]+)(?:\((?P<baseline>[^)]*)\))?(?:/(?P<units>.*))?$")
 
@@ -64,7 +69,7 @@ class SignalSpec:
     @property
     def missing_value(self) -> int | None:
         """The stored value WFDB writes for "no sample" in this format (None: format 8)."""
-        return INVALID_SAMPLE_VALUE[self.fmt]
+        return INVALID_SAMPLE_VALUE.get(self.fmt)
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,10 @@ def read_header(base: Path) -> Header:
     lines = _header_lines(path)
     record = lines[0].split()
     name_field = record[0]
+    if not _RECORD_NAME.match(name_field.split("/", 1)[0]):
+        raise InputError(path, f"record line: record name {name_field.split('/', 1)[0]!r} "
+                               "may hold only letters, digits, - and _ (WFDB's rule; the "
+                               "file name may differ)")
     n_sig = _whole(path, "number of signals", record[1] if len(record) > 1 else None)
     fs = _sampling_rate(path, record[2] if len(record) > 2 else None)
     n_total = (_whole(path, "number of samples", record[3]) if len(record) > 3 else None)
@@ -177,8 +186,11 @@ def _signal(path: Path, line: str) -> SignalSpec:
     fields = line.split()
     if len(fields) < 2:
         raise InputError(path, f"signal line {line!r}: no storage format")
+    if not _FILE_NAME.match(fields[0]):
+        raise InputError(path, f"signal line: file name {fields[0]!r} is not one wfdb reads "
+                               "(letters, digits, - and _, and one dot)")
     fmt = _FORMAT.match(fields[1])
-    if fmt is None or fmt["fmt"] not in INVALID_SAMPLE_VALUE:
+    if fmt is None or (fmt["fmt"] not in INVALID_SAMPLE_VALUE and fmt["fmt"] != NULL_FORMAT):
         raise InputError(path, f"signal line: storage format {fields[1]!r} is not one wfdb "
                                f"reads ({', '.join(sorted(INVALID_SAMPLE_VALUE, key=int))})")
     gain, baseline, units = DEFAULT_GAIN, None, "mV"
@@ -195,6 +207,8 @@ def _signal(path: Path, line: str) -> SignalSpec:
         if parts["baseline"] is not None:
             baseline = _integer(path, "baseline", parts["baseline"])
         units = parts["units"] if parts["units"] is not None else "mV"
+        if not _UNITS.match(units):
+            raise InputError(path, f"signal line: units {units!r} are not a WFDB unit name")
     if baseline is None:  # WFDB: the baseline defaults to the ADC zero
         baseline = _integer(path, "ADC zero", fields[4]) if len(fields) > 4 else 0
     mv = MV_PER_UNIT.get(units.strip().lower() or "mv")
