@@ -156,7 +156,7 @@ def test_afq_mutated_json_headers_never_crash_the_engine(layer: int, key: str, v
 # good, some subtly wrong, through `afdetect predict` and `afdetect scan` (in process, as
 # main() runs for a user). Each file ends as a result or as exactly one error line.
 
-CLI_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
+CLI_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
                         suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -168,10 +168,10 @@ def _ecg(seconds: float, fs: int, seed: int) -> np.ndarray:
 
 wfdb_spec = st.fixed_dictionaries({
     "kind": st.just("wfdb"),
-    "fs_token": st.sampled_from(["{fs}", "{fs}", "-300", "abc", "nan", "inf", "0", ""]),
-    "gain": st.sampled_from(["200", "200", "1000", "-200", "0", "1e-300", "1e300", "nan", "1"]),
-    "units": st.sampled_from(["mV", "mV", "uV", "V", "mmHg", ""]),
-    "missing": st.booleans(),
+    "fs_token": st.sampled_from(["{fs}"] * 6 + ["-300", "abc", "nan", "inf", "0", ""]),
+    "gain": st.sampled_from(["200"] * 3 + ["1000", "-200", "0", "1e-300", "1e300", "nan", "1"]),
+    "units": st.sampled_from(["mV", "mV", "mV", "uV", "V", "mmHg", ""]),
+    "missing": st.sampled_from([False, False, False, True]),
     "extra_length": st.sampled_from([0, 0, 0, 500]),
 })
 csv_spec = st.fixed_dictionaries({
@@ -180,18 +180,18 @@ csv_spec = st.fixed_dictionaries({
                                "'Elapsed time','MLII'"]),
     "semicolon": st.booleans(),
     "decimal_comma": st.booleans(),
-    "wide_line": st.sampled_from([None, None, 3, 200]),
-    "gap": st.booleans(),
+    "wide_line": st.sampled_from([None, None, None, 3, 200]),
+    "gap": st.sampled_from([False, False, False, True]),
     "unit_scale": st.sampled_from([1.0, 1.0, 1000.0]),
 })
 npy_spec = st.fixed_dictionaries({
     "kind": st.just("npy"),
     "dtype": st.sampled_from(["float64", "float32", "int16"]),
     "layout": st.sampled_from(["1d", "2d", "transposed"]),
-    "nan": st.booleans(),
+    "nan": st.sampled_from([False, False, False, True]),
 })
 # (what the file is, seconds, its sampling rate, noise seed)
-file_spec = st.tuples(st.one_of(wfdb_spec, csv_spec, npy_spec), st.sampled_from([8, 40]),
+file_spec = st.tuples(st.one_of(wfdb_spec, csv_spec, npy_spec), st.sampled_from([8, 45, 60]),
                       st.sampled_from([250, 360, 500]), st.integers(0, 3))
 
 
@@ -292,4 +292,4 @@ def test_cli_on_random_batches_answers_each_file_once(files: list, fs_option: st
 
 def test_report_cases_run() -> None:
     print("\nfuzz cases run:", CASES, "total", sum(CASES.values()))
-    assert sum(CASES.values()) >= 5 * 150 + 40 or not CASES  # run with the others: all
+    assert sum(CASES.values()) >= 5 * 150 + 30 or not CASES  # run with the others: all
