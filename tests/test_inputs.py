@@ -62,6 +62,19 @@ def test_bad_header_fields_are_refused_naming_file_field_and_value(
             reader(header)
 
 
+def test_header_without_rate_or_length(tmp_path: Path) -> None:
+    header = _wfdb(tmp_path, "rec", _counts(10.0))
+    header.write_text(header.read_text().replace("rec 1 360 3600", "rec 1"))
+    with pytest.raises(InputError, match=r"rec\.hea: record line: no sampling rate \(WFDB "
+                                         r"would assume 250 Hz\)"):
+        read_record(header, fs=360)
+    header.write_text(header.read_text().replace("rec 1", "rec 1 360"))
+    with pytest.raises(InputError, match=r"rec\.hea: record line: no number of samples"):
+        read_record(header)
+    header.write_text(header.read_text().replace("rec 1 360", "rec 1 360 3600"))
+    assert read_record(header).fs == 360
+
+
 def test_header_units_are_converted_to_mv(tmp_path: Path) -> None:
     counts = _counts(10.0)
     mv = read_record(_wfdb(tmp_path, "mv", counts)).signal

@@ -32,6 +32,7 @@ from afdetect.errors import InputError
 from afdetect.io.csv_table import open_csv_stream
 from afdetect.io.signal import (
     FLOAT_COUNTS_PER_MV,
+    MissingSamples,
     Recording,
     SignalStream,
     refuse_missing,
@@ -132,12 +133,7 @@ def _wfdb_stream(path: Path, fs: float | None, lead: str | int) -> SignalStream:
     """One lead of a WFDB record (one segment or several) as counts, chunk by chunk."""
     header = read_header(record_base(path))
     rate = header.fs
-    if rate is None:
-        if fs is None:
-            raise InputError(header.path, "record line: no sampling rate (WFDB would assume "
-                                          "250 Hz): pass --fs")
-        rate = fs
-    elif fs is not None and abs(fs - rate) > 1e-6 * rate:
+    if fs is not None and abs(fs - rate) > 1e-6 * rate:
         raise InputError(path, f"--fs {fs:g} disagrees with the header's {rate:g} Hz")
     channel = _pick_lead(header.path, list(header.names), len(header.names), lead)
     pieces = _segment_channels(header, channel)
@@ -161,9 +157,9 @@ def _wfdb_stream(path: Path, fs: float | None, lead: str | int) -> SignalStream:
         if i is not None and seg.n_samples:
             try:
                 read_counts(int(starts[k + 1]) - 1, int(starts[k + 1]))
+            except MissingSamples:
+                raise
             except InputError as exc:
-                if "missing samples" in exc.problem:
-                    raise
                 raise InputError(path, f"signal file holds fewer samples than the header's "
                                        f"{seg.n_samples} ({exc.problem})") from None
     return SignalStream(record_base(path).name, source, float(rate), header.n_samples,

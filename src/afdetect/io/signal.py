@@ -91,6 +91,10 @@ class SignalStream:
         return Recording(self.read_mv(0, self.n_samples), self.fs, self.name, self.lead)
 
 
+class MissingSamples(InputError):
+    """A recording with missing samples (see :func:`refuse_missing`)."""
+
+
 def refuse_missing(source: str, missing: np.ndarray, start: int, fs: float, what: str) -> None:
     """The one rule for missing samples, shared by every format and command: refused.
 
@@ -107,9 +111,9 @@ def refuse_missing(source: str, missing: np.ndarray, start: int, fs: float, what
     n_missing = int(np.count_nonzero(missing))
     if n_missing:
         first = start + int(np.argmax(missing))
-        raise InputError(source, f"missing samples ({what}): {n_missing} in the stretch "
-                                 f"read, the first at {first / fs:.3f} s (sample {first}); "
-                                 "afdetect does not fill gaps")
+        raise MissingSamples(source, f"missing samples ({what}): {n_missing} in the stretch "
+                                     f"read, the first at {first / fs:.3f} s (sample {first}); "
+                                     "afdetect does not fill gaps")
 
 
 def stream_from_array(signal_mv: np.ndarray, fs: float, name: str = "signal",

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from wfdb.io._signal import BYTES_PER_SAMPLE, INVALID_SAMPLE_VALUE
+from wfdb.io._signal import INVALID_SAMPLE_VALUE
 
 from afdetect.errors import InputError
 
@@ -93,14 +93,14 @@ class Header:
 
     Attributes:
         path: the ``.hea`` file.
-        fs: sampling rate in Hz, or None when the header gives none.
+        fs: sampling rate in Hz.
         n_samples: samples per signal in the whole record.
         names: signal names (of the layout segment for a variable-layout record).
         segments: the record's segments, in order (one for an ordinary record).
     """
 
     path: Path
-    fs: float | None
+    fs: float
     n_samples: int
     names: tuple[str, ...]
     segments: tuple[Segment, ...]
@@ -131,8 +131,12 @@ def read_header(base: Path) -> Header:
                                "may hold only letters, digits, - and _ (WFDB's rule; the "
                                "file name may differ)")
     n_sig = _whole(path, "number of signals", record[1] if len(record) > 1 else None)
-    fs = _sampling_rate(path, record[2] if len(record) > 2 else None)
-    n_total = (_whole(path, "number of samples", record[3]) if len(record) > 3 else None)
+    if len(record) < 4:  # wfdb reads no stretch of such a record: refused, not guessed
+        raise InputError(path, "record line: no number of samples" if len(record) == 3 else
+                               "record line: no sampling rate (WFDB would assume 250 Hz) and "
+                               "no number of samples")
+    fs = _sampling_rate(path, record[2])
+    n_total = _whole(path, "number of samples", record[3])
     if "/" in name_field:
         n_seg = _whole(path, "number of segments", name_field.split("/", 1)[1])
         return _multi_segment(path, base, lines[1:], n_seg, n_sig, fs, n_total)
@@ -142,9 +146,8 @@ def read_header(base: Path) -> Header:
                                f"describes {len(signals)}")
     if n_sig == 0:
         raise InputError(path, "the record holds no signals")
-    n_samples = n_total if n_total is not None else _length_from_file(path, base, signals)
-    return Header(path, fs, n_samples, tuple(s.name for s in signals),
-                  (Segment(base, n_samples, signals),))
+    return Header(path, fs, n_total, tuple(s.name for s in signals),
+                  (Segment(base, n_total, signals),))
 
 
 def _header_lines(path: Path) -> list[str]:
@@ -167,10 +170,8 @@ def _whole(path: Path, field: str, text: str | None) -> int:
     return int(text)
 
 
-def _sampling_rate(path: Path, text: str | None) -> float | None:
-    """The record line's sampling rate; None when absent (WFDB would assume 250 Hz)."""
-    if text is None:
-        return None
+def _sampling_rate(path: Path, text: str) -> float:
+    """The record line's sampling rate in Hz (``fs[/counter[(base)]]``)."""
     value = text.split("/", 1)[0]
     try:
         fs = float(value)
@@ -233,24 +234,8 @@ def _integer(path: Path, field: str, text: str) -> int:
                          ) from None
 
 
-def _length_from_file(path: Path, base: Path, signals: tuple[SignalSpec, ...]) -> int:
-    """Samples per signal of a header without a length, from the signal file's size.
-
-    Only a single file holding every signal in one fixed-width format (no byte offset)
-    allows it; anything else is refused rather than guessed.
-    """
-    files = {s.file for s in signals}
-    fmts = {s.fmt for s in signals}
-    bytes_per = BYTES_PER_SAMPLE.get(next(iter(fmts)), 0) if len(fmts) == 1 else 0
-    signal_file = base.parent / next(iter(files))
-    if len(files) != 1 or not bytes_per or not signal_file.is_file():
-        raise InputError(path, "record line: no number of samples, and the signal files do "
-                               "not tell it")
-    return int(signal_file.stat().st_size // (bytes_per * len(signals)))
-
-
 def _multi_segment(path: Path, base: Path, lines: list[str], n_seg: int, n_sig: int,
-                   fs: float | None, n_total: int | None) -> Header:
+                   fs: float, n_total: int) -> Header:
     """A multi-segment record: every segment header read and checked too."""
     if len(lines) < n_seg:
         raise InputError(path, f"the record line announces {n_seg} segment(s), the header "
@@ -270,7 +255,7 @@ def _multi_segment(path: Path, base: Path, lines: list[str], n_seg: int, n_sig: 
         seg = read_header(base.parent / seg_name)
         if len(seg.segments) != 1:
             raise InputError(path, f"segment {seg_name!r} is itself multi-segment")
-        if seg.fs is not None and fs is not None and abs(seg.fs - fs) > 1e-6 * fs:
+        if abs(seg.fs - fs) > 1e-6 * fs:
             raise InputError(seg.path, f"sampling rate {seg.fs:g} Hz differs from the "
                                        f"multi-segment record's {fs:g} Hz")
         if i == 0 and seg_len == 0:  # the layout segment of a variable-layout record
@@ -289,7 +274,7 @@ def _multi_segment(path: Path, base: Path, lines: list[str], n_seg: int, n_sig: 
         raise InputError(path, f"the record line announces {n_sig} signal(s), its segments "
                                f"hold {len(names)}")
     total = sum(s.n_samples for s in segments)
-    if n_total is not None and n_total != total:
+    if n_total != total:
         raise InputError(path, f"record line: {n_total} samples, the segments add up to "
                                f"{total}")
     return Header(path, fs, total, names, tuple(segments))
