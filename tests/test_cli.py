@@ -99,7 +99,7 @@ def test_batch_keeps_going_past_bad_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("make", "fragment"), [
     (lambda d: d / "missing.hea", "missing.hea: no such WFDB header"),
-    (lambda d: _write(d / "nan.csv", "0.1\nnan\n" * 2000), "nan.csv: 2000 NaN"),
+    (lambda d: _write(d / "nan.csv", "0.1\nnan\n" * 2000), "nan.csv: line 2: missing sample"),
     (lambda d: _write(d / "short.csv", "\n".join(["0.1", "0.5"] * 300)), "too short: 2.0 s"),
     (lambda d: _write(d / "empty.csv", ""), "empty.csv: empty CSV"),
 ])

@@ -151,7 +151,145 @@ def test_afq_mutated_json_headers_never_crash_the_engine(layer: int, key: str, v
         _must_be_clean(lambda: IntegerEngine(model).logits(signal))
 
 
+
+# The whole command, end to end: random batches of WFDB records, CSVs and .npy files, some
+# good, some subtly wrong, through `afdetect predict` and `afdetect scan` (in process, as
+# main() runs for a user). Each file ends as a result or as exactly one error line.
+
+CLI_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
+                        suppress_health_check=[HealthCheck.too_slow])
+
+
+def _ecg(seconds: float, fs: int, seed: int) -> np.ndarray:
+    from conftest import synthetic_ecg
+
+    return synthetic_ecg(seconds, float(fs), seed=seed)
+
+
+wfdb_spec = st.fixed_dictionaries({
+    "kind": st.just("wfdb"),
+    "fs_token": st.sampled_from(["{fs}"] * 6 + ["-300", "abc", "nan", "inf", "0", ""]),
+    "gain": st.sampled_from(["200"] * 3 + ["1000", "-200", "0", "1e-300", "1e300", "nan", "1"]),
+    "units": st.sampled_from(["mV", "mV", "mV", "uV", "V", "mmHg", ""]),
+    "missing": st.sampled_from([False, False, False, True]),
+    "extra_length": st.sampled_from([0, 0, 0, 500]),
+})
+csv_spec = st.fixed_dictionaries({
+    "kind": st.just("csv"),
+    "header": st.sampled_from(["", "ecg", "time_s,MLII,V1", "Time (ms),ECG", "t,ecg_uV",
+                               "'Elapsed time','MLII'"]),
+    "semicolon": st.booleans(),
+    "decimal_comma": st.booleans(),
+    "wide_line": st.sampled_from([None, None, None, 3, 200]),
+    "gap": st.sampled_from([False, False, False, True]),
+    "unit_scale": st.sampled_from([1.0, 1.0, 1000.0]),
+})
+npy_spec = st.fixed_dictionaries({
+    "kind": st.just("npy"),
+    "dtype": st.sampled_from(["float64", "float32", "int16"]),
+    "layout": st.sampled_from(["1d", "2d", "transposed"]),
+    "nan": st.sampled_from([False, False, False, True]),
+})
+# (what the file is, seconds, its sampling rate, noise seed)
+file_spec = st.tuples(st.one_of(wfdb_spec, csv_spec, npy_spec), st.sampled_from([8, 45, 60]),
+                      st.sampled_from([250, 360, 500]), st.integers(0, 3))
+
+
+def _write_wfdb(folder: Path, name: str, spec: dict, x: np.ndarray, fs: int) -> Path:
+    usable = spec["gain"] not in ("0", "nan", "1e-300", "1e300")
+    counts = np.clip(np.round(x * (float(spec["gain"]) if usable else 200.0)), -32767, 32767)
+    counts = counts.astype("<i2")
+    if spec["missing"]:
+        counts[len(counts) // 3] = -32768  # WFDB's "no sample" in format 16
+    counts.tofile(folder / f"{name}.dat")
+    units = f"/{spec['units']}" if spec["units"] else ""
+    fields = [name, "1", spec["fs_token"].format(fs=fs), str(len(counts) + spec["extra_length"])]
+    (folder / f"{name}.hea").write_text(
+        " ".join(f for f in fields if f) + f"\n{name}.dat 16 {spec['gain']}(0){units} 16 0 0 0 0 "
+        "ECG\n")
+    return folder / f"{name}.hea"
+
+
+def _write_csv(folder: Path, name: str, spec: dict, x: np.ndarray, fs: int) -> Path:
+    sep = ";" if spec["semicolon"] else ","
+    header = spec["header"].replace(",", sep)
+    n_cols = header.count(sep) + 1 if header else 1
+    timed = header.lower().startswith(("time", "t", "'elapsed"))
+    rows = []
+    for i, v in enumerate(x * spec["unit_scale"]):
+        cells = [f"{v:.4f}"] * n_cols
+        if timed:
+            cells[0] = f"{(i * 1000 if 'ms' in header else i) / fs:.4f}"
+        row = sep.join(cells)
+        rows.append(row.replace(".", ",") if spec["decimal_comma"] else row)
+    if spec["wide_line"] is not None:
+        rows[spec["wide_line"]] += sep + "1"
+    if spec["gap"]:
+        del rows[len(rows) // 2]
+    path = folder / f"{name}.csv"
+    path.write_text((header + "\n" if header else "") + "\n".join(rows) + "\n")
+    return path
+
+
+def _write_npy(folder: Path, name: str, spec: dict, x: np.ndarray, fs: int) -> Path:
+    array = (np.round(x * 1000) if spec["dtype"] == "int16" else x).astype(spec["dtype"])
+    if spec["nan"] and spec["dtype"] != "int16":
+        array[len(array) // 2] = np.nan
+    if spec["layout"] != "1d":
+        array = np.stack([array, -array], axis=1)
+        array = array.T if spec["layout"] == "transposed" else array
+    np.save(folder / f"{name}.npy", array)
+    return folder / f"{name}.npy"
+
+
+WRITERS = {"wfdb": _write_wfdb, "csv": _write_csv, "npy": _write_npy}
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``afdetect ARGV`` in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from afdetect.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)  # any exception but the one-line errors fails the test here
+    return code, out.getvalue(), err.getvalue()
+
+
+@CLI_SETTINGS
+@given(files=st.lists(file_spec, min_size=1, max_size=3),
+       fs_option=st.sampled_from(["same", "same", "none", "wrong"]))
+def test_cli_on_random_batches_answers_each_file_once(files: list, fs_option: str) -> None:
+    _count("cli batch")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        fs = files[0][2]  # --fs: the first file's rate, none, or a wrong one
+        paths = []
+        for i, (spec, seconds, rate, seed) in enumerate(files):
+            rate = fs if spec["kind"] == "npy" else rate
+            paths.append(WRITERS[spec["kind"]](folder, f"r{i}", spec,
+                                               _ecg(seconds, rate, seed), rate))
+        before = _snapshot(folder)
+        fs_args = {"same": ["--fs", str(fs)], "none": [], "wrong": ["--fs", "123"]}[fs_option]
+        for command, key in (("predict", "predictions"), ("scan", "recordings")):
+            code, out, err = _run_cli([command, *map(str, paths), *fs_args, "--json"])
+            result = json.loads(out)
+            errors = [line for line in err.splitlines() if line.startswith("afdetect: error:")]
+            assert "Traceback" not in err
+            assert len(result[key]) + len(errors) == len(paths), err
+            assert len(errors) == len(result["errors"]) and code == (1 if errors else 0)
+            named = [next((str(p) for p in paths if f"{p}:" in line), None) for line in errors]
+            assert None not in named and len(set(named)) == len(named), errors
+            assert _snapshot(folder) == before  # no input changed, nothing written there
+
+
 def test_report_cases_run() -> None:
     print("\nfuzz cases run:", CASES, "total", sum(CASES.values()))
-    assert sum(CASES.values()) >= 5 * 150 or not CASES  # run with the others: all of them
-
+    assert sum(CASES.values()) >= 5 * 150 + 30 or not CASES  # run with the others: all

@@ -292,6 +292,14 @@ def _step_model(args: argparse.Namespace) -> Any:
     return step_model(_classifier(args))
 
 
+def _fs(args: argparse.Namespace) -> float | None:
+    """``--fs``, checked: a positive, finite number of Hz (or None when not given)."""
+    if args.fs is not None and not 0 < args.fs < math.inf:
+        raise AfdetectError(f"--fs {args.fs:g}: the sampling rate must be a positive, "
+                            "finite number of Hz")
+    return args.fs
+
+
 def _lead(text: str) -> str | int:
     return int(text) if text.lstrip("-").isdigit() else text
 
@@ -308,7 +316,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     targets = _plan_outputs(args, [], plot=args.plot)
     classifier = _classifier(args)
-    predictions, failures = classify_files(classifier, args.inputs, fs=args.fs,
+    predictions, failures = classify_files(classifier, args.inputs, fs=_fs(args),
                                            lead=_lead(args.lead),
                                            progress=len(args.inputs) > 1 or
                                            any(Path(i).is_dir() for i in args.inputs))
@@ -365,8 +373,8 @@ def _scan(args: argparse.Namespace) -> int:
     targets = _plan_outputs(args, [args.reference], plot=args.plot,
                             annotations=args.annotations)
     model = _step_model(args)
-    scans, failures = scan_files(model, args.inputs, config, fs=args.fs, lead=_lead(args.lead),
-                                 progress=not args.json, start=start)
+    scans, failures = scan_files(model, args.inputs, config, fs=_fs(args),
+                                 lead=_lead(args.lead), progress=not args.json, start=start)
     if args.json:  # written as encoded: no whole-document string (8,640 windows a day)
         window_s, hop_s = window_seconds(model, config)
         json.dump({"model": model.name, "window_s": round(window_s, 6),

@@ -192,7 +192,7 @@ def plan_recording_outputs(inputs: Iterable[str | Path], *, annotators: Iterable
     annotators = list(annotators)
     if plot is not None:
         check_figure_path(plot)
-    files = expand_inputs(list(inputs))
+    files, _ = expand_inputs(list(inputs))  # the run itself reports inputs it cannot use
     sources = [f for path in files for f in recording_files(path, annotators)]
     targets: dict[str, dict[str, Path]] = {}
     for path in files:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from afdetect import CLASSES
 from afdetect.data.preprocess import preprocess
 from afdetect.errors import InputError
-from afdetect.io.records import WFDB_SUFFIXES, Recording, read_record, recording_seconds
+from afdetect.io.records import WFDB_SUFFIXES, Recording, open_stream, record_base
 from afdetect.models import Classifier, softmax
 
 RECORD_SUFFIXES = (".hea", ".edf", ".bdf", ".csv", ".npy")
@@ -75,28 +75,39 @@ def check_strip_length(source: str | Path, seconds: float) -> None:
                                  "burden in memory that does not grow with the length")
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+def expand_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[InputError]]:
     """Files named directly, plus the recordings inside any folder, in a stable order.
 
     A WFDB record named by its ``.hea``, ``.mat`` or ``.dat`` appears once; a folder's
     ``REFERENCE*.csv`` label files are not recordings.
+
+    Returns:
+        the files, and one :class:`InputError` per folder holding no recording (an empty
+        input set is an error, never a silent success).
     """
     files: list[Path] = []
+    failures: list[InputError] = []
     for item in map(Path, inputs):
-        if item.is_dir():
-            files.extend(sorted(p for p in item.iterdir()
-                                if p.suffix.lower() in RECORD_SUFFIXES and p.is_file()
-                                and not p.name.upper().startswith("REFERENCE")))
+        if item.is_dir() and item.suffix.lower() in RECORD_SUFFIXES + WFDB_SUFFIXES:
+            failures.append(InputError(item, "is a folder, not a record"))
+        elif item.is_dir():
+            found = sorted(p for p in item.iterdir()
+                           if p.suffix.lower() in RECORD_SUFFIXES and p.is_file()
+                           and not p.name.upper().startswith("REFERENCE"))
+            if not found:
+                failures.append(InputError(item, "no recordings found in this folder (looked "
+                                                 f"for {', '.join(RECORD_SUFFIXES)} files)"))
+            files.extend(found)
         else:
             files.append(item)
     seen: set[Path] = set()
     unique = []
     for f in files:
-        key = f.with_suffix("") if f.suffix.lower() in WFDB_SUFFIXES else f
+        key = record_base(f)
         if key not in seen:
             seen.add(key)
             unique.append(f)
-    return unique
+    return unique, failures
 
 
 def classify_recordings(classifier: Classifier, recordings: list[Recording],
@@ -124,13 +135,12 @@ def classify_files(classifier: Classifier, inputs: list[str | Path], *, fs: floa
         the predictions in input order, and one :class:`InputError` per failed file.
     """
     predictions: list[Prediction] = []
-    failures: list[InputError] = []
-    for path in tqdm(expand_inputs(inputs), desc="classifying", unit="rec", disable=not progress):
+    files, failures = expand_inputs(inputs)
+    for path in tqdm(files, desc="classifying", unit="rec", disable=not progress):
         try:
-            seconds = recording_seconds(path, fs=fs, lead=lead)
-            if seconds is not None:
-                check_strip_length(path, seconds)
-            recording = read_record(path, fs=fs, lead=lead)
+            stream = open_stream(path, fs=fs, lead=lead)  # its length, before any sample
+            check_strip_length(path, stream.duration_s)
+            recording = stream.recording()
             predictions.extend(classify_recordings(classifier, [recording], [str(path)]))
         except InputError as exc:
             if exc.path != str(path):  # preprocessing names the record, the user the file

@@ -17,6 +17,11 @@ from afdetect.errors import InputError
 from afdetect.io.records import Recording
 
 MIN_FS = 100.0  # Hz: below this a QRS complex is a sample or two
+# An ECG in mV: the median peak-to-peak over 2-s blocks (each holds a beat at 30 bpm and
+# up) of real recordings lies within 0.28..5.7 mV (CinC 2017), and an ADC of a few mV range
+# bounds it; int16 counts or microvolts read as mV give hundreds or thousands.
+AMPLITUDE_BLOCK_S = 2.0
+MAX_TYPICAL_MV = 20.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,31 @@ def check_signal(recording: Recording, config: PreprocessConfig) -> None:
         raise InputError(recording.name, f"too short: {recording.duration_s:.1f} s, the model "
                                          f"needs at least {config.min_seconds:g} s")
     if np.ptp(x) < config.flat_mv:
-        raise InputError(recording.name, f"flat line: peak-to-peak {np.ptp(x):.3g} mV")
+        raise InputError(recording.name, f"flat line: peak-to-peak {np.ptp(x):.3g} mV (no "
+                                         "signal, or values in volts rather than mV)")
+    check_millivolts(recording.name, float(np.median(block_peak_to_peak(x, recording.fs))))
+
+
+def block_peak_to_peak(signal: np.ndarray, fs: float) -> np.ndarray:
+    """Peak-to-peak of each whole ``AMPLITUDE_BLOCK_S`` block of ``signal`` (any unit),
+    shape (n_blocks,); the whole signal's when it is shorter than one block."""
+    block = max(1, int(AMPLITUDE_BLOCK_S * fs))
+    n = len(signal) // block
+    if n == 0:
+        return np.array([np.ptp(signal)]) if len(signal) else np.zeros(0)
+    blocks = np.asarray(signal[:n * block]).reshape(n, block)
+    return blocks.max(axis=1) - blocks.min(axis=1)
+
+
+def check_millivolts(source: str, typical_mv: float) -> None:
+    """Refuse a signal whose typical amplitude (the median of :func:`block_peak_to_peak`,
+    in mV) no ECG in millivolts has: the values are in another unit."""
+    if not typical_mv <= MAX_TYPICAL_MV:
+        raise InputError(source, f"typical peak-to-peak amplitude {typical_mv:.4g} mV is no "
+                                 f"ECG in millivolts (0.05 to {MAX_TYPICAL_MV:g} mV): are the "
+                                 "values microvolts or ADC counts? Convert them to mV, or "
+                                 "state the unit (WFDB header gain/units; a CSV column name "
+                                 "such as ecg_uV)")
 
 
 def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from afdetect import CLASSES
 from afdetect.clock import StartTime, span_of
 from afdetect.compress.integer import IntegerModel, dense_weights
-from afdetect.data.preprocess import MIN_FS
+from afdetect.data.preprocess import MIN_FS, block_peak_to_peak, check_millivolts
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
@@ -298,18 +298,25 @@ def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
     n_model = -(-stream.n_samples * front.q // front.p)
     scores = np.zeros((n_model // model.downsampling + 1, len(CLASSES)),
                       dtype=np.float64 if isinstance(model, FloatStepModel) else np.int64)
-    n_steps, low, high = 0, None, None
+    n_steps, low, high, spans = 0, None, None, []
     for counts in tqdm(stream.chunks(chunk), total=-(-stream.n_samples // chunk),
                        desc=f"scanning {stream.name}", unit="chunk", disable=not progress,
                        leave=False):
         low = counts.min() if low is None else min(low, counts.min())
         high = counts.max() if high is None else max(high, counts.max())
+        # the median 2-s peak-to-peak of each chunk (one number: a list of per-chunk arrays
+        # would grow with the recording)
+        spans.append(float(np.median(block_peak_to_peak(counts, stream.fs))))
+        if len(spans) == 1:  # a wrong unit shows in the first chunk: refuse it early
+            check_millivolts(stream.source, spans[0] / stream.counts_per_mv)
         q = front.push(counts)
         new = model.step_scores(stack.push(q * scale if scale != 1.0 else q))
         scores[n_steps:n_steps + len(new)] = new
         n_steps += len(new)
     if high is None or low is None or (high - low) / stream.counts_per_mv < 0.05:
-        raise InputError(stream.source, "flat line: no signal in the whole recording")
+        raise InputError(stream.source, "flat line: no signal in the whole recording (or "
+                                        "values in volts rather than mV)")
+    check_millivolts(stream.source, float(np.median(spans)) / stream.counts_per_mv)
     return scores[:n_steps]
 
 
@@ -367,8 +374,7 @@ def scan_files(model: StepModel, inputs: list[str | Path], config: ScanConfig | 
     from afdetect.predict import expand_inputs
 
     scans: list[RecordingScan] = []
-    failures: list[InputError] = []
-    files = expand_inputs(inputs)
+    files, failures = expand_inputs(inputs)
     for path in tqdm(files, desc="recordings", unit="rec", disable=not progress or len(files) < 2):
         try:
             stream = open_stream(path, fs=fs, lead=lead)
