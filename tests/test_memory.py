@@ -30,29 +30,29 @@ def _ecg(n: int) -> np.ndarray:
 
 def _long_inputs(folder: Path) -> list[Path]:
     """Four recordings over predict's limit, none of which may be read whole."""
-    # a header claiming 24 h whose signal file holds 4 samples: reading it would fail
+    # a header claiming 24 h, its signal file sparse (2 bytes a sample, all zero on disk)
     (folder / "holter.hea").write_text(f"holter 1 {FS} {24 * 3600 * FS}\n"
                                        "holter.dat 16 200 16 0 0 0 0 ECG\n")
-    (folder / "holter.dat").write_bytes(bytes(8))
-    # a header without a length: the signal file's size gives it
-    (folder / "nolength.hea").write_text(f"nolength 1 {FS}\n"
-                                         "nolength.dat 16 200 16 0 0 0 0 ECG\n")
-    (folder / "nolength.dat").write_bytes(
-        (_ecg(LONG) * 200).astype("<i2").tobytes())
+    with open(folder / "holter.dat", "wb") as fh:
+        fh.truncate(2 * 24 * 3600 * FS)
+    (folder / "over.hea").write_text(f"over 1 {FS} {LONG}\n"
+                                     "over.dat 16 200 16 0 0 0 0 ECG\n")
+    (folder / "over.dat").write_bytes((_ecg(LONG) * 200).astype("<i2").tobytes())
     np.lib.format.open_memmap(folder / "long.npy", mode="w+", dtype=np.float32,
                               shape=(LONG,)).flush()
     np.savetxt(folder / "long.csv", _ecg(LONG), fmt="%.3f",
                header="ecg", comments="")
-    return [folder / "holter.hea", folder / "nolength.hea", folder / "long.npy",
+    return [folder / "holter.hea", folder / "over.hea", folder / "long.npy",
             folder / "long.csv"]
 
 
 def test_recording_seconds_without_reading_samples(tmp_path: Path) -> None:
-    holter, nolength, npy, csv_file = _long_inputs(tmp_path)
+    holter, over, npy, csv_file = _long_inputs(tmp_path)
     assert recording_seconds(holter) == 24 * 3600
-    assert recording_seconds(nolength) == pytest.approx(LONG / FS)
+    assert recording_seconds(over) == pytest.approx(LONG / FS)
     assert recording_seconds(npy, fs=FS) == recording_seconds(csv_file, fs=FS) == LONG / FS
-    assert recording_seconds(npy) is None and recording_seconds(csv_file) is None  # no --fs
+    with pytest.raises(InputError, match="sampling rate unknown"):
+        recording_seconds(npy)  # no --fs
     assert recording_seconds(DATA / "mitdb" / "100.hea", lead="V5") == 650000 / 360
     with pytest.raises(InputError, match="no lead named 'V1'"):
         recording_seconds(DATA / "mitdb" / "100", lead="V1")

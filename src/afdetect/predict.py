@@ -12,7 +12,13 @@ from tqdm import tqdm
 from afdetect import CLASSES
 from afdetect.data.preprocess import preprocess
 from afdetect.errors import InputError
-from afdetect.io.records import WFDB_SUFFIXES, Recording, open_stream, record_base
+from afdetect.io.records import (
+    WFDB_SUFFIXES,
+    Recording,
+    read_record,
+    record_base,
+    recording_seconds,
+)
 from afdetect.models import Classifier, softmax
 
 RECORD_SUFFIXES = (".hea", ".edf", ".bdf", ".csv", ".npy")
@@ -138,9 +144,8 @@ def classify_files(classifier: Classifier, inputs: list[str | Path], *, fs: floa
     files, failures = expand_inputs(inputs)
     for path in tqdm(files, desc="classifying", unit="rec", disable=not progress):
         try:
-            stream = open_stream(path, fs=fs, lead=lead)  # its length, before any sample
-            check_strip_length(path, stream.duration_s)
-            recording = stream.recording()
+            check_strip_length(path, recording_seconds(path, fs=fs, lead=lead))
+            recording = read_record(path, fs=fs, lead=lead)
             predictions.extend(classify_recordings(classifier, [recording], [str(path)]))
         except InputError as exc:
             if exc.path != str(path):  # preprocessing names the record, the user the file

@@ -24,7 +24,7 @@ import numpy as np
 
 from afdetect.clock import StartTime
 from afdetect.errors import AfdetectError, InputError
-from afdetect.io.records import SignalStream, _pick_lead
+from afdetect.io.records import Recording, SignalStream, _pick_lead
 
 ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
 # Millivolts per physical unit; a lead in any other unit is not a voltage, so not ECG.
@@ -44,6 +44,22 @@ class _Lead:
     counts_per_unit: float  # stored digital counts per physical unit (may be negative)
     digital_bits: int  # bits the digital range needs, sign included
     start: StartTime
+
+
+def read_edf(path: str | Path, *, fs: float | None = None, lead: str | int = 0) -> Recording:
+    """Read one lead of an EDF/EDF+C/BDF file whole, in mV (for strips: ``predict``).
+
+    Args:
+        path: the ``.edf`` or ``.bdf`` file.
+        fs: if given, must equal the lead's sampling rate.
+        lead: lead label, or 0-based index among the signals that are not annotations.
+    """
+    path = Path(path)
+    chosen = _open_lead(path, fs, lead)
+    with _open_reader(path) as reader:
+        signal = reader.readSignal(chosen.channel, 0, chosen.n_samples, digital=False)
+    return Recording(signal=np.asarray(signal, dtype=np.float64) * chosen.mv_per_unit,
+                     fs=chosen.fs, name=path.stem, lead=chosen.label)
 
 
 def open_edf(path: str | Path, *, fs: float | None = None, lead: str | int = 0

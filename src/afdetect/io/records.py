@@ -59,6 +59,10 @@ def read_record(path: str | Path, *, fs: float | None = None, lead: str | int = 
             checked against the WFDB header or the CSV time column, which must agree.
         lead: lead name or 0-based index for multi-lead records.
     """
+    if Path(path).suffix.lower() in EDF_SUFFIXES:  # physical values, at full resolution
+        from afdetect.io.edf import read_edf
+
+        return read_edf(path, fs=fs, lead=lead)
     return open_stream(path, fs=fs, lead=lead).recording()
 
 
