@@ -55,9 +55,12 @@ def test_predict_other_formats(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     result = run("predict", tmp_path / "ecg.npy", "--fs", "500", "--plot", tmp_path / "p.png")
     assert result.returncode == 0 and (tmp_path / "p.png").stat().st_size > 1000
-    result = run("predict", DATA / "mitdb" / "100.hea", "--lead", "V5", "--json")
+    result = run("predict", DATA / "aftdb" / "a01.hea", "--lead", "1", "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["predictions"][0]["fs"] == 360
+    assert json.loads(result.stdout)["predictions"][0]["fs"] == 128
+    # 30 min is over predict's 10: refused, pointing to scan (tests/test_memory.py)
+    assert_clean_error(run("predict", DATA / "mitdb" / "100.hea", "--lead", "V5"),
+                       "100.hea: too long for predict", "afdetect scan")
 
 
 def test_af_record_from_another_database_is_called_af() -> None:

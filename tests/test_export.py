@@ -18,9 +18,10 @@ from afdetect.compress.integer import to_integer
 from afdetect.data.preprocess import PreprocessConfig, preprocess
 from afdetect.data.store import load_dataset
 from afdetect.deploy.engine import IntegerEngine
-from afdetect.deploy.export import build, check, export, run_demo
+from afdetect.deploy.export import CFLAGS, build, c_compiler, check, export, run_demo
 from afdetect.deploy.format import save_compressed
-from afdetect.io.records import read_record
+from afdetect.io.records import Recording, read_record
+from afdetect.monitor.scan import ScanConfig
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on PATH")
@@ -140,15 +141,139 @@ def test_c_engine_runs_kernel_pruned_layers_by_kernel(tmp_path: Path) -> None:
     assert len(result.records) == 12 and result.identical
 
 
-def test_sanitizer_build_is_clean(model, exported: Path, tmp_path: Path) -> None:
-    shutil.copytree(exported, tmp_path / "san")
-    binary = build(tmp_path / "san", ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                                      "-g"))
+SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
+STREAM_INIT_TEST = r"""
+#include <stdio.h>
+#include "afdetect_model.h"
+static long windows;
+static void on_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
+{
+    (void)cls; (void)logits; (void)user;
+    windows++;
+}
+int main(void)  /* prints "rate status windows" for 6 s of input at each rate */
+{
+    static const int32_t rates[] = {INT32_MIN, -1, 0, 99, 100, 128, 360, 44100,
+                                    AFD_MAX_FS_IN_HZ, AFD_MAX_FS_IN_HZ + 1, INT32_MAX};
+    unsigned i;
+    long j;
+    for (i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+        int status = afd_stream_init(rates[i], 1, 1, on_window, NULL);
+        windows = 0;
+        for (j = 0; status == 0 && j < 6L * rates[i]; j++)
+            afd_stream_push((int32_t)((j * 7919) % 2001) - 1000);
+        printf("%ld %d %ld\n", (long)rates[i], status, windows);
+    }
+    return 0;
+}
+"""
+
+
+def _compile(compiler: str, flags: tuple[str, ...], binary: Path, *sources: Path) -> None:
+    subprocess.run([compiler, *CFLAGS, *flags, "-o", str(binary), *map(str, sources)],
+                   check=True, capture_output=True, text=True)
+
+
+def _sanitizer_gcc(tmp_path: Path) -> str:
+    """The host gcc, once a trivial program built and run with SANITIZE works; else skip."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc on PATH for the sanitizer build")
+    (tmp_path / "probe.c").write_text("int main(void) { return 0; }\n")
+    try:
+        _compile(gcc, SANITIZE, tmp_path / "probe", tmp_path / "probe.c")
+        subprocess.run([str(tmp_path / "probe")], check=True, capture_output=True, timeout=60)
+    except subprocess.CalledProcessError as exc:
+        reason = (exc.stderr or b"").strip().splitlines()
+        pytest.skip(f"gcc cannot build or run with AddressSanitizer and UBSan here: "
+                    f"{reason[0] if reason else exc}")
+    return gcc
+
+
+def _stream_init_rates(compiler: str, flags: tuple[str, ...], exported: Path,
+                       tmp_path: Path) -> dict[int, tuple[int, int]]:
+    """{rate: (afd_stream_init's status, windows in 6 s)} from STREAM_INIT_TEST."""
+    (tmp_path / "init.c").write_text(STREAM_INIT_TEST)
+    _compile(compiler, (*flags, f"-I{exported}"), tmp_path / "init", tmp_path / "init.c",
+             exported / "afdetect_model.c")
+    out = subprocess.run([str(tmp_path / "init")], capture_output=True, text=True, check=True,
+                         timeout=300).stdout
+    return {int(r): (int(s), int(w)) for r, s, w in (line.split() for line in out.splitlines())}
+
+
+def test_stream_init_refuses_rates_it_cannot_handle(exported: Path, tmp_path: Path) -> None:
+    header = (exported / "afdetect_model.h").read_text()
+    assert "#define AFD_MIN_FS_IN_HZ 100L" in header
+    assert "#define AFD_MAX_FS_IN_HZ 1000000L" in header
+    rates = _stream_init_rates(c_compiler() or "cc", (), exported, tmp_path)
+    refused = {r for r, (status, _) in rates.items() if status == -1}
+    assert refused == {-2**31, -1, 0, 99, 1_000_001, 2**31 - 1}
+    windows = {w for status, w in rates.values() if status == 0}
+    assert min(windows) >= 1 and max(windows) - min(windows) <= 1  # the same 6 s at any rate
+
+
+def _demo(binary: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_demo_reads_whole_files_and_refuses_bad_ones(model, exported: Path,
+                                                     tmp_path: Path) -> None:
+    binary = build(exported)
+    raws = [wfdb.rdrecord(path[:-4], physical=False).d_signal[:, 0] for path in RECORDS[:3]]
+    joined = np.concatenate(raws)  # 90 s: more than the 18,300 samples it used to read
+    signal = preprocess(Recording(joined / 1000.0, 300.0, "joined"), PreprocessConfig())
+    _, logits = run_demo(binary, joined, adc_gain=1000)
+    assert np.array_equal(logits, IntegerEngine(model).logits(signal))
+    max_samples = int(re.search(r"AFD_MAX_SAMPLES (\d+)L",
+                                (exported / "afdetect_model.h").read_text()).group(1))
+    np.savetxt(tmp_path / "long.txt", np.resize(joined, max_samples + 1), fmt="%d")
+    (tmp_path / "words.txt").write_text("12\n-7\nhello\n")
+    (tmp_path / "wide.txt").write_text("12\n40000\n")
+    for args, status, message in [
+            (("--adc", "1000", tmp_path / "long.txt"), 1,
+             f"long.txt: more than {max_samples} samples"),
+            (("--adc", "1000", tmp_path / "words.txt"), 1, 'sample 3 is "hello"'),
+            (("--adc", "1000", tmp_path / "wide.txt"), 1, 'sample 2 is "40000"'),
+            (("--adc", "0", tmp_path / "wide.txt"), 2, "usage"),
+            (("--adc", "1000", tmp_path / "missing.txt"), 1, "missing.txt: cannot open"),
+            (("--stream", "2147483647", "10", "3", tmp_path / "wide.txt"), 2, "FS 100 to"),
+            (("--stream", "360", "10", "3", tmp_path / "words.txt"), 1, 'sample 3 is "hello"')]:
+        result = _demo(binary, *args)
+        assert result.returncode == status and message in result.stderr, (args, result)
+
+
+def test_sanitizers_find_nothing_in_engine_and_demo(model, exported: Path,
+                                                    tmp_path: Path) -> None:
+    """The engine and demo under AddressSanitizer and UBSan (any report aborts), on real
+    records in every mode, at the edges of their input ranges."""
+    gcc = _sanitizer_gcc(tmp_path)
+    binary = tmp_path / "afd_demo"
+    _compile(gcc, SANITIZE, binary, exported / "demo.c", exported / "afdetect_model.c")
+    mitdb = Path(__file__).parent / "data" / "mitdb" / "100"  # 30 min: continuous mode
+    # this small test net has 0.05-s steps: windows of 3 s fit the C window buffer
+    result = check(model, METADATA, binary, [*RECORDS[:3], mitdb],
+                   ScanConfig(window_s=3.0, hop_s=1.0))
+    assert [r["mode"] for r in result.records] == ["strip"] * 3 + ["stream"]
+    assert result.identical, result.records
     engine = IntegerEngine(model)
-    for path in RECORDS[:4]:
-        signal = preprocess(read_record(path), PreprocessConfig())
-        _, logits = run_demo(binary, model.quantise_input(signal))  # raises on a report
-        assert np.array_equal(logits, engine.logits(signal))
+    raw = wfdb.rdrecord(RECORDS[0][:-4], physical=False).d_signal[:, 0]
+    _, logits = run_demo(binary, raw, adc_gain=1000)
+    assert np.array_equal(logits, engine.logits(preprocess(read_record(RECORDS[0]),
+                                                           PreprocessConfig())))
+    np.savetxt(tmp_path / "q.txt", model.quantise_input(preprocess(
+        read_record(RECORDS[0]), PreprocessConfig())), fmt="%d")
+    batch = _demo(binary, "--batch", tmp_path / "q.txt")
+    assert batch.returncode == 0 and [int(v) for v in batch.stdout.split()[1:]] == \
+        logits.tolist(), batch.stderr
+    # the longest strip at full scale, and the extreme gains
+    max_samples = int(re.search(r"AFD_MAX_SAMPLES (\d+)L",
+                                (exported / "afdetect_model.h").read_text()).group(1))
+    full = np.random.default_rng(0).choice([-32768, 32767], max_samples)
+    for gain in (1, 65535):
+        run_demo(binary, full, adc_gain=gain)  # raises on a sanitizer report
+    rates = _stream_init_rates(gcc, SANITIZE, exported, tmp_path)
+    assert rates[2**31 - 1][0] == -1 and rates[1_000_000][0] == 0
 
 
 def test_integer_preprocessing_in_c_matches_python(model, exported: Path) -> None:

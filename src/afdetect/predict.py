@@ -12,11 +12,15 @@ from tqdm import tqdm
 from afdetect import CLASSES
 from afdetect.data.preprocess import preprocess
 from afdetect.errors import InputError
-from afdetect.io.records import WFDB_SUFFIXES, Recording, read_record
+from afdetect.io.records import WFDB_SUFFIXES, Recording, read_record, recording_seconds
 from afdetect.models import Classifier, softmax
 
 RECORD_SUFFIXES = (".hea", ".csv", ".npy")
 LONG_RECORDING_S = 120.0  # twice the longest training strip (61 s)
+# predict reads a recording whole and runs the network over all of it at once, in memory
+# that grows with the length (peak RSS 0.75 GB at 10 min, 1.5 GB at 30 min, 24 GB at 24 h),
+# for one label that says little about hours of ECG; longer recordings are scan's.
+MAX_PREDICT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,20 @@ def long_recording_note(prediction: Prediction) -> str | None:
             "`afdetect scan` for AF episodes and AF burden")
 
 
+def check_strip_length(source: str | Path, seconds: float) -> None:
+    """Refuse a recording longer than :data:`MAX_PREDICT_S`, pointing to ``scan``.
+
+    Raises:
+        InputError: naming ``source``, when ``seconds`` exceeds the limit.
+    """
+    if seconds > MAX_PREDICT_S:
+        raise InputError(source, f"too long for predict: {seconds / 60:.1f} min, over its "
+                                 f"{MAX_PREDICT_S / 60:g} min (one label for the whole "
+                                 "recording, which it reads whole into memory); use "
+                                 "`afdetect scan` for long recordings: AF episodes and AF "
+                                 "burden in memory that does not grow with the length")
+
+
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     """Files named directly, plus the recordings inside any folder, in a stable order.
 
@@ -83,7 +101,10 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 
 def classify_recordings(classifier: Classifier, recordings: list[Recording],
                         sources: list[str]) -> list[Prediction]:
-    """Run ``classifier`` on already-read recordings (all must pass preprocessing)."""
+    """Run ``classifier`` on already-read recordings (all must pass preprocessing and be
+    at most :data:`MAX_PREDICT_S` long)."""
+    for recording in recordings:
+        check_strip_length(recording.name, recording.duration_s)
     signals = [preprocess(r, classifier.preprocess) for r in recordings]
     probabilities = softmax(classifier.logits(signals).astype(np.float64))
     return [Prediction(src, rec, CLASSES[int(p.argmax())],
@@ -96,6 +117,9 @@ def classify_files(classifier: Classifier, inputs: list[str | Path], *, fs: floa
                    ) -> tuple[list[Prediction], list[InputError]]:
     """Classify every recording in ``inputs``; bad files are returned, not raised.
 
+    A recording longer than :data:`MAX_PREDICT_S` is refused from its header (or array
+    shape, or CSV row count) before its samples are read.
+
     Returns:
         the predictions in input order, and one :class:`InputError` per failed file.
     """
@@ -103,6 +127,9 @@ def classify_files(classifier: Classifier, inputs: list[str | Path], *, fs: floa
     failures: list[InputError] = []
     for path in tqdm(expand_inputs(inputs), desc="classifying", unit="rec", disable=not progress):
         try:
+            seconds = recording_seconds(path, fs=fs, lead=lead)
+            if seconds is not None:
+                check_strip_length(path, seconds)
             recording = read_record(path, fs=fs, lead=lead)
             predictions.extend(classify_recordings(classifier, [recording], [str(path)]))
         except InputError as exc:

@@ -279,11 +279,17 @@ int afd_finish(int32_t logits[AFD_N_CLASSES]);
 /* afd_reset, afd_push for each sample, afd_finish. */
 int afd_classify(const int16_t *samples, int32_t n, int32_t logits[AFD_N_CLASSES]);
 /* Continuous monitoring (afdetect scan's integer pipeline): raw ADC counts of up to 16
-   bits at fs_in_hz (>= 100) go in one by one, indefinitely, in static RAM; the engine
-   resamples, removes the baseline, scales and quantises inside. A decision comes every
-   hop_steps model steps (AFD_STEP_SAMPLES samples at AFD_SAMPLING_RATE_HZ each) over the
-   last window_steps steps (at most AFD_MAX_WINDOW_STEPS). Returns 0, or -1 for bad
-   arguments or a model with RR features (AFD_RR); it ends any strip in progress. */
+   bits at fs_in_hz go in one by one, indefinitely, in static RAM; the engine resamples,
+   removes the baseline, scales and quantises inside. Accepted rates: whole Hz from
+   AFD_MIN_FS_IN_HZ to AFD_MAX_FS_IN_HZ (the resampler's phase, under
+   AFD_SAMPLING_RATE_HZ, plus the reduced input rate must fit in int32; 1 MHz leaves a
+   wide margin and is far above any ECG front end). A decision comes every hop_steps
+   model steps (AFD_STEP_SAMPLES samples at AFD_SAMPLING_RATE_HZ each) over the last
+   window_steps steps (1 to AFD_MAX_WINDOW_STEPS), hop_steps >= 1. Returns 0, or -1 for
+   a rate or window outside those ranges, no on_window, or a model with RR features
+   (AFD_RR); on -1 nothing changes, else it ends any strip in progress. */
+#define AFD_MIN_FS_IN_HZ 100L
+#define AFD_MAX_FS_IN_HZ 1000000L
 #define AFD_STEP_SAMPLES {step_samples}
 #define AFD_MAX_WINDOW_STEPS {max_window}
 #define AFD_BLOCK {block}
@@ -312,7 +318,8 @@ int afd_classify_batch(const int16_t *samples, int32_t n, int32_t logits[AFD_N_C
 /* afd_push's input from raw samples at AFD_SAMPLING_RATE_HZ with adc_per_mv counts per
    millivolt, in integers: subtract the mean, scale by the power of two nearest the
    standard deviation, multiply by 2^AFD_INPUT_FRAC_BITS, round half up, clamp. Needs the
-   whole recording (two passes). Returns 0, or -1 for n < 1 or adc_per_mv < 1. */
+   whole recording (two passes). Returns 0, or -1 for n outside 1..AFD_MAX_SAMPLES or
+   adc_per_mv outside 1..65535 (the ranges its int64 arithmetic is safe for). */
 int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_t *out);
 
 #endif
@@ -486,20 +493,26 @@ int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_
     /* The float definition: x = adc / gain mV; x -= mean(x); k = round(log2(std(x)));
        q = floor(x * 2^(F - k) + 1/2), clamped; F = AFD_INPUT_FRAC_BITS. Here in
        integers: centred values are (n * adc - sum) / (n * gain), exactly. */
-    int64_t sum = 0, sum_sq = 0, var, gain2, num, den;
+    int64_t sum = 0, mean, rest, dev = 0, var, gain2, num, den;
     int32_t i, k, f;
     const int64_t top = ((int64_t)1 << (AFD_INPUT_BITS - 1)) - 1;
-    if (n < 1 || adc_per_mv < 1) return -1;
-    for (i = 0; i < n; i++) {{
-        sum += adc[i];
-        sum_sq += (int64_t)adc[i] * adc[i];
-    }}
-    var = ((int64_t)n * sum_sq - sum * sum) / ((int64_t)n * n);  /* counts^2 */
+    if (n < 1 || n > AFD_MAX_SAMPLES || adc_per_mv < 1 || adc_per_mv > 65535) return -1;
+    for (i = 0; i < n; i++) sum += adc[i];
+    /* var = floor((n sum(adc^2) - sum^2) / n^2) counts^2, without the n sum(adc^2) that
+       overflows int64 for long full-scale strips: with sum = mean n + rest (0 <= rest <
+       n) and dev = sum((adc - mean)^2) = a n + b (0 <= b < n), the numerator is
+       n dev - rest^2, so var = a, less 1 when b n < rest^2. */
+    mean = floor_div(sum, n);
+    rest = sum - mean * n;
+    for (i = 0; i < n; i++) dev += (adc[i] - mean) * (adc[i] - mean);
+    var = dev / n - (dev % n * n < rest * rest ? 1 : 0);
     gain2 = (int64_t)adc_per_mv * adc_per_mv;
     /* k = round(log2(std / gain)): the k with gain^2 2^(2k-1) <= var < gain^2 2^(2k+1) */
     k = 0;
     while (k < 20 && (gain2 << (2 * k + 1)) <= var) k++;
-    while (k > -20 && (var << (1 - 2 * k)) < gain2) k--;
+    /* only when k did not grow (then var >= gain^2 2^(2k-1) already; and the shift
+       stays positive) */
+    while (k <= 0 && k > -20 && (var << (1 - 2 * k)) < gain2) k--;
     f = AFD_INPUT_FRAC_BITS - k;
     den = (int64_t)n * adc_per_mv;
     if (f < 0) den <<= -f;
@@ -970,8 +983,8 @@ int afd_stream_init(int32_t fs_in_hz, int32_t window_steps, int32_t hop_steps,
     int64_t g;
     int32_t i;
     if (AFD_RR_CODE) return -1;  /* windows of RR features: not yet */
-    if (fs_in_hz < 100 || window_steps < 1 || window_steps > AFD_MAX_WINDOW_STEPS ||
-        hop_steps < 1 || !on_window) return -1;
+    if (fs_in_hz < AFD_MIN_FS_IN_HZ || fs_in_hz > AFD_MAX_FS_IN_HZ || window_steps < 1 ||
+        window_steps > AFD_MAX_WINDOW_STEPS || hop_steps < 1 || !on_window) return -1;
     afd_reset();
     streaming = 1;
     g = gcd64(fs_in_hz, AFD_SAMPLING_RATE_HZ);
@@ -1036,40 +1049,128 @@ static void print_window(int cls, const int32_t logits[AFD_N_CLASSES], void *use
 """
 
 _DEMO = """\
-/* Demo: classify one recording given as integers, one per line.
+/* Demo: classify one recording given as integers separated by white space (one per line).
      afd_demo input.txt            quantised samples (afd_push's input)
-     afd_demo --adc GAIN raw.txt   raw ADC counts at AFD_SAMPLING_RATE_HZ, GAIN counts/mV
-   Prints the class and the integer logits.
+     afd_demo --adc GAIN raw.txt   raw 16-bit ADC counts at AFD_SAMPLING_RATE_HZ, GAIN
+                                   counts/mV (1 to 65535)
      afd_demo --batch input.txt    as the first, with the batch mode (afd_classify_batch)
+   Prints the class and the integer logits. The strip is read whole, into a buffer that
+   grows as it reads, up to AFD_MAX_SAMPLES samples: the longest strip whose int32
+   accumulators are proven (use --stream for longer recordings).
      afd_demo --stream FS WINDOW HOP raw.txt
-   Continuous monitoring of raw ADC counts at FS Hz, read as they come (any length; FILE
-   "-" reads standard input): one line per window decision, "class logits...". */
+   Continuous monitoring of raw ADC counts at FS Hz (AFD_MIN_FS_IN_HZ to AFD_MAX_FS_IN_HZ),
+   read as they come (any length; FILE "-" reads standard input): one line per window
+   decision, "class logits...".
+   A file that is longer, holds anything but integers in range, or cannot be read, and a
+   bad argument, are refused with one line on stderr: exit status 1 (2 for usage). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "afdetect_model.h"
-
-#define MAX_SAMPLES 18300  /* 61 s at 300 Hz: the longest CinC 2017 recording */
-
-static int16_t raw[MAX_SAMPLES], samples[MAX_SAMPLES];
 """ + PRINT_DECISION + """
+/* The next integer of fh into *v: 1; 0 at the end of the file; -1, after a message naming
+   path and the sample's position, for a read error or a token that is not an integer in
+   lo..hi. */
+static int next_value(FILE *fh, const char *path, long index, long lo, long hi, long *v)
+{
+    char token[32], *end;
+    if (fscanf(fh, "%31s", token) != 1) {
+        if (!ferror(fh)) return 0;
+        fprintf(stderr, "%s: read error after %ld samples\\n", path, index);
+        return -1;
+    }
+    errno = 0;
+    *v = strtol(token, &end, 10);
+    if (end == token || *end != '\\0' || errno == ERANGE || *v < lo || *v > hi) {
+        fprintf(stderr, "%s: sample %ld is \\"%s\\", not an integer in %ld..%ld\\n", path,
+                index + 1, token, lo, hi);
+        return -1;
+    }
+    return 1;
+}
+
+/* A whole argument as an integer in lo..hi into *v: 1, or 0 when it is not one. */
+static int parse_arg(const char *text, long lo, long hi, long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtol(text, &end, 10);
+    return end != text && *end == '\\0' && errno != ERANGE && *v >= lo && *v <= hi;
+}
+
+/* The whole file as samples in lo..hi, in a buffer grown as needed up to AFD_MAX_SAMPLES:
+   their number (the buffer in *out, for the caller to free), or -1 after a message. */
+static long read_strip(const char *path, long lo, long hi, int16_t **out)
+{
+    FILE *fh = fopen(path, "r");
+    int16_t *buf = NULL, *grown;
+    long n = 0, capacity = 0, v;
+    int got;
+    if (!fh) {
+        fprintf(stderr, "%s: cannot open (%s)\\n", path, strerror(errno));
+        return -1;
+    }
+    while ((got = next_value(fh, path, n, lo, hi, &v)) == 1) {
+        if (n == AFD_MAX_SAMPLES) {
+            fprintf(stderr, "%s: more than %ld samples (%ld s at %d Hz), the longest strip "
+                    "this engine is proven for; use --stream for long recordings\\n", path,
+                    (long)AFD_MAX_SAMPLES, (long)AFD_MAX_SAMPLES / AFD_SAMPLING_RATE_HZ,
+                    AFD_SAMPLING_RATE_HZ);
+            got = -1;
+            break;
+        }
+        if (n == capacity) {
+            capacity = capacity ? 2 * capacity : 4096;
+            if (capacity > AFD_MAX_SAMPLES) capacity = AFD_MAX_SAMPLES;
+            grown = (int16_t *)realloc(buf, sizeof *buf * (size_t)capacity);
+            if (!grown) {
+                fprintf(stderr, "%s: out of memory at %ld samples\\n", path, n);
+                got = -1;
+                break;
+            }
+            buf = grown;
+        }
+        buf[n++] = (int16_t)v;
+    }
+    fclose(fh);
+    if (got < 0) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    return n;
+}
+
 static int stream(int argc, char **argv)
 {
-    long v;
+    long fs, window, hop, v, n = 0;
+    int got;
     FILE *fh;
-    if (argc != 6 || afd_stream_init((int32_t)atol(argv[2]), (int32_t)atol(argv[3]),
-                                     (int32_t)atol(argv[4]), print_window, NULL) != 0) {
-        fprintf(stderr, "usage: %s --stream FS>=100 WINDOW_STEPS HOP_STEPS FILE\\n", argv[0]);
+    if (argc != 6 || !parse_arg(argv[2], AFD_MIN_FS_IN_HZ, AFD_MAX_FS_IN_HZ, &fs) ||
+        !parse_arg(argv[3], 1, AFD_MAX_WINDOW_STEPS, &window) ||
+        !parse_arg(argv[4], 1, INT32_MAX, &hop)) {
+        fprintf(stderr, "usage: %s --stream FS WINDOW_STEPS HOP_STEPS FILE (FS %ld to %ld "
+                "Hz, WINDOW_STEPS 1 to %d, HOP_STEPS >= 1)\\n", argv[0],
+                (long)AFD_MIN_FS_IN_HZ, (long)AFD_MAX_FS_IN_HZ, AFD_MAX_WINDOW_STEPS);
         return 2;
+    }
+    if (afd_stream_init((int32_t)fs, (int32_t)window, (int32_t)hop, print_window, NULL)) {
+        fprintf(stderr, "%s: afd_stream_init refused (a model with RR features?)\\n", argv[0]);
+        return 1;
     }
     fh = strcmp(argv[5], "-") == 0 ? stdin : fopen(argv[5], "r");
     if (!fh) {
-        fprintf(stderr, "%s: cannot open\\n", argv[5]);
+        fprintf(stderr, "%s: cannot open (%s)\\n", argv[5], strerror(errno));
         return 1;
     }
-    while (fscanf(fh, "%ld", &v) == 1) afd_stream_push((int32_t)v);
-    fclose(fh);
-    return 0;
+    /* afd_stream_push clamps to 16 bits; anything int32 holds is a count */
+    while ((got = next_value(fh, argv[5], n, INT32_MIN, INT32_MAX, &v)) == 1) {
+        afd_stream_push((int32_t)v);
+        n++;
+    }
+    if (fh != stdin) fclose(fh);
+    return got < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -1077,39 +1178,59 @@ int main(int argc, char **argv)
     const char *path = argc > 1 ? argv[argc - 1] : NULL;
     int adc = argc == 4 && strcmp(argv[1], "--adc") == 0;
     int batch = argc == 3 && strcmp(argv[1], "--batch") == 0;
-    int32_t n = 0, logits[AFD_N_CLASSES];
-    long v;
+    const long top = (1L << (AFD_INPUT_BITS - 1)) - 1;
+    int16_t *raw = NULL, *samples;
+    int32_t logits[AFD_N_CLASSES];
+    long n, gain = 0;
     int cls;
-    FILE *fh;
     if (argc > 1 && strcmp(argv[1], "--stream") == 0) return stream(argc, argv);
-    if (!path || (argc != 2 && !adc && !batch)) {
-        fprintf(stderr, "usage: %s [--adc GAIN | --batch] FILE\\n", argv[0]);
+    if (!path || (argc != 2 && !adc && !batch) || (adc && !parse_arg(argv[2], 1, 65535, &gain))) {
+        fprintf(stderr, "usage: %s [--adc GAIN (1 to 65535 counts/mV) | --batch] FILE\\n",
+                argv[0]);
         return 2;
     }
-    fh = fopen(path, "r");
-    if (!fh) {
-        fprintf(stderr, "%s: cannot open\\n", path);
+    /* raw counts are 16-bit; quantised samples AFD_INPUT_BITS-bit */
+    n = adc ? read_strip(path, -32768, 32767, &raw) : read_strip(path, -top - 1, top, &raw);
+    if (n < 0) return 1;
+    if (n < AFD_MIN_SAMPLES) {
+        fprintf(stderr, "%s: too short (%ld samples, at least %ld)\\n", path, n,
+                (long)AFD_MIN_SAMPLES);
+        free(raw);
         return 1;
     }
-    while (n < MAX_SAMPLES && fscanf(fh, "%ld", &v) == 1) raw[n++] = (int16_t)v;
-    fclose(fh);
-    if (adc) afd_quantise_input(raw, n, (int32_t)atol(argv[2]), samples);
-    else memcpy(samples, raw, sizeof(int16_t) * (size_t)n);
+    samples = raw;
+    if (adc) {
+        samples = (int16_t *)malloc(sizeof *samples * (size_t)n);
+        if (!samples || afd_quantise_input(raw, (int32_t)n, (int32_t)gain, samples) != 0) {
+            fprintf(stderr, "%s: %s\\n", path, samples ? "afd_quantise_input refused it"
+                                                       : "out of memory");
+            free(samples);
+            free(raw);
+            return 1;
+        }
+        free(raw);
+    }
     if (batch) {
 #if AFD_HAS_BATCH
-        void *work = malloc(afd_batch_work_bytes(n));
-        if (!work) return 1;
-        cls = afd_classify_batch(samples, n, logits, work);
+        void *work = malloc(afd_batch_work_bytes((int32_t)n));
+        if (!work) {
+            fprintf(stderr, "%s: out of memory for the batch mode\\n", path);
+            free(samples);
+            return 1;
+        }
+        cls = afd_classify_batch(samples, (int32_t)n, logits, work);
         free(work);
 #else
         fprintf(stderr, "the %s layout has no batch mode\\n", AFD_LAYOUT);
+        free(samples);
         return 2;
 #endif
     } else {
-        cls = afd_classify(samples, n, logits);
+        cls = afd_classify(samples, (int32_t)n, logits);
     }
+    free(samples);
     if (cls < 0) {
-        fprintf(stderr, "%s: too short (%ld samples)\\n", path, (long)n);
+        fprintf(stderr, "%s: the engine refused %ld samples\\n", path, n);
         return 1;
     }
     print_decision(cls, logits);

@@ -303,3 +303,59 @@ def _wfdb_stream(path: Path, fs: float | None, lead: str | int) -> SignalStream:
                                f"{n_samples} ({exc.problem})") from None
     return SignalStream(base.name, str(path), float(meta.fs), n_samples, gain,
                         names[channel] if names else "", read_wfdb_counts)
+
+
+def recording_seconds(path: str | Path, *, fs: float | None = None,
+                      lead: str | int = 0) -> float | None:
+    """How long a recording lasts, in seconds, found without reading its samples.
+
+    From the WFDB header's signal length (or, when the header gives none, the signal
+    file's size), a ``.npy`` array's shape (memory-mapped), or a CSV's count of non-blank
+    rows (read a block at a time). None when the rate of a CSV or ``.npy`` is not given or
+    the length cannot be known beforehand (a compressed WFDB format without a length): the
+    reader then reports the problem, or reads the file. Raises :class:`InputError` for
+    files the readers would refuse anyway (no such file, unreadable header, bad lead).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".npy") and (fs is None or not np.isfinite(fs) or fs <= 0):
+        return None
+    if suffix == ".npy":
+        return len(_npy_lead(path, lead, mmap=True)) / float(fs or 1.0)
+    if suffix == ".csv":
+        return _csv_rows(path) / float(fs or 1.0)
+    if suffix not in WFDB_SUFFIXES and suffix != "":
+        return None
+    base, meta, _, channel = _wfdb_header(path, lead)
+    n_samples = meta.sig_len
+    if not n_samples:
+        name = meta.file_name[channel]
+        per_frame = sum(n for n, f in zip(meta.samps_per_frame, meta.file_name, strict=True)
+                        if f == name)
+        try:  # what wfdb.rdrecord does for a header without a length
+            n_samples = wfdb.io._signal._infer_sig_len(
+                name, meta.fmt[channel], per_frame, (meta.byte_offset or [0] * meta.n_sig)[
+                    channel], str(base.parent))
+        except Exception:  # a compressed format, a missing file: the reader will say
+            return None
+    return int(n_samples) / float(meta.fs) if n_samples and meta.fs else None
+
+
+def _csv_rows(path: Path) -> int:
+    """Non-blank rows of a CSV, a first row of column names excluded, counted a line at a
+    time (memory does not grow with the file)."""
+    rows, first = 0, None
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    first = line if first is None else first
+                    rows += 1
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as exc:
+        raise InputError(path, f"unreadable ({_one_line(exc)})") from None
+    if first is not None:
+        cells = first.decode("utf-8-sig", errors="replace").split(",")
+        rows -= not _is_numeric_row([c.strip() for c in cells])
+    return rows
