@@ -681,7 +681,7 @@ def _report(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from afdetect.deploy.costs import compiled_size
     from afdetect.deploy.export import build, check, export
-    from afdetect.deploy.targets import get_target, require_toolchain
+    from afdetect.deploy.targets import get_target, instance_sizes, require_toolchain
 
     if args.fmt == "onnx":
         return _export_onnx(args)
@@ -701,9 +701,10 @@ def _export(args: argparse.Namespace) -> int:
                                "errors": result.failures}
         if args.target:  # --target host: this machine's object sizes; QEMU counts none
             compiled = compiled_size(args.out)
+            instances = instance_sizes(args.out, target)
             out.update(target="host", flash_bytes=compiled["text"],
-                       ram_bytes=compiled["data"] + compiled["bss"],
-                       instructions_per_30s=None)
+                       ram_bytes=compiled["data"] + compiled["bss"] + sum(instances.values()),
+                       instance_bytes=instances, instructions_per_30s=None)
         print(json.dumps(out, indent=2))
     else:
         print(_table(["record", "mode", "class", "identical", "C logits"],
@@ -742,8 +743,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 def _export_target(args: argparse.Namespace, name: str, model: Any, metadata: Any,
                    target: Any) -> int:
-    from afdetect.deploy.codegen import write_export
-    from afdetect.deploy.targets import check_on_target, firmware_files, library_memory
+    from afdetect.deploy.codegen import firmware_files, write_export
+    from afdetect.deploy.targets import check_on_target, library_memory
 
     write_export(args.out, firmware_files())
     if not args.check:

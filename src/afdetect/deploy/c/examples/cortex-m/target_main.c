@@ -1,0 +1,69 @@
+/* afdetect firmware driver: reads afd_input.txt through semihosting.
+     calibrate N      runs a 2-instruction loop N times: prints the SysTick ticks
+     strip            then quantised samples: prints "class logits... ticks"
+     stream FS W H    then raw counts: prints "class logits..." per window
+   and "done". ticks: SysTick ticks spent in the engine (QEMU -icount: see README). */
+#include <stdio.h>
+#include <string.h>
+#include "afdetect.h"
+#include "../afd_print.h"
+
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#define MAX_STRIP 18300  /* 61 s at 300 Hz */
+
+extern volatile uint32_t afd_systick_wraps;
+static int16_t samples[MAX_STRIP];
+static afd_strip_t strip;
+static afd_stream_t monitor;
+
+static uint32_t ticks(void)
+{
+    uint32_t w, v;
+    do {
+        w = afd_systick_wraps;
+        v = SYST_CVR;
+    } while (w != afd_systick_wraps);
+    return (w << 24) + (0xFFFFFFu - v);
+}
+
+int main(void)
+{
+    FILE *fh = fopen("afd_input.txt", "r");
+    char mode[16];
+    long v, fs, window, hop;
+    int32_t n = 0, logits[AFD_N_CLASSES];
+    uint32_t t0, t1;
+    int cls;
+    if (!fh || fscanf(fh, "%15s", mode) != 1) return 2;
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0;
+    SYST_CSR = 7;  /* processor clock, interrupt on wrap, enabled */
+    if (strcmp(mode, "calibrate") == 0) {  /* 2 instructions per iteration */
+        uint32_t count;
+        if (fscanf(fh, "%ld", &v) != 1 || v < 1) return 6;
+        count = (uint32_t)v;
+        t0 = ticks();
+        __asm volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b" : "+l"(count) : : "cc");
+        t1 = ticks();
+        printf("%lu\n", (unsigned long)(t1 - t0));
+    } else if (strcmp(mode, "strip") == 0) {
+        while (n < MAX_STRIP && fscanf(fh, "%ld", &v) == 1) samples[n++] = (int16_t)v;
+        t0 = ticks();
+        cls = afd_classify(&strip, samples, n, logits);
+        t1 = ticks();
+        if (cls < 0) return 4;
+        print_decision(cls, logits);
+        printf(" %lu\n", (unsigned long)(t1 - t0));
+    } else {
+        if (fscanf(fh, "%ld %ld %ld", &fs, &window, &hop) != 3 ||
+            afd_stream_init(&monitor, (int32_t)fs, (int32_t)window, (int32_t)hop,
+                            print_window, 0))
+            return 5;
+        while (fscanf(fh, "%ld", &v) == 1) afd_stream_push(&monitor, (int32_t)v);
+    }
+    fclose(fh);
+    printf("done\n");
+    return 0;
+}
