@@ -25,12 +25,12 @@ from provenance import command_line
 
 from afdetect.atomic import write_json_atomic
 from afdetect.data.preprocess import preprocess
-from afdetect.deploy.engine import IntegerEngine
 from afdetect.deploy.export import CFLAGS, c_compiler, export, library_sources
-from afdetect.deploy.format import load_compressed
 from afdetect.io.records import read_record
 from afdetect.model import load_float_model
 from afdetect.models import resolve_model
+from afdetect.runtime.engine import IntegerEngine
+from afdetect.runtime.format import load_compressed
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "cinc2017"
 

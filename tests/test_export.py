@@ -17,7 +17,6 @@ from test_compress import SMALL, SMALL_RR, _quantised
 from afdetect.compress.integer import to_integer
 from afdetect.data.preprocess import PreprocessConfig, preprocess
 from afdetect.data.store import load_dataset
-from afdetect.deploy.engine import IntegerEngine
 from afdetect.deploy.export import (
     CFLAGS,
     build,
@@ -28,9 +27,10 @@ from afdetect.deploy.export import (
     library_sources,
     run_demo,
 )
-from afdetect.deploy.format import save_compressed
 from afdetect.io.records import Recording, read_record
 from afdetect.monitor.scan import ScanConfig
+from afdetect.runtime.engine import IntegerEngine
+from afdetect.runtime.format import save_compressed
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on PATH")
@@ -85,7 +85,7 @@ def test_packed_layout_and_batch_mode_are_bit_exact(granularity: str, config,
 @pytest.mark.parametrize("scheme", ["csr", "bitmap", "relative"])
 def test_packed_layout_decodes_each_scheme_when_forced(scheme: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import afdetect.deploy.format as fmt
+    import afdetect.runtime.format as fmt
     from afdetect.compress.sparse_index import (
         KERNEL,
         IndexEncoding,

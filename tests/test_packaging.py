@@ -17,9 +17,9 @@ from test_export import METADATA, RECORDS, model  # noqa: F401  (model: a fixtur
 
 from afdetect import __version__
 from afdetect.data.preprocess import PreprocessConfig, preprocess
-from afdetect.deploy.engine import IntegerEngine
 from afdetect.deploy.export import export, run_demo
 from afdetect.io.records import read_record
+from afdetect.runtime.engine import IntegerEngine
 
 # PlatformIO library.json: "name" and "version" required (docs.platformio.org, Library
 # Manifest); the fields it defines, and those of "build".

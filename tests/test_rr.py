@@ -161,7 +161,7 @@ def test_c_detector_equals_python_on_real_records_and_edge_lengths(tmp_path: Pat
 def test_rr_model_predicts_strips_and_refuses_scans_in_one_line(tmp_path: Path) -> None:
     from test_cli import assert_clean_error, run
 
-    from afdetect.deploy.format import save_compressed
+    from afdetect.runtime.format import save_compressed
 
     samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
     model = to_integer(_quantised(samples, config=SMALL_RR))

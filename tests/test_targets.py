@@ -35,8 +35,8 @@ def test_target_check_is_bit_exact_under_qemu(target: str, tmp_path: Path) -> No
     assert 1e6 < out["instructions_per_30s"] < 1e9
     example = tmp_path / "examples" / "cortex-m"
     assert (example / "startup.c").exists() and (example / "target.ld").exists()
-    # RAM: the library has no static data; one strip and one stream instance
-    assert sum(out["instance_bytes"].values()) == out["ram_bytes"]
+    # RAM: the library has no static data; the larger instance (the driver's union)
+    assert max(out["instance_bytes"].values()) == out["ram_bytes"]
 
 
 def test_unknown_target_lists_the_known_ones(tmp_path: Path) -> None:

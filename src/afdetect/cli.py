@@ -610,8 +610,8 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def _load_compressed_model(model: str | None, command: str) -> tuple[str, Path, Any, Any]:
-    from afdetect.deploy.format import is_compressed_file, load_compressed
     from afdetect.models import DEFAULT_MODEL, resolve_model
+    from afdetect.runtime.format import is_compressed_file, load_compressed
 
     name, path = resolve_model(model or DEFAULT_MODEL)
     if not is_compressed_file(path):
@@ -703,7 +703,7 @@ def _export(args: argparse.Namespace) -> int:
             compiled = compiled_size(args.out)
             instances = instance_sizes(args.out, target)
             out.update(target="host", flash_bytes=compiled["text"],
-                       ram_bytes=compiled["data"] + compiled["bss"] + sum(instances.values()),
+                       ram_bytes=compiled["data"] + compiled["bss"] + max(instances.values()),
                        instance_bytes=instances, instructions_per_30s=None)
         print(json.dumps(out, indent=2))
     else:
@@ -720,9 +720,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from afdetect.deploy.format import is_compressed_file
     from afdetect.model.io import load_float_model
     from afdetect.models import resolve_model
+    from afdetect.runtime.format import is_compressed_file
 
     name, path = resolve_model(args.model or "float")
     if is_compressed_file(path):

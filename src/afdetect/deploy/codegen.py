@@ -6,7 +6,7 @@ and the batch mode), the same for every model. This module emits only what a mod
 changes: ``afd_config.h`` (its dimensions) and ``afd_model_tables.c`` (its weights as
 ``const`` tables), and proves at export that no int32 accumulator overflows on strips up
 to ``max_seconds`` or windows up to ``max_window_steps``. The library then computes
-exactly what :class:`afdetect.deploy.engine.IntegerEngine` computes.
+exactly what :class:`afdetect.runtime.engine.IntegerEngine` computes.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import numpy as np
 
 from afdetect.compress.integer import IntegerLayer, IntegerModel, conv_accumulator_bound
 from afdetect.compress.sparse_index import KERNEL, bits_for, whole_kernels
-from afdetect.deploy.format import pack_layer
 from afdetect.errors import AfdetectError
 from afdetect.model.rr import FEATURE_MAX, MEDIAN_OF, N_FEATURES, SCALE_BITS
 from afdetect.monitor.frontend import FrontEndConfig
+from afdetect.runtime.format import pack_layer
 
 INT32_MAX = 2**31 - 1
 LAYOUTS = ("fast", "packed")

@@ -16,11 +16,11 @@ from afdetect import CLASSES
 from afdetect.compress.integer import IntegerModel
 from afdetect.data.preprocess import PreprocessConfig, preprocess
 from afdetect.deploy.codegen import MAX_WINDOW_STEPS, ExportSizes, generate, write_export
-from afdetect.deploy.engine import IntegerEngine
 from afdetect.deploy.packaging import package_files
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream, read_record
 from afdetect.monitor.scan import IntegerStepModel, ScanConfig, scan_stream, window_geometry
+from afdetect.runtime.engine import IntegerEngine
 
 # -O3 vectorises the batch mode
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-O3"]

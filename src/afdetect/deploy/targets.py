@@ -140,8 +140,9 @@ def instance_sizes(out_dir: str | Path, target: Target) -> dict[str, int]:
 
 def library_memory(out_dir: str | Path, target: Target) -> tuple[int, int]:
     """(flash, RAM) bytes of the engine library for ``target``: text + rodata of its
-    objects, and their data + bss (none: the state is the caller's) plus one
-    ``afd_strip_t`` and one ``afd_stream_t``, the instances the example driver holds."""
+    objects, and their data + bss (none: the state is the caller's) plus the larger
+    instance, ``afd_strip_t`` or ``afd_stream_t``: what a firmware running one mode at a
+    time holds (the example driver keeps the two in a union)."""
     require_toolchain(target)
     out = Path(out_dir)
     (out / "build").mkdir(exist_ok=True)
@@ -160,7 +161,7 @@ def library_memory(out_dir: str | Path, target: Target) -> tuple[int, int]:
                 flash += size
             elif name.startswith((".data", ".bss")):
                 ram += size
-    return flash, ram + sum(instance_sizes(out, target).values())
+    return flash, ram + max(instance_sizes(out, target).values())
 
 
 def run_firmware(elf: Path, target: Target, workdir: Path, input_text: str,

@@ -15,8 +15,11 @@
 
 extern volatile uint32_t afd_systick_wraps;
 static int16_t samples[MAX_STRIP];
-static afd_strip_t strip;
-static afd_stream_t monitor;
+/* one mode per run: the two instances share their memory */
+static union {
+    afd_strip_t strip;
+    afd_stream_t monitor;
+} engine;
 
 static uint32_t ticks(void)
 {
@@ -51,17 +54,17 @@ int main(void)
     } else if (strcmp(mode, "strip") == 0) {
         while (n < MAX_STRIP && fscanf(fh, "%ld", &v) == 1) samples[n++] = (int16_t)v;
         t0 = ticks();
-        cls = afd_classify(&strip, samples, n, logits);
+        cls = afd_classify(&engine.strip, samples, n, logits);
         t1 = ticks();
         if (cls < 0) return 4;
         print_decision(cls, logits);
         printf(" %lu\n", (unsigned long)(t1 - t0));
     } else {
         if (fscanf(fh, "%ld %ld %ld", &fs, &window, &hop) != 3 ||
-            afd_stream_init(&monitor, (int32_t)fs, (int32_t)window, (int32_t)hop,
+            afd_stream_init(&engine.monitor, (int32_t)fs, (int32_t)window, (int32_t)hop,
                             print_window, 0))
             return 5;
-        while (fscanf(fh, "%ld", &v) == 1) afd_stream_push(&monitor, (int32_t)v);
+        while (fscanf(fh, "%ld", &v) == 1) afd_stream_push(&engine.monitor, (int32_t)v);
     }
     fclose(fh);
     printf("done\n");
