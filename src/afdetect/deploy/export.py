@@ -351,6 +351,11 @@ cmake -B arm -DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake -DAFDETECT_CPU=cor
     && cmake --build arm                 # libafdetect.a for the core
 ```
 
+On a core whose multiply-accumulate takes one cycle (Cortex-M3, M4, M7, M33), compile with
+`-DAFD_MULTIPLY=1`: the fast layout's kernels then multiply by sign x 2^shift in unrolled
+kernels instead of shifting and negating, with the same integers as results (`afdetect
+export --target cortex-m4` does). The default, 0, uses no multiplier (Cortex-M0/M0+).
+
 The demo prints the class and the four integer logits (larger is more likely; divide by
 2^{-model.classifier.e_min + model.classifier.in_frac} times the number of final time steps
 for the float model's logits).

@@ -6,6 +6,13 @@
 
 #include "afdetect.h"
 
+/* 1: the fast layout's kernels multiply by sign * 2^shift (faster where a multiply costs
+   what a shift does, as on Cortex-M3/M4/M7/M33); 0: shifts and adds only, no multiplier
+   (Cortex-M0/M0+, ASIC estimates). Same results either way. -DAFD_MULTIPLY=1 to choose. */
+#ifndef AFD_MULTIPLY
+#define AFD_MULTIPLY 0
+#endif
+
 #if AFD_LAYOUT_PACKED
 /* Packed layout: each layer's blocks exactly as the .afq file stores them, decoded on the
    fly at every use: the sparse index (scheme 0 dense, 1 bitmap, 2 relative with r-bit
