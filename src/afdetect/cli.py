@@ -769,6 +769,10 @@ def _export_target(args: argparse.Namespace, name: str, model: Any, metadata: An
                   f"{e['time_at_64mhz_ms']:.1f} ms at 64 MHz, {e['energy_uj']:.0f} uJ on a "
                   f"{e['part']['name']} ({e['part']['ua_per_mhz']:g} uA/MHz at "
                   f"{e['part']['volts']:g} V), one instruction per cycle")
+        if result["stream_instructions_per_s"]:
+            print(f"continuous mode: {result['stream_instructions_per_s']:,} instructions per "
+                  f"second of monitoring, {result['stream_average_ua']:g} uA on average at "
+                  "64 MHz, one instruction per cycle")
     for failure in result["errors"]:
         print(f"afdetect: error: {failure}", file=sys.stderr)
     return 0 if result["identical"] and not result["errors"] else 1

@@ -152,8 +152,10 @@ class Runner(Protocol):
         """Quantised samples -> (class label, integer logits, instructions or None)."""
         ...
 
-    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int) -> np.ndarray:
-        """Raw counts -> window logits, int64 (n_windows, n_classes)."""
+    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int
+               ) -> tuple[np.ndarray, int | None]:
+        """Raw counts -> (window logits, int64 (n_windows, n_classes); instructions in the
+        engine or None)."""
         ...
 
 
@@ -167,8 +169,9 @@ class HostRunner:
         label, logits = run_demo(self.binary, samples)
         return label, logits, None
 
-    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int) -> np.ndarray:
-        return run_stream_demo(self.binary, stream, window_steps, hop_steps)
+    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int
+               ) -> tuple[np.ndarray, int | None]:
+        return run_stream_demo(self.binary, stream, window_steps, hop_steps), None
 
 
 def check(model: IntegerModel, metadata: dict[str, Any], runner: Path | Runner,
@@ -224,14 +227,17 @@ def _check_stream(scanner: IntegerStepModel, runner: Runner, stream: SignalStrea
     # A stream has no end: the device emits the windows on the hop grid, not the extra
     # window a host scan adds at the end of a finite recording.
     expected = scan.integer_logits[scan.window_starts % hop_steps == 0]
-    c_logits = runner.stream(stream, window_steps, hop_steps)
+    c_logits, instructions = runner.stream(stream, window_steps, hop_steps)
     identical = expected.shape == c_logits.shape and bool(np.array_equal(expected, c_logits))
     n_same = int(np.all(expected[:len(c_logits)] == c_logits[:len(expected)], axis=1).sum())
-    return {"record": stream.name, "mode": "stream", "fs": stream.fs,
-            "duration_s": round(stream.duration_s, 3), "windows": len(expected),
-            "c_windows": len(c_logits), "windows_identical": n_same,
-            "label": CLASSES[int(expected[-1].argmax())] if len(expected) else "",
-            "identical": identical}
+    row = {"record": stream.name, "mode": "stream", "fs": stream.fs,
+           "duration_s": round(stream.duration_s, 3), "windows": len(expected),
+           "c_windows": len(c_logits), "windows_identical": n_same,
+           "label": CLASSES[int(expected[-1].argmax())] if len(expected) else "",
+           "identical": identical}
+    if instructions is not None:
+        row["instructions"] = instructions
+    return row
 
 
 def _readme(model: IntegerModel, metadata: dict[str, Any], sizes: ExportSizes) -> str:

@@ -213,15 +213,18 @@ class QemuRunner:
         logits = np.array([int(v) for v in values[:-1]], dtype=np.int64)
         return label, logits, round(int(values[-1]) * self.instructions_per_tick)
 
-    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int) -> np.ndarray:
+    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int
+               ) -> tuple[np.ndarray, int | None]:
         if abs(stream.fs - round(stream.fs)) > 1e-9:
             raise AfdetectError(f"{stream.source}: the C engine takes integer rates")
         header = f"stream {round(stream.fs)} {window_steps} {hop_steps}\n"
         body = "".join("\n".join(map(str, c.tolist())) + "\n" for c in stream.chunks(1 << 16))
-        lines = run_firmware(self.elf, self.target, self.workdir, header + body,
-                             timeout=120 + stream.duration_s / 5)
+        *lines, spent = run_firmware(self.elf, self.target, self.workdir, header + body,
+                                     timeout=120 + stream.duration_s / 5)
         rows = [[int(v) for v in line.split()[1:]] for line in lines]
-        return np.array(rows, dtype=np.int64).reshape(len(rows), -1)
+        ticks = int(spent.removeprefix("ticks "))  # the engine's, printing excluded
+        return (np.array(rows, dtype=np.int64).reshape(len(rows), -1),
+                round(ticks * self.instructions_per_tick))
 
 
 # nRF52840 product specification: CPU running CoreMark from flash, DC/DC, 3 V: 52 uA/MHz.
@@ -250,22 +253,31 @@ def check_on_target(model: IntegerModel, metadata: dict[str, Any], out_dir: str 
     Returns the JSON of ``afdetect export --target T --check``: ``records``,
     ``identical``, ``errors``, ``target``, ``flash_bytes``, ``ram_bytes`` (see
     :func:`library_memory`), ``instance_bytes`` (the sizeof of each instance),
-    ``instructions_per_30s`` (median over the strips checked, scaled to 30 s), and the
-    time and energy estimate.
+    ``instructions_per_30s`` (median over the strips checked, scaled to 30 s),
+    ``stream_instructions_per_s`` (the continuous mode's, median over the streams
+    checked) with ``stream_average_ua`` (the average current that implies on
+    :data:`PART` at 64 MHz, one instruction per cycle: 52 uA per million instructions
+    a second), and the strips' time and energy estimate.
     """
     out = Path(out_dir)
     flash, ram = library_memory(out, target)
     runner = QemuRunner(build_firmware(out, target), target, out)
     result = check(model, metadata, runner, records, scan_config)
     per_30s = [r["instructions"] * 30.0 / r["duration_s"] for r in result.records
-               if "instructions" in r]
+               if "instructions" in r and r["mode"] == "strip"]
     instructions = round(float(np.median(per_30s))) if per_30s else None
+    per_s = [r["instructions"] / r["duration_s"] for r in result.records
+             if "instructions" in r and r["mode"] == "stream"]
+    monitoring = round(float(np.median(per_s))) if per_s else None
     return {
         "records": result.records, "identical": result.identical, "errors": result.failures,
         "target": target.name, "machine": target.note, "flash_bytes": flash,
         "ram_bytes": ram, "instance_bytes": instance_sizes(out, target),
         "instructions_per_30s": instructions,
         "instructions_per_tick": runner.instructions_per_tick,
+        "stream_instructions_per_s": monitoring,
+        "stream_average_ua": (round(PART_UA_PER_MHZ * monitoring / 1e6, 2)
+                              if monitoring else None),
         "estimate": ({**time_and_energy(instructions), "part": PART,
                       "clock_hz": CLOCK_HZ} if instructions else None),
     }
