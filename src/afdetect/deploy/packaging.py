@@ -22,6 +22,7 @@ URL = "https://pypi.org/project/afdetect/"
 STATIC_FILES = ("CMakeLists.txt", "Makefile", "cmake/arm-none-eabi.cmake",
                 "zephyr/module.yml", "zephyr/CMakeLists.txt", "zephyr/Kconfig")
 
+
 def package_files() -> dict[str, str]:
     """``{path in the export: text}`` of the build-system files."""
     root = resources.files("afdetect.deploy") / "c" / "package"
