@@ -29,8 +29,8 @@ from afdetect import metrics
 from afdetect.atomic import write_json_atomic
 from afdetect.compress.accounting import report
 from afdetect.data.preprocess import PreprocessConfig
-from afdetect.deploy.engine import engine_logits
-from afdetect.deploy.format import load_compressed
+from afdetect.runtime.engine import engine_logits
+from afdetect.runtime.format import load_compressed
 
 
 def main() -> None:

@@ -44,8 +44,8 @@ from tqdm import tqdm
 
 from afdetect.atomic import write_json_atomic
 from afdetect.compress.integer import IntegerModel, simulate_logits
-from afdetect.deploy.format import load_compressed
 from afdetect.models import softmax
+from afdetect.runtime.format import load_compressed
 
 PHASES = {1: (0,), 2: (0, 256), 4: (0, 128, 256, 384)}
 

@@ -21,10 +21,10 @@ from afdetect.atomic import write_json_atomic
 from afdetect.compress.integer import simulate_logits
 from afdetect.data.preprocess import PreprocessConfig
 from afdetect.data.store import load_dataset
-from afdetect.deploy.engine import IntegerEngine
 from afdetect.deploy.export import build, c_compiler, export, run_demo
-from afdetect.deploy.format import load_compressed
 from afdetect.models import resolve_model
+from afdetect.runtime.engine import IntegerEngine
+from afdetect.runtime.format import load_compressed
 
 
 def main() -> None:

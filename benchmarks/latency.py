@@ -25,12 +25,12 @@ from provenance import command_line
 
 from afdetect.atomic import write_json_atomic
 from afdetect.data.preprocess import preprocess
-from afdetect.deploy.engine import IntegerEngine
-from afdetect.deploy.export import CFLAGS, c_compiler, export
-from afdetect.deploy.format import load_compressed
+from afdetect.deploy.export import CFLAGS, c_compiler, export, library_sources
 from afdetect.io.records import read_record
 from afdetect.model import load_float_model
 from afdetect.models import resolve_model
+from afdetect.runtime.engine import IntegerEngine
+from afdetect.runtime.format import load_compressed
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "cinc2017"
 
@@ -40,8 +40,9 @@ HARNESS = """
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "afdetect_model.h"
+#include "afdetect.h"
 static int16_t x[9000];
+static afd_strip_t strip;
 int main(int argc, char **argv)
 {
     int32_t logits[AFD_N_CLASSES], i, reps = 200;
@@ -49,11 +50,11 @@ int main(int argc, char **argv)
     void *work = malloc(afd_batch_work_bytes(9000));
     struct timespec a, b;
     for (i = 0; i < 9000; i++) if (scanf("%hd", &x[i]) != 1) return 1;
-    afd_classify(x, 9000, logits);
+    afd_classify(&strip, x, 9000, logits);
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (i = 0; i < reps; i++) {
         if (batch) afd_classify_batch(x, 9000, logits, work);
-        else afd_classify(x, 9000, logits);
+        else afd_classify(&strip, x, 9000, logits);
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%.9f %lu\\n", ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9) / reps,
@@ -90,8 +91,9 @@ def main() -> None:
         export(model, metadata, out)
         if compiler:
             (out / "bench.c").write_text(HARNESS)
-            subprocess.run([compiler, *CFLAGS, "-o", str(out / "bench"), str(out / "bench.c"),
-                            str(out / "afdetect_model.c")], check=True)
+            subprocess.run([compiler, *CFLAGS, f"-I{out / 'src'}", "-o", str(out / "bench"),
+                            str(out / "bench.c"), *map(str, library_sources(out))],
+                           check=True)
         for _ in range(args.rounds):
             for signal in signals:
                 x = torch.from_numpy(signal)[None, None, :]

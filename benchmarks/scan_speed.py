@@ -25,10 +25,10 @@ from provenance import command_line
 
 from afdetect.atomic import write_json_atomic
 from afdetect.deploy.export import build, c_compiler, export, run_stream_demo
-from afdetect.deploy.format import load_compressed
 from afdetect.io.records import open_stream
 from afdetect.models import builtin_path, load_classifier
 from afdetect.monitor.scan import ScanConfig, scan_stream, step_model, window_geometry
+from afdetect.runtime.format import load_compressed
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -27,9 +27,9 @@ import torch
 from folds import afdetect as afdetect_command
 
 from afdetect.atomic import write_json_atomic
-from afdetect.deploy.format import load_compressed
 from afdetect.model import load_float_model
 from afdetect.models import BUILTIN
+from afdetect.runtime.format import load_compressed
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "afdetect" / "pretrained"
 

@@ -33,11 +33,11 @@ from afdetect.compress.quantise import pow2_quantise, window_size
 from afdetect.compress.recipe import calibrate_fractions, calibration_batch
 from afdetect.compress.sparse_index import common_shift, decode, encode
 from afdetect.data.store import load_dataset
-from afdetect.deploy.engine import IntegerEngine
-from afdetect.deploy.format import decode_model, encode_model
 from afdetect.errors import InputError
 from afdetect.model import AFNet, CNNConfig
 from afdetect.model.rr import RRConfig
+from afdetect.runtime.engine import IntegerEngine
+from afdetect.runtime.format import decode_model, encode_model
 from afdetect.train import FitConfig, fit
 
 SMALL = CNNConfig(channels=(4, 6, 8), kernel_sizes=(7, 5, 3))

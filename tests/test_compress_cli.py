@@ -11,7 +11,7 @@ from test_cli import assert_clean_error, run
 
 from afdetect.compress.accounting import GLOBAL_BITS
 from afdetect.compress.recipe import CompressConfig
-from afdetect.deploy.format import load_compressed
+from afdetect.runtime.format import load_compressed
 
 
 @pytest.fixture(scope="module")

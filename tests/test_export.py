@@ -17,11 +17,20 @@ from test_compress import SMALL, SMALL_RR, _quantised
 from afdetect.compress.integer import to_integer
 from afdetect.data.preprocess import PreprocessConfig, preprocess
 from afdetect.data.store import load_dataset
-from afdetect.deploy.engine import IntegerEngine
-from afdetect.deploy.export import CFLAGS, build, c_compiler, check, export, run_demo
-from afdetect.deploy.format import save_compressed
+from afdetect.deploy.export import (
+    CFLAGS,
+    build,
+    build_objects,
+    c_compiler,
+    check,
+    export,
+    library_sources,
+    run_demo,
+)
 from afdetect.io.records import Recording, read_record
 from afdetect.monitor.scan import ScanConfig
+from afdetect.runtime.engine import IntegerEngine
+from afdetect.runtime.format import save_compressed
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on PATH")
@@ -76,7 +85,7 @@ def test_packed_layout_and_batch_mode_are_bit_exact(granularity: str, config,
 @pytest.mark.parametrize("scheme", ["csr", "bitmap", "relative"])
 def test_packed_layout_decodes_each_scheme_when_forced(scheme: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import afdetect.deploy.format as fmt
+    import afdetect.runtime.format as fmt
     from afdetect.compress.sparse_index import (
         KERNEL,
         IndexEncoding,
@@ -98,7 +107,8 @@ def test_packed_layout_decodes_each_scheme_when_forced(scheme: str, tmp_path: Pa
         model = to_integer(_quantised(samples, granularity=granularity))
         out = tmp_path / granularity
         export(model, METADATA, out, layout="packed")
-        used = re.findall(r"P\d_biases, \d+, (\d),", (out / "afdetect_model.c").read_text())
+        tables = (out / "src" / "afd_model_tables.c").read_text()
+        used = re.findall(r"P\d_biases, \d+, (\d),", tables)
         assert used == [_SCHEME_ID[scheme]] * len(model.layers)
         result = check(model, METADATA, build(out), RECORDS[:3])
         assert result.identical, granularity
@@ -134,9 +144,10 @@ def test_c_engine_runs_kernel_pruned_layers_by_kernel(tmp_path: Path) -> None:
     samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
     model = to_integer(_quantised(samples, granularity="kernel"))
     export(model, METADATA, tmp_path)
-    source = (tmp_path / "afdetect_model.c").read_text()
+    source = (tmp_path / "src" / "afd_model_tables.c").read_text()
     groups = re.findall(r"L\d_bias, \d+, \d+, (\d+), (\d+),", source)  # k, group
-    assert groups == [("7", "1"), ("5", "5"), ("3", "3")]  # conv1 has one input channel
+    # conv1 has one input channel; the classifier's weights are single
+    assert groups == [("7", "1"), ("5", "5"), ("3", "3"), ("1", "1")]
     result = check(model, METADATA, build(tmp_path), RECORDS)
     assert len(result.records) == 12 and result.identical
 
@@ -144,8 +155,9 @@ def test_c_engine_runs_kernel_pruned_layers_by_kernel(tmp_path: Path) -> None:
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 STREAM_INIT_TEST = r"""
 #include <stdio.h>
-#include "afdetect_model.h"
+#include "afdetect.h"
 static long windows;
+static afd_stream_t monitor;
 static void on_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
 {
     (void)cls; (void)logits; (void)user;
@@ -158,10 +170,10 @@ int main(void)  /* prints "rate status windows" for 6 s of input at each rate */
     unsigned i;
     long j;
     for (i = 0; i < sizeof rates / sizeof rates[0]; i++) {
-        int status = afd_stream_init(rates[i], 1, 1, on_window, NULL);
+        int status = afd_stream_init(&monitor, rates[i], 1, 1, on_window, NULL);
         windows = 0;
         for (j = 0; status == 0 && j < 6L * rates[i]; j++)
-            afd_stream_push((int32_t)((j * 7919) % 2001) - 1000);
+            afd_stream_push(&monitor, (int32_t)((j * 7919) % 2001) - 1000);
         printf("%ld %d %ld\n", (long)rates[i], status, windows);
     }
     return 0;
@@ -194,15 +206,15 @@ def _stream_init_rates(compiler: str, flags: tuple[str, ...], exported: Path,
                        tmp_path: Path) -> dict[int, tuple[int, int]]:
     """{rate: (afd_stream_init's status, windows in 6 s)} from STREAM_INIT_TEST."""
     (tmp_path / "init.c").write_text(STREAM_INIT_TEST)
-    _compile(compiler, (*flags, f"-I{exported}"), tmp_path / "init", tmp_path / "init.c",
-             exported / "afdetect_model.c")
+    _compile(compiler, (*flags, f"-I{exported / 'src'}"), tmp_path / "init",
+             tmp_path / "init.c", *library_sources(exported))
     out = subprocess.run([str(tmp_path / "init")], capture_output=True, text=True, check=True,
                          timeout=300).stdout
     return {int(r): (int(s), int(w)) for r, s, w in (line.split() for line in out.splitlines())}
 
 
 def test_stream_init_refuses_rates_it_cannot_handle(exported: Path, tmp_path: Path) -> None:
-    header = (exported / "afdetect_model.h").read_text()
+    header = (exported / "src" / "afdetect.h").read_text()
     assert "#define AFD_MIN_FS_IN_HZ 100L" in header
     assert "#define AFD_MAX_FS_IN_HZ 1000000L" in header
     rates = _stream_init_rates(c_compiler() or "cc", (), exported, tmp_path)
@@ -226,7 +238,7 @@ def test_demo_reads_whole_files_and_refuses_bad_ones(model, exported: Path,
     _, logits = run_demo(binary, joined, adc_gain=1000)
     assert np.array_equal(logits, IntegerEngine(model).logits(signal))
     max_samples = int(re.search(r"AFD_MAX_SAMPLES (\d+)L",
-                                (exported / "afdetect_model.h").read_text()).group(1))
+                                (exported / "src" / "afd_config.h").read_text()).group(1))
     np.savetxt(tmp_path / "long.txt", np.resize(joined, max_samples + 1), fmt="%d")
     (tmp_path / "words.txt").write_text("12\n-7\nhello\n")
     (tmp_path / "wide.txt").write_text("12\n40000\n")
@@ -249,7 +261,8 @@ def test_sanitizers_find_nothing_in_engine_and_demo(model, exported: Path,
     records in every mode, at the edges of their input ranges."""
     gcc = _sanitizer_gcc(tmp_path)
     binary = tmp_path / "afd_demo"
-    _compile(gcc, SANITIZE, binary, exported / "demo.c", exported / "afdetect_model.c")
+    _compile(gcc, (*SANITIZE, f"-I{exported / 'src'}"), binary,
+             exported / "examples" / "demo" / "demo.c", *library_sources(exported))
     mitdb = Path(__file__).parent / "data" / "mitdb" / "100"  # 30 min: continuous mode
     # this small test net has 0.05-s steps: windows of 3 s fit the C window buffer
     result = check(model, METADATA, binary, [*RECORDS[:3], mitdb],
@@ -268,7 +281,7 @@ def test_sanitizers_find_nothing_in_engine_and_demo(model, exported: Path,
         logits.tolist(), batch.stderr
     # the longest strip at full scale, and the extreme gains
     max_samples = int(re.search(r"AFD_MAX_SAMPLES (\d+)L",
-                                (exported / "afdetect_model.h").read_text()).group(1))
+                                (exported / "src" / "afd_config.h").read_text()).group(1))
     full = np.random.default_rng(0).choice([-32768, 32767], max_samples)
     for gain in (1, 65535):
         run_demo(binary, full, adc_gain=gain)  # raises on a sanitizer report
@@ -287,25 +300,37 @@ def test_integer_preprocessing_in_c_matches_python(model, exported: Path) -> Non
 
 
 @pytest.mark.parametrize("layout", ["fast", "packed"])
-def test_generated_c_has_no_float_malloc_or_multiply_in_inference(model, layout: str,
-                                                                   tmp_path: Path) -> None:
+def test_library_has_no_float_malloc_or_multiply_in_inference(model, layout: str,
+                                                              tmp_path: Path) -> None:
     exported = tmp_path / "c"
     export(model, METADATA, exported, layout=layout)
-    source = re.sub(r"/\*.*?\*/", "", (exported / "afdetect_model.c").read_text(), flags=re.S)
-    assert not re.search(r"\b(float|double|malloc|calloc|free)\b", source)
-    assert "#include <stdio.h>" not in source and "#include <math.h>" not in source
+    for path in sorted((exported / "src").iterdir()):
+        source = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+        assert not re.search(r"\b(float|double|malloc|calloc|free)\b", source), path.name
+        assert "#include <stdio.h>" not in source and "#include <math.h>" not in source
     # the compiled inference functions hold no multiply or divide instruction (only the
     # preprocessing may: afd_quantise_input for strips; the continuous mode's front end,
     # which interpolates and estimates the variance)
-    asm = tmp_path / "model.s"  # -O2: the -O3 vectoriser's index arithmetic aside
-    subprocess.run(["cc", "-std=c99", "-O2", "-S", "-o", str(asm),
-                    str(exported / "afdetect_model.c")], check=True)
-    functions = re.findall(r"^(\w+):\n(.*?)\.cfi_endproc", asm.read_text(), re.S | re.M)
+    functions = []
+    for source in library_sources(exported):
+        asm = tmp_path / f"{source.stem}.s"  # -O2: the -O3 vectoriser's index arithmetic aside
+        subprocess.run(["cc", "-std=c99", "-O2", "-S", f"-I{exported / 'src'}", "-o", str(asm),
+                        str(source)], check=True)
+        functions += re.findall(r"^(\w+):\n(.*?)\.cfi_endproc", asm.read_text(), re.S | re.M)
+    # no global state: no object has writable data (.data.rel.ro: the const tables'
+    # pointers, relocated once at load)
+    for obj in build_objects(exported):
+        listing = subprocess.run(["size", "-A", str(obj)], capture_output=True, text=True,
+                                 check=True).stdout
+        writable = [line for line in listing.splitlines() if line.startswith((".data", ".bss"))
+                    and not line.startswith(".data.rel.ro") and line.split()[1] != "0"]
+        assert not writable, (obj.name, writable)
     names = {name for name, _ in functions}
-    assert {"afd_push", "afd_finish", "afd_reset", "layer_push"} <= names
+    assert {"afd_strip_push", "afd_strip_finish", "afd_strip_init", "afd_net_push",
+            "afd_conv_column", "afd_fc_apply"} <= names
     for name, body in functions:
-        if name in ("afd_quantise_input", "floor_div", "afd_stream_push", "stream_resampled",
-                    "stream_block", "afd_stream_init", "gcd64",
+        if name in ("afd_quantise_input", "afd_stream_push", "stream_resampled",
+                    "stream_block", "afd_stream_init", "gcd32",
                     # the host batch mode indexes its buffers with multiplies; its weights
                     # are still shifts
                     "afd_classify_batch", "batch_sizes", "afd_batch_work_bytes",
@@ -321,19 +346,20 @@ def test_exported_readme_example_runs(model, exported: Path, tmp_path: Path) -> 
     raw = wfdb.rdrecord(str(SAMPLES / "A00004"), physical=False).d_signal[:, 0]
     (tmp_path / "fw" / "firmware.c").write_text(snippet + f"""
 #include <stdio.h>
-static const int16_t strip[] = {{{", ".join(map(str, raw.tolist()))}}};
+static const int16_t recording[] = {{{", ".join(map(str, raw.tolist()))}}};
 int main(void)
 {{
-    int32_t i, n = (int32_t)(sizeof strip / sizeof strip[0]);
-    for (i = 0; i < n; i++) adc[i] = strip[i];
+    int32_t i, n = (int32_t)(sizeof recording / sizeof recording[0]);
+    for (i = 0; i < n; i++) adc[i] = recording[i];
     printf("%d\\n", classify_strip(n, 1000));
     return 0;
 }}
 """)
     subprocess.run(["make", "-C", str(tmp_path / "fw")], check=True, capture_output=True)
-    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-o",
-                    str(tmp_path / "fw" / "fw"), str(tmp_path / "fw" / "firmware.c"),
-                    str(tmp_path / "fw" / "afdetect_model.c")], check=True)
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2",
+                    f"-I{tmp_path / 'fw' / 'src'}", "-o", str(tmp_path / "fw" / "fw"),
+                    str(tmp_path / "fw" / "firmware.c"),
+                    *map(str, library_sources(tmp_path / "fw"))], check=True)
     out = subprocess.run([str(tmp_path / "fw" / "fw")], capture_output=True, text=True)
     signal = preprocess(read_record(SAMPLES / "A00004"), PreprocessConfig())
     assert int(out.stdout) == int(IntegerEngine(model).logits(signal).argmax())
@@ -360,7 +386,7 @@ def test_rr_model_refuses_the_continuous_mode(tmp_path: Path) -> None:
     samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
     model = to_integer(_quantised(samples, config=SMALL_RR))
     export(model, METADATA, tmp_path, max_seconds=120)
-    assert "#define AFD_RR 1" in (tmp_path / "afdetect_model.h").read_text()
+    assert "#define AFD_RR 1" in (tmp_path / "src" / "afd_config.h").read_text()
     long = Path(__file__).parent / "data" / "mitdb" / "100"
     result = check(model, METADATA, build(tmp_path), [long])
     assert not result.records

@@ -18,8 +18,8 @@ from conftest import SAMPLES, afdetect_command
 from test_cli import assert_clean_error, run
 
 from afdetect.atomic import OutputError
-from afdetect.deploy.format import load_compressed
 from afdetect.models import builtin_path
+from afdetect.runtime.format import load_compressed
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals")
 
@@ -104,7 +104,7 @@ def test_a_write_that_cannot_happen_fails_in_one_line(tmp_path: Path) -> None:
 
 def test_a_failed_write_leaves_no_partial_file(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from afdetect.deploy.format import save_compressed
+    from afdetect.runtime.format import save_compressed
 
     model, metadata = load_compressed(builtin_path("compressed"))
     dest = tmp_path / "m.afq"

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from afdetect.data.preprocess import PreprocessConfig, preprocess
-from afdetect.deploy.engine import IntegerEngine
-from afdetect.deploy.format import _DIGEST, _PREFIX, decode_model
 from afdetect.errors import InputError
 from afdetect.io.records import open_stream, read_record
 from afdetect.models import builtin_path
+from afdetect.runtime.engine import IntegerEngine
+from afdetect.runtime.format import _DIGEST, _PREFIX, decode_model
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -15,7 +15,7 @@ from test_compress import SMALL_RR, _quantised
 from afdetect.compress.integer import to_integer
 from afdetect.data.preprocess import PreprocessConfig, normalise, preprocess
 from afdetect.data.store import load_dataset
-from afdetect.deploy.export import export
+from afdetect.deploy.export import export, library_sources
 from afdetect.io.records import read_record
 from afdetect.model import AFNet
 from afdetect.model.rr import (
@@ -104,24 +104,25 @@ def test_model_with_rr_features_saves_and_loads(tmp_path: Path) -> None:
 
 _HARNESS = r"""
 #include <stdio.h>
-#include "afdetect_model.c"
+#include <stdlib.h>
+#include "afd_internal.h"
 /* reads recordings as lines of integers; prints each one's RR features */
 int main(void)
 {
     static int16_t x[400000];
     char line[4000000], *p, *end;
-    int32_t f[RR_N_FEATURES], i, n;
-    rr_state s;
+    int32_t f[AFD_RR_N_FEATURES], i, n;
+    static afd_rr_t s;
     while (fgets(line, sizeof line, stdin)) {
         for (n = 0, p = line;; p = end) {
             long v = strtol(p, &end, 10);
             if (end == p) break;
             x[n++] = (int16_t)v;
         }
-        rr_reset(&s);
-        for (i = 0; i < n; i++) rr_push(&s, x[i]);
-        rr_features(&s, f);
-        for (i = 0; i < RR_N_FEATURES; i++) printf("%d ", f[i]);
+        afd_rr_reset(&s);
+        for (i = 0; i < n; i++) afd_rr_push(&s, x[i]);
+        afd_rr_features(&s, f);
+        for (i = 0; i < AFD_RR_N_FEATURES; i++) printf("%d ", f[i]);
         printf("\n");
     }
     return 0;
@@ -135,10 +136,10 @@ def test_c_detector_equals_python_on_real_records_and_edge_lengths(tmp_path: Pat
     model = to_integer(_quantised(samples, config=SMALL_RR))
     export(model, {"fs": 300, "preprocess": PreprocessConfig().to_dict(),
                    "classes": ["N", "A", "O", "~"]}, tmp_path, max_seconds=70)
-    (tmp_path / "harness.c").write_text(_HARNESS.replace("#include <stdio.h>",
-                                                         "#include <stdio.h>\n#include <stdlib.h>"))
-    subprocess.run(["cc", "-std=c99", "-O1", "-I", str(tmp_path), "-o", str(tmp_path / "h"),
-                    str(tmp_path / "harness.c")], check=True)
+    (tmp_path / "harness.c").write_text(_HARNESS)
+    subprocess.run(["cc", "-std=c99", "-O1", "-I", str(tmp_path / "src"), "-o",
+                    str(tmp_path / "h"), str(tmp_path / "harness.c"),
+                    *map(str, library_sources(tmp_path))], check=True)
     signals = [model.quantise_input(preprocess(read_record(p), PreprocessConfig()))
                for p in RECORDS]
     long = signals[0]
@@ -160,7 +161,7 @@ def test_c_detector_equals_python_on_real_records_and_edge_lengths(tmp_path: Pat
 def test_rr_model_predicts_strips_and_refuses_scans_in_one_line(tmp_path: Path) -> None:
     from test_cli import assert_clean_error, run
 
-    from afdetect.deploy.format import save_compressed
+    from afdetect.runtime.format import save_compressed
 
     samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
     model = to_integer(_quantised(samples, config=SMALL_RR))

@@ -26,6 +26,7 @@ from afdetect.deploy.export import (
     c_compiler,
     check,
     export,
+    library_sources,
 )
 from afdetect.errors import AfdetectError
 from afdetect.io.records import open_stream
@@ -198,8 +199,9 @@ int main(void)
 """)
     binary = tmp_path / "fw"
     subprocess.run([c_compiler(), "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
-                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-o",
-                    str(binary), str(tmp_path / "fw.c"), str(tmp_path / "afdetect_model.c")],
+                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                    f"-I{tmp_path / 'src'}", "-o", str(binary), str(tmp_path / "fw.c"),
+                    *map(str, library_sources(tmp_path))],
                    check=True)
     out = subprocess.run([str(binary)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

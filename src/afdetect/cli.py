@@ -765,8 +765,8 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def _load_compressed_model(model: str | None, command: str) -> tuple[str, Path, Any, Any]:
-    from afdetect.deploy.format import is_compressed_file, load_compressed
     from afdetect.models import DEFAULT_MODEL, resolve_model
+    from afdetect.runtime.format import is_compressed_file, load_compressed
 
     name, path = resolve_model(model or DEFAULT_MODEL)
     if not is_compressed_file(path):
@@ -836,7 +836,7 @@ def _report(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from afdetect.deploy.costs import compiled_size
     from afdetect.deploy.export import build, check, export
-    from afdetect.deploy.targets import get_target, require_toolchain
+    from afdetect.deploy.targets import get_target, instance_sizes, require_toolchain
 
     if args.fmt == "onnx":
         return _export_onnx(args)
@@ -856,9 +856,10 @@ def _export(args: argparse.Namespace) -> int:
                                "errors": result.failures}
         if args.target:  # --target host: this machine's object sizes; QEMU counts none
             compiled = compiled_size(args.out)
+            instances = instance_sizes(args.out, target)
             out.update(target="host", flash_bytes=compiled["text"],
-                       ram_bytes=compiled["data"] + compiled["bss"],
-                       instructions_per_30s=None)
+                       ram_bytes=compiled["data"] + compiled["bss"] + max(instances.values()),
+                       instance_bytes=instances, instructions_per_30s=None)
         print(json.dumps(out, indent=2))
     else:
         print(_table(["record", "mode", "class", "identical", "C logits"],
@@ -874,10 +875,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from afdetect.deploy.format import is_compressed_file
     from afdetect.model.io import load_float_model
     from afdetect.models import resolve_model
     from afdetect.outputs import check_outputs
+    from afdetect.runtime.format import is_compressed_file
 
     name, path = resolve_model(args.model or "float")
     check_outputs([args.out], [path])
@@ -899,8 +900,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 def _export_target(args: argparse.Namespace, name: str, model: Any, metadata: Any,
                    target: Any) -> int:
-    from afdetect.deploy.codegen import write_export
-    from afdetect.deploy.targets import check_on_target, firmware_files, library_memory
+    from afdetect.deploy.codegen import firmware_files, write_export
+    from afdetect.deploy.targets import check_on_target, library_memory
 
     write_export(args.out, firmware_files())
     if not args.check:
@@ -925,6 +926,10 @@ def _export_target(args: argparse.Namespace, name: str, model: Any, metadata: An
                   f"{e['time_at_64mhz_ms']:.1f} ms at 64 MHz, {e['energy_uj']:.0f} uJ on a "
                   f"{e['part']['name']} ({e['part']['ua_per_mhz']:g} uA/MHz at "
                   f"{e['part']['volts']:g} V), one instruction per cycle")
+        if result["stream_instructions_per_s"]:
+            print(f"continuous mode: {result['stream_instructions_per_s']:,} instructions per "
+                  f"second of monitoring, {result['stream_average_ua']:g} uA on average at "
+                  "64 MHz, one instruction per cycle")
     for failure in result["errors"]:
         print(f"afdetect: error: {failure}", file=sys.stderr)
     return 0 if result["identical"] and not result["errors"] else 1

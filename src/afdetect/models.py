@@ -11,10 +11,10 @@ import numpy as np
 
 from afdetect.compress.integer import IntegerModel
 from afdetect.data.preprocess import PreprocessConfig
-from afdetect.deploy.engine import engine_logits
-from afdetect.deploy.format import is_compressed_file, load_compressed
 from afdetect.errors import InputError
 from afdetect.model.io import FloatModel, load_float_model
+from afdetect.runtime.engine import engine_logits
+from afdetect.runtime.format import is_compressed_file, load_compressed
 from afdetect.train.inference import predict_logits
 
 BUILTIN = {"float": "float.pt", "compressed": "compressed.afq",

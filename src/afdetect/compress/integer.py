@@ -13,7 +13,7 @@ then S = sum over time of the last activations and logits = sum_kept sign * (S <
 ``SCALE_BITS``) are first shifted left onto the classifier's input grid ``in_frac``, the
 finer of the two. :func:`simulate_logits` evaluates this with
 float64 PyTorch convolutions (exact: every value stays far below 2^53); the shift-add engine
-in :mod:`afdetect.deploy.engine` must reproduce it bit for bit.
+in :mod:`afdetect.runtime.engine` must reproduce it bit for bit.
 """
 
 from __future__ import annotations

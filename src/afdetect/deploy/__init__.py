@@ -1,6 +1,4 @@
-"""Deployment: the compressed model file and the integer-only engine."""
-
-from afdetect.deploy.engine import IntegerEngine
-from afdetect.deploy.format import load_compressed, save_compressed
-
-__all__ = ["IntegerEngine", "load_compressed", "save_compressed"]
+"""Deployment above the monitor: ``afdetect compress``'s packaging, ``report``, the C99
+library's export (hand-written runtime in ``c/``, generated tables), its Cortex-M targets
+and build-system files, and ONNX. The model file and integer engine they build on are in
+:mod:`afdetect.runtime`."""

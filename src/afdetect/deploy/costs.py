@@ -15,7 +15,7 @@ from typing import Any
 
 from afdetect.compress.integer import IntegerModel
 from afdetect.compress.sparse_index import whole_kernels
-from afdetect.deploy.export import build_object
+from afdetect.deploy.export import build_objects
 from afdetect.model.cnn import CNNConfig
 
 PJ = {"fp32_mul": 3.7, "fp32_add": 0.9, "int32_add": 0.1, "sram_read": 5.0,
@@ -124,8 +124,11 @@ def layer_by_layer_ram(model: IntegerModel, n_samples: int) -> int:
 
 
 def compiled_size(export_dir: Path) -> dict[str, int]:
-    """``size`` of the compiled library object: text (code and const tables), data, bss."""
-    obj = build_object(export_dir)
-    result = subprocess.run(["size", str(obj)], capture_output=True, text=True, check=True)
-    text, data, bss = (int(v) for v in result.stdout.splitlines()[1].split()[:3])
+    """``size`` of the compiled library, summed over its objects: text (code and const
+    tables), data, bss (both 0: the state is in the caller's instances)."""
+    objects = build_objects(export_dir)
+    result = subprocess.run(["size", *map(str, objects)], capture_output=True, text=True,
+                            check=True)
+    rows = [line.split()[:3] for line in result.stdout.splitlines()[1:]]
+    text, data, bss = (sum(int(row[i]) for row in rows) for i in range(3))
     return {"text": text, "data": data, "bss": bss}

@@ -1,4 +1,5 @@
-"""``afdetect export``: the C99 library, its README, and the bit-exactness check."""
+"""``afdetect export``: the C99 library, its packaging and README, and the bit-exactness
+check."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from afdetect import CLASSES
 from afdetect.compress.integer import IntegerModel
 from afdetect.data.preprocess import PreprocessConfig, preprocess
 from afdetect.deploy.codegen import MAX_WINDOW_STEPS, ExportSizes, generate, write_export
-from afdetect.deploy.engine import IntegerEngine
+from afdetect.deploy.packaging import package_files
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream, read_record
 from afdetect.monitor.scan import IntegerStepModel, ScanConfig, scan_stream, window_geometry
+from afdetect.runtime.engine import IntegerEngine
 
-CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O3"]  # -O3 vectorises the batch mode
+# -O3 vectorises the batch mode
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-O3"]
 STRIP_MAX_S = 61.0  # longer recordings are checked in the continuous mode
 
 
@@ -46,40 +49,51 @@ def c_compiler() -> str | None:
 def export(model: IntegerModel, metadata: dict[str, Any], out_dir: str | Path,
            layout: str = "fast", max_seconds: float = 600.0) -> ExportSizes:
     """Write the C library (weights in ``layout``, strips of up to ``max_seconds``; see
-    :func:`generate`), demo, Makefile and README into ``out_dir``."""
+    :func:`generate`), its demo, build-system files and README into ``out_dir``."""
     files, sizes = generate(model, metadata, max_seconds, layout=layout)
+    files.update(package_files())
     files["README.md"] = _readme(model, metadata, sizes)
     write_export(out_dir, files)
     return sizes
 
 
-def build(out_dir: str | Path, extra_flags: tuple[str, ...] = ()) -> Path:
-    """Compile the demo program with the system C compiler; return its path."""
-    out = Path(out_dir)
-    compiler = c_compiler()
-    if compiler is None:
-        raise AfdetectError("no C compiler (cc, gcc or clang) found on PATH")
-    binary = out / "afd_demo"
-    cmd = [compiler, *CFLAGS, *extra_flags, "-o", str(binary), str(out / "demo.c"),
-           str(out / "afdetect_model.c")]
+def library_sources(out_dir: str | Path) -> list[Path]:
+    """The library's C files in an export (runtime and model tables), sorted."""
+    return sorted((Path(out_dir) / "src").glob("*.c"))
+
+
+def _compile(cmd: list[str]) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise AfdetectError(f"C compilation failed: {result.stderr.strip()[:2000]}")
-    return binary
 
 
-def build_object(out_dir: str | Path) -> Path:
-    """Compile the library alone to ``afdetect_model.o`` (for its ``size``)."""
-    out = Path(out_dir)
+def _host_compiler() -> str:
     compiler = c_compiler()
     if compiler is None:
         raise AfdetectError("no C compiler (cc, gcc or clang) found on PATH")
-    obj = out / "afdetect_model.o"
-    result = subprocess.run([compiler, *CFLAGS, "-c", "-o", str(obj),
-                             str(out / "afdetect_model.c")], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AfdetectError(f"C compilation failed: {result.stderr.strip()[:2000]}")
-    return obj
+    return compiler
+
+
+def build(out_dir: str | Path, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile the demo program with the system C compiler; return its path."""
+    out = Path(out_dir)
+    binary = out / "afd_demo"
+    _compile([_host_compiler(), *CFLAGS, *extra_flags, f"-I{out / 'src'}", "-o", str(binary),
+              str(out / "examples" / "demo" / "demo.c"), *map(str, library_sources(out))])
+    return binary
+
+
+def build_objects(out_dir: str | Path) -> list[Path]:
+    """Compile the library alone, one object per C file under ``build/`` (for ``size``)."""
+    out = Path(out_dir)
+    (out / "build").mkdir(exist_ok=True)
+    objects = []
+    for source in library_sources(out):
+        obj = out / "build" / f"{source.stem}.o"
+        _compile([_host_compiler(), *CFLAGS, "-c", "-o", str(obj), str(source)])
+        objects.append(obj)
+    return objects
 
 
 def run_demo(binary: Path, samples: np.ndarray, adc_gain: int | None = None
@@ -138,8 +152,10 @@ class Runner(Protocol):
         """Quantised samples -> (class label, integer logits, instructions or None)."""
         ...
 
-    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int) -> np.ndarray:
-        """Raw counts -> window logits, int64 (n_windows, n_classes)."""
+    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int
+               ) -> tuple[np.ndarray, int | None]:
+        """Raw counts -> (window logits, int64 (n_windows, n_classes); instructions in the
+        engine or None)."""
         ...
 
 
@@ -153,8 +169,9 @@ class HostRunner:
         label, logits = run_demo(self.binary, samples)
         return label, logits, None
 
-    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int) -> np.ndarray:
-        return run_stream_demo(self.binary, stream, window_steps, hop_steps)
+    def stream(self, stream: SignalStream, window_steps: int, hop_steps: int
+               ) -> tuple[np.ndarray, int | None]:
+        return run_stream_demo(self.binary, stream, window_steps, hop_steps), None
 
 
 def check(model: IntegerModel, metadata: dict[str, Any], runner: Path | Runner,
@@ -210,14 +227,17 @@ def _check_stream(scanner: IntegerStepModel, runner: Runner, stream: SignalStrea
     # A stream has no end: the device emits the windows on the hop grid, not the extra
     # window a host scan adds at the end of a finite recording.
     expected = scan.integer_logits[scan.window_starts % hop_steps == 0]
-    c_logits = runner.stream(stream, window_steps, hop_steps)
+    c_logits, instructions = runner.stream(stream, window_steps, hop_steps)
     identical = expected.shape == c_logits.shape and bool(np.array_equal(expected, c_logits))
     n_same = int(np.all(expected[:len(c_logits)] == c_logits[:len(expected)], axis=1).sum())
-    return {"record": stream.name, "mode": "stream", "fs": stream.fs,
-            "duration_s": round(stream.duration_s, 3), "windows": len(expected),
-            "c_windows": len(c_logits), "windows_identical": n_same,
-            "label": CLASSES[int(expected[-1].argmax())] if len(expected) else "",
-            "identical": identical}
+    row = {"record": stream.name, "mode": "stream", "fs": stream.fs,
+           "duration_s": round(stream.duration_s, 3), "windows": len(expected),
+           "c_windows": len(c_logits), "windows_identical": n_same,
+           "label": CLASSES[int(expected[-1].argmax())] if len(expected) else "",
+           "identical": identical}
+    if instructions is not None:
+        row["instructions"] = instructions
+    return row
 
 
 def _readme(model: IntegerModel, metadata: dict[str, Any], sizes: ExportSizes) -> str:
@@ -225,22 +245,43 @@ def _readme(model: IntegerModel, metadata: dict[str, Any], sizes: ExportSizes) -
     metadata_step = model.convs[0].stride * 2 ** len(model.convs)
     return f"""# afdetect C engine
 
-Generated by `afdetect export`. A self-contained C99 library classifying a single-lead ECG
-recording as normal sinus rhythm (`N`), atrial fibrillation (`A`), other rhythm (`O`) or
-too noisy (`~`). Integer-only: the inference path has no floating point, no multiplier
-(every product is a shift), no `malloc` and no library calls; it needs only `<stdint.h>`.
+Generated by `afdetect export`. A C99 library classifying a single-lead ECG recording as
+normal sinus rhythm (`N`), atrial fibrillation (`A`), other rhythm (`O`) or too noisy
+(`~`), and monitoring a signal that never ends. Integer-only: the inference path has no
+floating point, no multiplier (every product is a shift), no `malloc`, no globals and no
+library calls; it needs only `<stdint.h>` and `<stddef.h>`.
 
-Files: `afdetect_model.h` / `afdetect_model.c` (the library), `demo.c` and `Makefile`.
+## Files
+
+- `src/`: the library. `afdetect.h` is the API (every call, its units, ranges and return
+  codes). The runtime (`afd_net.c` the streaming network, `afd_kernels_*.c` the layer
+  kernels of this weight layout, `afd_strip.c`, `afd_stream.c` the continuous mode,
+  `afd_quantise.c`, and `afd_rr.c` / `afd_batch.c` where present) is the same for every
+  model; `afd_config.h` (dimensions) and `afd_model_tables.c` (weights, `const`) are this
+  model's, generated.
+- `examples/demo/demo.c`: a host program reading a file of samples; `examples/cortex-m/`
+  (with `--target`): a bare-metal startup file, linker script and driver.
+- Build systems: `Makefile`, `CMakeLists.txt` (+ `cmake/arm-none-eabi.cmake`), a Zephyr
+  module (`zephyr/module.yml`, `zephyr/Kconfig`: `CONFIG_AFDETECT=y`), PlatformIO's
+  `library.json` and Arduino's `library.properties`. Each compiles every `src/*.c`.
+
+## Instances
+
+All state lives in structs you allocate: `afd_strip_t` for a strip, `afd_stream_t` for
+continuous monitoring. Their `sizeof` is a compile-time constant; declare them `static`
+(they hold the network's rings), in a pool, or anywhere else. Any number of them run side
+by side, interleaved in any order: two channels, or a strip classified while the monitor
+keeps running.
 
 ## Input
 
-- One lead, sampled at **{fs} Hz**. Recordings at other rates are resampled first, exactly
-  as afdetect does it: `scipy.signal.resample_poly(x, up, down)` with `up/down` the
-  reduced fraction of {fs}/rate.
+- One lead, sampled at **{fs} Hz** for strips. Recordings at other rates are resampled
+  first, exactly as afdetect does it: `scipy.signal.resample_poly(x, up, down)` with
+  `up/down` the reduced fraction of {fs}/rate. (The continuous mode resamples inside.)
 - At least {metadata["preprocess"]["min_seconds"]:g} s (`AFD_MIN_SAMPLES` samples). The
   int32 accumulators are proven not to overflow up to `AFD_MAX_SAMPLES` samples.
-- `afd_push()` takes the normalised signal as a signed {model.input_bits}-bit integer:
-  with `x` in mV, `x -= mean(x)`, `x *= 2^-round(log2(std(x)))`, then
+- `afd_strip_push()` takes the normalised signal as a signed {model.input_bits}-bit
+  integer: with `x` in mV, `x -= mean(x)`, `x *= 2^-round(log2(std(x)))`, then
   `q = floor(x * 2^{model.input_frac} + 1/2)` clamped to
   [-{2 ** (model.input_bits - 1)}, {2 ** (model.input_bits - 1) - 1}].
   `afd_quantise_input()` computes exactly this from raw ADC counts in integers (mean and
@@ -249,32 +290,35 @@ Files: `afdetect_model.h` / `afdetect_model.c` (the library), `demo.c` and `Make
 ## Calling it from firmware
 
 ```c
-#include "afdetect_model.h"
+#include "afdetect.h"
 
 static int16_t adc[30 * AFD_SAMPLING_RATE_HZ];   /* a 30 s strip, raw counts */
 static int16_t q[30 * AFD_SAMPLING_RATE_HZ];
+static afd_strip_t strip;                          /* the classifier's state */
 
 int classify_strip(int32_t n, int32_t adc_per_mv)
 {{
     int32_t logits[AFD_N_CLASSES];
     afd_quantise_input(adc, n, adc_per_mv, q);      /* integer preprocessing */
-    return afd_classify(q, n, logits);               /* 0 N, 1 A, 2 O, 3 ~ */
+    return afd_classify(&strip, q, n, logits);       /* 0 N, 1 A, 2 O, 3 ~ */
 }}
 ```
 
-Or stream a strip: `afd_reset()`, then `afd_push(q)` per sample as it arrives, then
-`afd_finish(logits)`. The engine keeps one ring of the last K input columns per layer, so
-its RAM does not depend on the recording length. It is not re-entrant (static state).
+Or stream a strip: `afd_strip_init(&strip)`, then `afd_strip_push(&strip, q)` per sample
+as it arrives, then `afd_strip_finish(&strip, logits)`. The instance keeps one ring of the
+last K input columns per layer, so its size does not depend on the recording length.
 
 ## Continuous monitoring
 
 For a patch or Holter that never stops, feed raw ADC counts (up to 16 bits, any integer
-rate of 100 Hz or more: 250, 256, 360, 500 Hz...) one at a time; the engine resamples to
-{fs} Hz, removes the baseline, scales and quantises inside, in integers, exactly as
+rate of 100 Hz or more: 250, 256, 360, 500 Hz...) one at a time; the instance resamples
+to {fs} Hz, removes the baseline, scales and quantises inside, in integers, exactly as
 `afdetect scan` does, and reports a decision over the last window every hop:
 
 ```c
-#include "afdetect_model.h"
+#include "afdetect.h"
+
+static afd_stream_t monitor;
 
 static void on_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
 {{
@@ -287,10 +331,10 @@ void start_monitor(void)
 {{
     /* windows of 18 steps (18 x {metadata_step} samples = 30.7 s) every 6 steps (10.2 s),
        the afdetect scan defaults, from a 250 Hz ADC */
-    afd_stream_init(250, 18, 6, on_window, 0);
+    afd_stream_init(&monitor, 250, 18, 6, on_window, 0);
 }}
 
-void adc_isr(int16_t count) {{ afd_stream_push(count); }}
+void adc_isr(int16_t count) {{ afd_stream_push(&monitor, count); }}
 ```
 
 A step is `AFD_STEP_SAMPLES` samples at {fs} Hz; windows may span up to
@@ -298,16 +342,25 @@ A step is `AFD_STEP_SAMPLES` samples at {fs} Hz; windows may span up to
 however long the engine runs (counters wrap or saturate). The front end works in blocks of
 `AFD_BLOCK` samples, so decisions come in bursts at block ends (latency about 2.6 s on top
 of the window). Its interpolation and variance estimate use integer multiplies and one
-division per output sample; the network itself uses none. Turning decisions into episodes
-(mean P(AF) per step over overlapping windows, minimum episode and gap lengths) is left to
-the host, as in `afdetect.monitor.episodes`.
+division per output sample; the network itself uses none. Two channels are two
+`afd_stream_t`, each with its own callback or `user` pointer. Turning decisions into
+episodes (mean P(AF) per step over overlapping windows, minimum episode and gap lengths)
+is left to the host, as in `afdetect.monitor.episodes`.
 
 ## Build and try
 
 ```sh
-make                      # cc -std=c99 -Wall -Wextra -Werror -O3
+make                      # cc -std=c99 -Wall -Wextra -Werror -O3: ./afd_demo
 ./afd_demo --adc 1000 raw_counts.txt   # one integer per line, 1000 counts/mV
+cmake -B build && cmake --build build   # the same, with CMake: build/afd_demo
+cmake -B arm -DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake -DAFDETECT_CPU=cortex-m4 \\
+    && cmake --build arm                 # libafdetect.a for the core
 ```
+
+On a core whose multiply-accumulate takes one cycle (Cortex-M3, M4, M7, M33), compile with
+`-DAFD_MULTIPLY=1`: the fast layout's kernels then multiply by sign x 2^shift in unrolled
+kernels instead of shifting and negating, with the same integers as results (`afdetect
+export --target cortex-m4` does). The default, 0, uses no multiplier (Cortex-M0/M0+).
 
 The demo prints the class and the four integer logits (larger is more likely; divide by
 2^{-model.classifier.e_min + model.classifier.in_frac} times the number of final time steps
@@ -315,13 +368,14 @@ for the float model's logits).
 
 ## Sizes
 
-Weight layout: `AFD_LAYOUT` in the header ("fast": byte codes and 16-bit offsets, with
-the host batch mode `afd_classify_batch` when `AFD_HAS_BATCH`; "packed": the model file's
-bit-packed blocks, decoded on the fly for the least flash).
+Weight layout: `AFD_LAYOUT` in `afd_config.h` ("fast": byte codes and 16-bit offsets,
+with the host batch mode `afd_classify_batch` when `AFD_HAS_BATCH`; "packed": the model
+file's bit-packed blocks, decoded on the fly for the least flash).
 Tables: {sizes.tables} bytes const (codes {sizes.weight_codes}, indices
 {sizes.weight_indices}, row pointers {sizes.row_pointers}, biases {sizes.biases}).
-Static RAM: {sizes.ram} bytes (rings {sizes.ram_rings}, columns {sizes.ram_columns},
-other {sizes.ram_other}), independent of the recording length.
+RAM of one instance: about {sizes.ram} bytes (rings {sizes.ram_rings}, columns
+{sizes.ram_columns}, other {sizes.ram_other}; `sizeof` gives the exact figure for your
+compiler), independent of the recording length; the library itself has no static data.
 
 Model metadata: classes {metadata["classes"]}, recipe {metadata.get("recipe", {})
 .get("sparsity")} sparsity / {model.weight_bits_text}-bit power-of-two weights /

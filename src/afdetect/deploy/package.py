@@ -13,10 +13,10 @@ from afdetect.compress.accounting import report
 from afdetect.compress.recipe import CompressConfig, Compressed, compress
 from afdetect.data.splits import load_or_make_splits
 from afdetect.data.store import Dataset, load_dataset
-from afdetect.deploy.engine import engine_logits
-from afdetect.deploy.format import save_compressed
 from afdetect.errors import AfdetectError, InputError
 from afdetect.model.io import load_float_model
+from afdetect.runtime.engine import engine_logits
+from afdetect.runtime.format import save_compressed
 from afdetect.train.inference import predict_logits
 
 

@@ -3,7 +3,7 @@
 Whole-recording normalisation (:func:`afdetect.data.preprocess.normalise`) needs the whole
 recording; a monitor sees a stream. This front end computes the same kind of input from a
 running estimate, in integers only, so the C engine's continuous mode reproduces it bit
-for bit (``afd_stream_push`` in :mod:`afdetect.deploy.codegen`). With ``y`` the 300-Hz
+for bit (``afd_stream_push`` in the C runtime's ``afd_stream.c``). With ``y`` the 300-Hz
 counts and ``n`` the sample index:
 
 1. **Resample** by linear interpolation on the exact rational grid: output ``n`` sits at

@@ -1,0 +1,49 @@
+/* A small hand-made model configuration for the runtime's unit tests (tests/c): two conv
+   layers (the second pruned by whole kernels) and the classifier, independent of any
+   trained model. AFD_TEST_PACKED selects the packed layout's kernels. */
+#ifndef AFD_CONFIG_H
+#define AFD_CONFIG_H
+
+#define AFD_N_CLASSES 4
+#define AFD_SAMPLING_RATE_HZ 300
+#define AFD_INPUT_FRAC_BITS 8
+#define AFD_INPUT_BITS 12
+#define AFD_MIN_SAMPLES 64
+#define AFD_MAX_SAMPLES 100000L
+#define AFD_STEP_SAMPLES 8
+#define AFD_MAX_WINDOW_STEPS 16
+#define AFD_BLOCK 64
+#define AFD_BLOCK_LOG2 6
+#define AFD_SPAN 4
+#ifdef AFD_TEST_PACKED
+#define AFD_LAYOUT "packed"
+#define AFD_LAYOUT_PACKED 1
+#define AFD_HAS_BATCH 0
+#else
+#define AFD_LAYOUT "fast"
+#define AFD_LAYOUT_PACKED 0
+#define AFD_HAS_BATCH 1
+#endif
+#define AFD_N_CONVS 2
+#define AFD_C_LAST 4
+#define AFD_MAX_C 4
+#define AFD_ACT_TOP 15
+#define AFD_RING_TOTAL 28   /* 1 x 2 x 5 + 3 x 2 x 3 */
+#define AFD_COLUMN_TOTAL 7  /* 3 + 4 */
+#ifdef AFD_TEST_RR  /* compiles afd_rr.c (checked against Python in tests/test_rr.py) */
+#define AFD_RR 1
+#define AFD_RR_FS 100
+#define AFD_RR_INTEGRATE 15
+#define AFD_RR_SEGMENT 200
+#define AFD_RR_HISTORY 8
+#define AFD_RR_REFRACTORY 20
+#define AFD_RR_MEDIAN_OF 9
+#define AFD_RR_N_FEATURES 6
+#define AFD_RR_FEATURE_MAX 255
+#define AFD_RR_SHIFT_SUMS 2
+#define AFD_RR_SHIFT_FEATURES 1
+#else
+#define AFD_RR 0
+#endif
+
+#endif
