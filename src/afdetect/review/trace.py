@@ -5,6 +5,10 @@ holds no more than two samples per column the samples themselves come back; othe
 minimum and maximum of each column's samples, which draws the same envelope a full-rate
 trace would. Only the requested range is read, through
 :meth:`~afdetect.io.records.SignalStream.read`.
+
+The values are millivolts about the chunk's median (``offset_mv``): a stream's counts carry
+the recorder's ADC offset, and a page drawn about its median sits on its rows as a Holter
+strip does.
 """
 
 from __future__ import annotations
@@ -28,13 +32,17 @@ def chunk(stream: SignalStream, start: int, stop: int, columns: int,
     Returns a JSON-ready dict: ``start``, ``stop`` (samples, clipped), ``fs``, ``mode``
     (``"raw"``: ``values`` in mV, one per sample; ``"minmax"``: ``min`` and ``max`` in mV,
     one pair per column, column ``i`` covering samples ``start + i * per_column`` onward),
-    and ``annotations`` (reference annotations in the range).
+    ``offset_mv`` (the median taken off the values) and ``annotations`` (reference
+    annotations in the range).
     """
     start, stop = max(0, start), min(stream.n_samples, stop)
     out: dict[str, Any] = {"start": start, "stop": stop, "fs": stream.fs}
     if stop <= start:
         return {**out, "mode": "raw", "values": [], "annotations": []}
-    mv = stream.read(start, stop) / stream.counts_per_mv
+    counts = stream.read(start, stop)
+    offset = float(np.median(counts))
+    mv = (counts - offset) / stream.counts_per_mv
+    out["offset_mv"] = round(offset / stream.counts_per_mv, 4)
     if stop - start <= 2 * columns:
         out.update(mode="raw", values=np.round(mv, 4).tolist())
     else:
