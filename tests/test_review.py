@@ -24,12 +24,12 @@ from afdetect.monitor.scan import step_model
 pytest.importorskip("fastapi", reason="afdetect review needs fastapi (pip install '.[review]')")
 pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from afdetect.review.adjudication import Adjudication  # noqa: E402
-from afdetect.review.recordings import open_recordings, read_scan_file  # noqa: E402
-from afdetect.review.server import create_app, open_reviews  # noqa: E402
-from afdetect.review.trace import MAX_COLUMNS  # noqa: E402
+from afdetect.review.adjudication import Adjudication
+from afdetect.review.recordings import open_recordings, read_scan_file
+from afdetect.review.server import create_app, open_reviews
+from afdetect.review.trace import MAX_COLUMNS
 
 FS = 128
 # Where af1's parts begin, in seconds: sinus (MIT-BIH 100), AF (AFTDB a01 three times),
@@ -292,7 +292,7 @@ def test_a_given_scan_file_is_used_and_a_bad_one_named(scanned: tuple[Path, Path
     assert not failures and recordings[0].scan_path == given
     assert recordings[0].sidecar_path == given.parent / "af1.review.json"
     (tmp_path / "bad.json").write_text('{"recordings": [{"record": "af1"}]}')
-    with pytest.raises(InputError, match="bad.json: recording 1: no sampling rate"):
+    with pytest.raises(InputError, match=r"bad\.json: recording 1: no sampling rate"):
         open_recordings([record], out_dir=tmp_path, scan_file=tmp_path / "bad.json")
     # a stored scan of another recording of the same name is refused, not drawn
     other = tmp_path / "other"
