@@ -37,22 +37,22 @@ FS = 128
 AF1_PARTS = [(0, "(N"), (180, "(AFIB"), (360, "(N"), (540, "(AFIB"), (660, "(N")]
 
 
-def make_af_record(folder: Path) -> Path:
-    """``folder/af1``: a 14-min, 128-Hz WFDB record with two AF stretches, made from the
-    real records in tests/data, and its hand-made rhythm annotations ``af1.atr``."""
+def make_af_record(folder: Path, name: str = "af1") -> Path:
+    """``folder/name``: a 14-min, 128-Hz WFDB record with two AF stretches, made from the
+    real records in tests/data, and its hand-made rhythm annotations ``name.atr``."""
     sinus = resample_poly(wfdb.rdrecord(str(DATA / "mitdb" / "100"), channels=[0]).p_signal[:, 0],
                           16, 45)  # 360 -> 128 Hz
     af = wfdb.rdrecord(str(DATA / "aftdb" / "a01"), channels=[0]).p_signal[:, 0]
     parts = [sinus[:180 * FS], np.tile(af, 3), sinus[180 * FS:360 * FS], np.tile(af, 2),
              sinus[360 * FS:540 * FS]]
     folder.mkdir(parents=True, exist_ok=True)
-    wfdb.wrsamp("af1", fs=FS, units=["mV"], sig_name=["ECG"],
+    wfdb.wrsamp(name, fs=FS, units=["mV"], sig_name=["ECG"],
                 p_signal=np.concatenate(parts)[:, None], fmt=["16"], write_dir=str(folder))
     starts = np.cumsum([0] + [len(p) for p in parts])[:-1]
     assert [s / FS for s in starts] == [s for s, _ in AF1_PARTS]
-    wfdb.wrann("af1", "atr", starts, symbol=["+"] * len(starts),
+    wfdb.wrann(name, "atr", starts, symbol=["+"] * len(starts),
                aux_note=[a for _, a in AF1_PARTS], fs=FS, write_dir=str(folder))
-    return folder / "af1"
+    return folder / name
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +301,10 @@ def test_a_given_scan_file_is_used_and_a_bad_one_named(scanned: tuple[Path, Path
                 p_signal=np.zeros((60 * FS, 1)), fmt=["16"], write_dir=str(other))
     recordings, failures = open_recordings([other / "af1"], out_dir=out, scan_file=None)
     assert not recordings and "does not match" in str(failures[0])
+    # two recordings of one name would share a sidecar: the second is refused
+    recordings, failures = open_recordings([record, other / "af1"], out_dir=out)
+    assert [r.name for r in recordings] == ["af1"]
+    assert str(failures[0]).startswith(f"{other / 'af1'}: another recording named 'af1'")
 
 
 def test_the_command_serves_and_reports_bad_input(scanned: tuple[Path, Path],

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_review import FS, scanned  # noqa: F401  (fixture)
+from test_review import FS, make_af_record, scanned  # noqa: F401  (fixture)
 
 from afdetect.monitor.rhythm import read_rhythm_marks
 
@@ -31,15 +31,10 @@ from afdetect.review.recordings import open_recordings  # noqa: E402
 from afdetect.review.server import create_app, open_reviews  # noqa: E402
 
 
-@pytest.fixture
-def server(scanned: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[str, Path]]:  # noqa: F811
-    """(URL, output folder): the review of a fresh copy of af1's scan, served on a free
-    port of 127.0.0.1 from a thread for the test's duration."""
-    record, out = scanned
-    mine = tmp_path / "out"
-    mine.mkdir()
-    shutil.copy(out / "af1.scan.json", mine)
-    recordings, failures = open_recordings([record], out_dir=mine)
+def serving(records: list[Path], out: Path) -> Iterator[str]:
+    """The URL of a review of ``records`` (scans in ``out``), served on a free port of
+    127.0.0.1 from a thread until the generator is closed."""
+    recordings, failures = open_recordings(records, out_dir=out)
     reviews, bad = open_reviews(recordings)
     assert not failures and not bad
     sock = socket.create_server(("127.0.0.1", 0))
@@ -48,10 +43,21 @@ def server(scanned: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[str, Pa
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/", mine
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
     finally:
         srv.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture
+def server(scanned: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[str, Path]]:  # noqa: F811
+    """(URL, output folder): the review of a fresh copy of af1's scan."""
+    record, out = scanned
+    mine = tmp_path / "out"
+    mine.mkdir()
+    shutil.copy(out / "af1.scan.json", mine)
+    for url in serving([record], mine):
+        yield url, mine
 
 
 @pytest.fixture
@@ -172,3 +178,23 @@ def test_the_trace_is_drawn_and_pages_turn(server: tuple[str, Path], page: Page)
     assert box is not None
     page.mouse.click(box["x"] + 80 + (box["width"] - 90) * 600 / 840, box["y"] + 40)
     expect(page.locator("#trace-time")).to_contain_text("0:09:")
+
+
+def test_a_folder_opens_on_a_table_of_recordings(scanned: tuple[Path, Path],  # noqa: F811
+                                                 tmp_path: Path, page: Page) -> None:
+    _, out = scanned
+    scan = json.loads((out / "af1.scan.json").read_text())
+    for name in ("af1", "af2"):  # the same signal twice: the same scan, renamed
+        make_af_record(tmp_path, name)
+        scan["recordings"][0]["record"] = name
+        (tmp_path / f"{name}.scan.json").write_text(json.dumps(scan))
+    for url in serving([tmp_path], tmp_path):
+        page.goto(url)
+        rows = page.locator("#records tbody tr")
+        expect(rows).to_have_count(2)
+        assert rows.nth(1).locator("td").all_inner_texts() == [
+            "af2", "", "0:14:00", "29.3%", "29.3%", "2", "not started"]
+        rows.nth(1).click()
+        expect(page.locator("#title")).to_have_text("af2")
+        expect(page.locator("#episodes tr[data-id=a2]")).to_be_visible()
+        page.goto("about:blank")  # before the server stops: no request left in flight

@@ -144,7 +144,8 @@ def _scan_entry_problem(rec: Any) -> str | None:
 
 
 def url_key(name: str, taken: set[str]) -> str:
-    """A URL-safe identifier for ``name`` not in ``taken`` (``name-2``, ... on a clash)."""
+    """A URL-safe identifier for ``name`` not in ``taken`` (``name-2``, ... when two names
+    differ only in characters a URL would not carry)."""
     base = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "record"
     key, n = base, 1
     while key in taken:
@@ -221,6 +222,10 @@ def open_recordings(inputs: list[str | Path], *, out_dir: str | Path,
     for path in expand_inputs(inputs):
         try:
             stream = open_stream(path, fs=fs, lead=lead)
+            if any(stream.name == other.name for _, other, _, _ in found):
+                raise InputError(path, f"another recording named {stream.name!r} is under "
+                                       "review: they would share one scan and sidecar "
+                                       "(review it separately, with another --out)")
             if stream.name in given:
                 found.append((path, stream, given[stream.name], Path(str(scan_file))))
                 continue
