@@ -370,8 +370,8 @@ async function drawTrace() {
     }
     ctx.stroke();
     ctx.restore();
-    ctx.fillStyle = "#333"; ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "top";
-    ctx.fillText(clock(req.start / rec.fs + row * req.rowSamples / rec.fs, 1), 4, row * rowH + 3);
+    ctx.fillStyle = "#333"; ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "bottom";
+    ctx.fillText(clock(req.start / rec.fs + row * req.rowSamples / rec.fs, 1), 4, (row + 1) * rowH - 2);
   }
   annotations(ctx, data.annotations, req, rowH, W);
   canvas.dataset.drawn = String(req.start);
