@@ -329,3 +329,17 @@ def test_the_command_serves_and_reports_bad_input(scanned: tuple[Path, Path],
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # another address only when asked, and with a warning
+    proc = subprocess.Popen([sys.executable, "-m", "afdetect.cli", "review", str(record),
+                             "--out", str(tmp_path), "--port", "0", "--no-browser",
+                             "--host", "0.0.0.0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith("afdetect review: 1 recording(s) at http://")
+        warning = proc.stderr.readline()
+        assert warning.startswith("afdetect: warning: serving on 0.0.0.0: anyone who can "
+                                  "reach this machine"), warning
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 
 const view = {
   key: null, record: null, t0: 0, selected: null, cursor: null,
-  cache: new Map(), drawSerial: 0,
+  cache: new Map(), drawSerial: 0, paper: null,
 };
 
 // ---------- formatting and parsing ----------
@@ -378,15 +378,23 @@ async function drawTrace() {
   prefetch();
 }
 
-function paper(ctx, w, h) {
-  const mm = pxPerMm();
-  ctx.fillStyle = "#fff8f6"; ctx.fillRect(0, 0, w, h);
-  for (const [every, colour] of [[1, "#f8d7d2"], [5, "#eba59a"]]) {
-    ctx.strokeStyle = colour; ctx.lineWidth = every === 1 ? 0.5 : 0.8; ctx.beginPath();
-    for (let x = 0; x <= w; x += every * mm) { ctx.moveTo(x, 0); ctx.lineTo(x, h); }
-    for (let y = 0; y <= h; y += every * mm) { ctx.moveTo(0, y); ctx.lineTo(w, y); }
-    ctx.stroke();
+function paper(ctx, w, h) {  // the grid, drawn once per size and scale, then copied
+  const mm = pxPerMm(), ratio = window.devicePixelRatio || 1, key = `${w}x${h}x${mm}x${ratio}`;
+  if (!view.paper || view.paper.key !== key) {
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(w * ratio); canvas.height = Math.round(h * ratio);
+    const g = canvas.getContext("2d");
+    g.setTransform(ratio, 0, 0, ratio, 0, 0);
+    g.fillStyle = "#fff8f6"; g.fillRect(0, 0, w, h);
+    for (const [every, colour] of [[1, "#f8d7d2"], [5, "#eba59a"]]) {
+      g.strokeStyle = colour; g.lineWidth = every === 1 ? 0.5 : 0.8; g.beginPath();
+      for (let x = 0; x <= w; x += every * mm) { g.moveTo(x, 0); g.lineTo(x, h); }
+      for (let y = 0; y <= h; y += every * mm) { g.moveTo(0, y); g.lineTo(w, y); }
+      g.stroke();
+    }
+    view.paper = { key, canvas };
   }
+  ctx.drawImage(view.paper.canvas, 0, 0, w, h);
 }
 
 // Where [a, b) seconds falls on the rows of the page: [row, x0, x1] pieces.
