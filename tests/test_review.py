@@ -17,6 +17,7 @@ from scipy.signal import resample_poly
 from test_cli import assert_clean_error, run
 
 from afdetect.errors import InputError
+from afdetect.io.records import open_stream
 from afdetect.models import DEFAULT_MODEL, load_classifier
 from afdetect.monitor.rhythm import read_rhythm_marks
 from afdetect.monitor.scan import step_model
@@ -27,9 +28,9 @@ pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
 from fastapi.testclient import TestClient
 
 from afdetect.review.adjudication import Adjudication
-from afdetect.review.recordings import open_recordings, read_scan_file
+from afdetect.review.recordings import open_recordings, read_reference, read_scan_file
 from afdetect.review.server import create_app, open_reviews
-from afdetect.review.trace import MAX_COLUMNS
+from afdetect.review.trace import MAX_COLUMNS, chunk
 
 FS = 128
 # Where af1's parts begin, in seconds: sinus (MIT-BIH 100), AF (AFTDB a01 three times),
@@ -186,6 +187,24 @@ def test_the_signal_comes_in_bounded_chunks_at_the_resolution_drawn(
     np.testing.assert_allclose(near["values"], part - np.median(part), atol=2e-3)
     assert near["offset_mv"] == pytest.approx(np.median(part) + wide["offset_mv"], abs=2e-3)
     assert near["annotations"] == [{"sample": 180 * FS, "symbol": "+", "aux": "(AFIB"}]
+    assert wide["beats"] is None  # longer than a page one reads: no beats
+    assert all(179 * FS <= b < 181 * FS for b in near["beats"]) and near["beats"]
+
+
+def test_detected_beats_fall_on_the_reference_beats() -> None:
+    record = DATA / "mitdb" / "100"
+    stream = open_stream(record)
+    _, annotations = read_reference(record, "atr", stream.fs, stream.duration_s)
+    assert annotations is not None
+    for start_s in (0, 100, 1000, 1770):
+        start = round(start_s * stream.fs)
+        got = chunk(stream, start, start + round(30 * stream.fs), 1000, annotations)
+        reference = np.array([a["sample"] for a in got["annotations"]
+                              if a["symbol"] in "NLRBAaJSVrFejnE/fQ?"])  # beats only
+        beats = np.array(got["beats"])
+        assert abs(len(beats) - len(reference)) <= 1
+        error = np.abs(beats[:, None] - reference[None, :]).min(axis=1) / stream.fs
+        assert np.mean(error < 0.05) >= 0.94  # within 50 ms
 
 
 def _change(client: TestClient, **body: object) -> dict:

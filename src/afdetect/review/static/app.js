@@ -134,6 +134,10 @@ function showReview() {
     tr.onclick = () => selectEpisode(e.id, true);
     return tr;
   }));
+  if (!r.episodes.length) {
+    const td = body.insertRow().insertCell();
+    td.colSpan = 6; td.className = "hint"; td.textContent = "no AF episode detected or added";
+  }
   showEditor();
 }
 
@@ -374,6 +378,7 @@ async function drawTrace() {
     ctx.fillText(clock(req.start / rec.fs + row * req.rowSamples / rec.fs, 1), 4, (row + 1) * rowH - 2);
   }
   annotations(ctx, data.annotations, req, rowH, W);
+  if (data.beats) beats(ctx, data.beats, req, rowH, W);
   canvas.dataset.drawn = String(req.start);
   prefetch();
 }
@@ -444,6 +449,28 @@ function annotations(ctx, marks, req, rowH, W) {
       ctx.fillText(rhythm ? a.aux : a.symbol, x0 - 3, row * rowH + (rhythm ? 16 : 4));
     }
   }
+}
+
+// Detected beats: a mark under each, and each row's mean heart rate at its right end.
+function beats(ctx, samples, req, rowH, W) {
+  const fs = view.record.fs, perRow = Array.from({ length: rows() }, () => []);
+  ctx.fillStyle = "#1565c0";
+  for (const s of samples) {
+    for (const [row, x0] of pieces(s / fs, s / fs + 1e-6, req, W)) {
+      perRow[row].push(s / fs);
+      const y = (row + 1) * rowH - 18;
+      ctx.beginPath(); ctx.moveTo(x0, y); ctx.lineTo(x0 - 3, y + 5); ctx.lineTo(x0 + 3, y + 5);
+      ctx.fill();
+    }
+  }
+  ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "bottom"; ctx.textAlign = "right";
+  perRow.forEach((ts, row) => {
+    if (ts.length >= 2) {
+      const bpm = (60 * (ts.length - 1)) / (ts[ts.length - 1] - ts[0]);
+      ctx.fillText(`${Math.round(bpm)} bpm`, W - 4, (row + 1) * rowH - 2);
+    }
+  });
+  ctx.textAlign = "left";
 }
 
 function prefetch() {  // the next and previous pages, so that a page turn draws at once
