@@ -198,3 +198,26 @@ def test_a_folder_opens_on_a_table_of_recordings(scanned: tuple[Path, Path],  # 
         expect(page.locator("#title")).to_have_text("af2")
         expect(page.locator("#episodes tr[data-id=a2]")).to_be_visible()
         page.goto("about:blank")  # before the server stops: no request left in flight
+
+
+def test_an_onset_is_dragged_on_the_trace(server: tuple[str, Path], page: Page) -> None:
+    url, out = server
+    page.goto(url)
+    page.fill("#reviewer", "Dr Drag")
+    page.locator("#reviewer").dispatch_event("change")
+    page.click("#episodes tr[data-id=a2]")  # the page starts 2 s before its onset
+    expect(page.locator("#edit-id")).to_have_text("a2")
+    onset = _seconds(page.input_value("#edit-start"))
+    box = page.locator("#trace").bounding_box()
+    assert box is not None
+    px_per_s = float(page.input_value("#pxmm")) * 25
+    x, y = box["x"] + 2 * px_per_s, box["y"] + 50
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 3 * px_per_s, y, steps=6)
+    page.mouse.up()
+    expect(page.locator("#episodes tr[data-id=a2] td.status")).to_have_text("confirmed")
+    saved = {e["id"]: e for e in json.loads((out / "af1.review.json").read_text())["episodes"]}
+    assert saved["a2"]["start_s"] == pytest.approx(onset + 3, abs=0.2)
+    assert saved["a2"]["reviewed_by"] == "Dr Drag"
+    assert _seconds(page.input_value("#edit-start")) == pytest.approx(onset + 3, abs=0.2)

@@ -13,6 +13,8 @@ const $ = (id) => document.getElementById(id);
 const view = {
   key: null, record: null, t0: 0, selected: null, cursor: null,
   cache: new Map(), drawSerial: 0, paper: null,
+  drag: null,  // {edge: "start_s" | "end_s", value: seconds, moved} while a bound is dragged
+  dragged: false,
 };
 
 // ---------- formatting and parsing ----------
@@ -422,9 +424,11 @@ function shadeEpisodes(ctx, req, rowH, W) {
     }
   }
   const sel = view.selected && episode(view.selected);
-  if (sel) {  // the selected episode's onset and offset
+  if (sel) {  // the selected episode's onset and offset (where they are dragged to)
     ctx.strokeStyle = "#1565c0"; ctx.lineWidth = 2;
-    for (const t of [sel.start_s, sel.end_s]) {
+    const bounds = { start_s: sel.start_s, end_s: sel.end_s };
+    if (view.drag) bounds[view.drag.edge] = view.drag.value;
+    for (const t of [bounds.start_s, bounds.end_s]) {
       for (const [row, x0] of pieces(t, t + 1e-6, req, W)) {
         ctx.beginPath(); ctx.moveTo(x0, row * rowH); ctx.lineTo(x0, (row + 1) * rowH); ctx.stroke();
       }
@@ -490,6 +494,44 @@ function traceTime(event) {  // the recording time under the mouse on the trace
     + ((event.clientX - rect.left) / rect.width) * rowSeconds();
 }
 
+// The selected episode's onset or offset under the mouse ("start_s", "end_s"), or null.
+function edgeAt(event) {
+  const e = view.selected && episode(view.selected);
+  if (!e) return null;
+  const t = traceTime(event), tolerance = 6 / (pxPerMm() * PAPER_MM_PER_S);  // 6 px
+  if (Math.abs(t - e.start_s) <= tolerance) return "start_s";
+  if (Math.abs(t - e.end_s) <= tolerance) return "end_s";
+  return null;
+}
+
+function dragStart(event) {
+  const edge = edgeAt(event);
+  if (!edge) return;
+  view.drag = { edge, value: episode(view.selected)[edge], moved: false };
+  event.preventDefault();
+}
+
+function dragMove(event) {
+  const trace = $("trace");
+  if (!view.drag) { trace.style.cursor = edgeAt(event) ? "ew-resize" : "crosshair"; return; }
+  view.drag.value = Math.max(0, Math.min(view.record.duration_s, traceTime(event)));
+  view.drag.moved = true;
+  $(view.drag.edge === "start_s" ? "edit-start" : "edit-end").value = hms(view.drag.value, 1);
+  drawTrace();
+}
+
+async function dragEnd() {
+  const drag = view.drag;
+  if (!drag) return;
+  view.drag = null;
+  if (drag.moved) {
+    view.dragged = true;  // the click that ends a drag does not move the cursor
+    if (!(await change({ action: "bounds", episode: view.selected, [drag.edge]: drag.value }))) {
+      showEditor(); drawTrace();
+    }
+  }
+}
+
 // ---------- episodes in order, keys ----------
 
 function stepEpisode(direction) {
@@ -553,7 +595,11 @@ function init() {
     goTo(t - pageSeconds() / 2);
     $("trace").focus();
   };
+  $("trace").addEventListener("mousedown", dragStart);
+  $("trace").addEventListener("mousemove", dragMove);
+  window.addEventListener("mouseup", dragEnd);
   $("trace").onclick = (event) => {
+    if (view.dragged) { view.dragged = false; return; }
     view.cursor = Math.max(0, Math.min(view.record.duration_s, traceTime(event)));
     $("cursor").textContent = `${hms(view.cursor, 2)} (${clock(view.cursor, 2)})`;
     drawTrace();
