@@ -19,8 +19,9 @@ from test_cli import assert_clean_error, run
 from afdetect.errors import InputError
 from afdetect.io.records import open_stream
 from afdetect.models import DEFAULT_MODEL, load_classifier
+from afdetect.monitor.episodes import EpisodeRule
 from afdetect.monitor.rhythm import read_rhythm_marks
-from afdetect.monitor.scan import step_model
+from afdetect.monitor.scan import ScanConfig, step_model
 
 pytest.importorskip("fastapi", reason="afdetect review needs fastapi (pip install '.[review]')")
 pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
@@ -320,6 +321,15 @@ def test_a_given_scan_file_is_used_and_a_bad_one_named(scanned: tuple[Path, Path
                 p_signal=np.zeros((60 * FS, 1)), fmt=["16"], write_dir=str(other))
     recordings, failures = open_recordings([other / "af1"], out_dir=out, scan_file=None)
     assert not recordings and "does not match" in str(failures[0])
+    # a stored scan made with other settings than those asked for is not used
+    recordings, failures = open_recordings([record], out_dir=out, config=ScanConfig())
+    assert len(recordings) == 1 and not failures  # the defaults: as it was made
+    asked = ScanConfig(hop_s=20, rule=EpisodeRule(af_threshold=0.5))
+    recordings, failures = open_recordings([record], out_dir=out, config=asked)
+    assert not recordings
+    assert str(failures[0]) == (f"{out / 'af1.scan.json'}: made with other scan settings "
+                                "(af_threshold 0.6 not 0.5): scan again into another --out, "
+                                "or leave the scan options out to use it")
     # two recordings of one name would share a sidecar: the second is refused
     recordings, failures = open_recordings([record, other / "af1"], out_dir=out)
     assert [r.name for r in recordings] == ["af1"]
@@ -333,6 +343,9 @@ def test_the_command_serves_and_reports_bad_input(scanned: tuple[Path, Path],
     assert_clean_error(result)
     assert "missing" in result.stderr and "nothing to review" in result.stderr
     shutil.copy(out / "af1.scan.json", tmp_path)
+    result = run("review", record, "--out", tmp_path, "--threshold", "0.5", "--no-browser")
+    assert_clean_error(result, "af1.scan.json: made with other scan settings", "nothing to "
+                       "review")
     proc = subprocess.Popen([sys.executable, "-m", "afdetect.cli", "review", str(record),
                              "--out", str(tmp_path), "--port", "0", "--no-browser"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

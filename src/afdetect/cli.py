@@ -374,10 +374,12 @@ def _review(args: argparse.Namespace) -> int:
     from afdetect.review.recordings import open_recordings
 
     out = args.out or (args.scan.parent if args.scan else Path("."))
+    asked = any(getattr(args, o) is not None for o in (
+        "window", "hop", "threshold", "min_episode", "min_gap", "min_rhythm"))
     recordings, failures = open_recordings(
         args.inputs, out_dir=out, scan_file=args.scan, reference=args.reference, fs=args.fs,
-        lead=_lead(args.lead), model=lambda: _step_model(args), config=_scan_config(args),
-        progress=True)
+        lead=_lead(args.lead), model=lambda: _step_model(args),
+        config=_scan_config(args) if asked else None, progress=True)
     reviews, bad_sidecars = open_reviews(recordings)
     failures += bad_sidecars
     _report_failures(failures, len(reviews), "opened")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import wfdb
@@ -93,9 +93,11 @@ def scan_document(model: StepModel, config: ScanConfig, scans: list[RecordingSca
             "errors": []}
 
 
-def read_scan_file(path: str | Path) -> dict[str, dict[str, Any]]:
+def read_scan_file(path: str | Path, config: ScanConfig | None = None
+                   ) -> dict[str, dict[str, Any]]:
     """The recordings of a scan JSON file by record name, checked enough to be drawn.
 
+    With ``config``, the scan must have been made with its windows and episode rule.
     Raises :class:`InputError` naming the file for anything else.
     """
     path = Path(path)
@@ -110,6 +112,10 @@ def read_scan_file(path: str | Path) -> dict[str, dict[str, Any]]:
     if not isinstance(recordings, list):
         raise InputError(path, "not a scan: no 'recordings' list (write one with "
                                "`afdetect scan --json`)")
+    problem = None if config is None else _settings_problem(document, config)
+    if problem:
+        raise InputError(path, f"made with other scan settings ({problem}): scan again into "
+                               "another --out, or leave the scan options out to use it")
     out = {}
     for i, rec in enumerate(recordings):
         problem = _scan_entry_problem(rec)
@@ -119,7 +125,27 @@ def read_scan_file(path: str | Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _number(value: Any) -> bool:
+def _settings_problem(document: dict[str, Any], config: ScanConfig) -> str | None:
+    """How the scan ``document`` was made differently from ``config``, or None.
+
+    Its window and hop are whole model steps; one within half a hop of the one asked for
+    is taken to be it.
+    """
+    rule = document.get("rule")
+    if isinstance(rule, dict):
+        asked = config.rule.to_dict()
+        differ = [f"{k} {rule.get(k)} not {v:g}" for k, v in asked.items() if rule.get(k) != v]
+        if differ:
+            return ", ".join(differ)
+    window, hop = document.get("window_s"), document.get("hop_s")
+    if not (_number(window) and _number(hop)):
+        return None
+    if abs(window - config.window_s) > hop / 2 or abs(hop - config.hop_s) > hop / 2:
+        return f"{window:g}-s windows every {hop:g} s"
+    return None
+
+
+def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
         value)
 
@@ -209,14 +235,16 @@ def open_recordings(inputs: list[str | Path], *, out_dir: str | Path,
             lie next to it.
         reference: annotator of the reference rhythm (``RECORD.reference``), when present.
         model: loads the scanning model; called once, only if something needs a scan.
-        config: the scan's windows and episode rule.
+        config: the scan's windows and episode rule; stored and given scans must have been
+            made with them. None: stored and given scans are used as they are, new scans
+            are made with the defaults.
     Returns:
         (recordings in input order, the inputs that failed with their one-line reason).
     """
     from afdetect.predict import expand_inputs
 
     out = Path(out_dir)
-    given = read_scan_file(scan_file) if scan_file is not None else {}
+    given = read_scan_file(scan_file, config) if scan_file is not None else {}
     failures: list[InputError] = []
     found: list[tuple[Path, SignalStream, dict[str, Any] | None, Path]] = []
     for path in expand_inputs(inputs):
@@ -230,7 +258,8 @@ def open_recordings(inputs: list[str | Path], *, out_dir: str | Path,
                 found.append((path, stream, given[stream.name], Path(str(scan_file))))
                 continue
             stored = out / f"{stream.name}{SCAN_SUFFIX}"
-            entry = read_scan_file(stored).get(stream.name) if stored.is_file() else None
+            entry = read_scan_file(stored, config).get(stream.name) if stored.is_file() \
+                else None
             found.append((path, stream, entry, stored))
         except InputError as exc:
             failures.append(exc)
