@@ -163,6 +163,24 @@ def test_malformed_changes_are_400_and_change_nothing(scanned: tuple[Path, Path]
     assert not (tmp_path / "out" / "af1.review.json").exists()  # nothing was written
 
 
+def test_a_change_from_another_site_is_refused(scanned: tuple[Path, Path],
+                                              tmp_path: Path) -> None:
+    """A page elsewhere can post a "simple" text/plain request without asking first; it
+    must change nothing, and a Host other than this machine's is refused outright."""
+    record, out = scanned
+    shutil.copy(out / "af1.scan.json", tmp_path)
+    recordings, _ = open_recordings([record], out_dir=tmp_path)
+    client = TestClient(create_app(open_reviews(recordings)[0], allowed_hosts=["127.0.0.1"]),
+                        base_url="http://127.0.0.1")
+    body = json.dumps({"action": "reject", "episode": "a1", "reviewer": "x"})
+    sneaky = client.post("/api/records/af1/changes", content=body,
+                         headers={"Content-Type": "text/plain"})
+    assert _assert_json_error(sneaky, 400).endswith("must be a JSON object (application/json)")
+    assert not (tmp_path / "af1.review.json").exists()
+    rebound = client.get("/api/records", headers={"Host": "attacker.example"})
+    assert rebound.status_code == 400 and "af1" not in rebound.text
+
+
 def test_the_signal_comes_in_bounded_chunks_at_the_resolution_drawn(
         scanned: tuple[Path, Path], tmp_path: Path) -> None:
     record, _ = scanned

@@ -87,6 +87,8 @@ def _validation_message(exc: RequestValidationError) -> str:
     for err in exc.errors()[:3]:
         if err.get("type") == "json_invalid":
             return "malformed request: the body is not valid JSON"
+        if tuple(err.get("loc", ())) == ("body",):  # also a JSON body sent as text/plain
+            return "malformed request: the body must be a JSON object (application/json)"
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else
                      str(err.get("msg", "invalid")))

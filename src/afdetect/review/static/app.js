@@ -258,13 +258,20 @@ function sizeCanvas(canvas) {  // device pixels for sharp lines; drawing in CSS 
 // ---------- the overview ----------
 
 const LANES = { p: [6, 70], algorithm: [84, 16], review: [106, 16], reference: [128, 16] };
+const OVERVIEW_LEFT = 80, OVERVIEW_RIGHT = 10;  // margins of the time axis, px
+
+function overviewTime(clientX) {  // recording time under a point of the overview
+  const rect = $("overview").getBoundingClientRect();
+  return ((clientX - rect.left - OVERVIEW_LEFT) / (rect.width - OVERVIEW_LEFT - OVERVIEW_RIGHT))
+    * view.record.duration_s;
+}
 
 function drawOverview() {
   const rec = view.record;
   if (!rec) return;
   const canvas = $("overview");
   const [ctx, w, h] = sizeCanvas(canvas);
-  const left = 80, span = w - left - 10;
+  const left = OVERVIEW_LEFT, span = w - left - OVERVIEW_RIGHT;
   const x = (t) => left + (t / rec.duration_s) * span;
   ctx.clearRect(0, 0, w, h);
   ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "middle"; ctx.fillStyle = "#444";
@@ -590,9 +597,7 @@ function init() {
   $("signoff").onclick = () => change({ action: "signoff" });
   $("export").onclick = exportReview;
   $("overview").onclick = (event) => {
-    const rect = $("overview").getBoundingClientRect();
-    const t = ((event.clientX - rect.left - 80) / (rect.width - 90)) * view.record.duration_s;
-    goTo(t - pageSeconds() / 2);
+    goTo(overviewTime(event.clientX) - pageSeconds() / 2);
     $("trace").focus();
   };
   $("trace").addEventListener("mousedown", dragStart);
