@@ -29,6 +29,7 @@ pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
 from fastapi.testclient import TestClient
 
 from afdetect.review.adjudication import Adjudication
+from afdetect.review.rate import heart_rate
 from afdetect.review.recordings import open_recordings, read_reference, read_scan_file
 from afdetect.review.server import create_app, open_reviews
 from afdetect.review.trace import MAX_COLUMNS, chunk
@@ -224,6 +225,28 @@ def test_detected_beats_fall_on_the_reference_beats() -> None:
         assert abs(len(beats) - len(reference)) <= 1
         error = np.abs(beats[:, None] - reference[None, :]).min(axis=1) / stream.fs
         assert np.mean(error < 0.05) >= 0.94  # within 50 ms
+
+
+def test_the_heart_rate_follows_the_reference_beats(scanned: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    record = DATA / "mitdb" / "100"
+    stream = open_stream(record)
+    _, annotations = read_reference(record, "atr", stream.fs, stream.duration_s)
+    assert annotations is not None
+    rate = heart_rate(stream)
+    assert len(rate) == 31  # 30 min 5.6 s: 31 minutes begun
+    beats = annotations.samples[[s in "NLRBAaJSVrFejnE/fQ?" for s in annotations.symbols]]
+    t = beats / stream.fs
+    reference = np.array([60 * (len(b) - 1) / (b[-1] - b[0]) for b in
+                          (t[(t >= 60 * i) & (t < 60 * (i + 1))] for i in range(31))])
+    error = np.abs(rate - reference)
+    assert np.median(error) < 1.0 and np.mean(error < 3) > 0.9, error
+    # the API computes it once per recording, and the page gets it per minute
+    client = client_for(*scanned, tmp_path)
+    got = client.get("/api/records/af1/heart-rate").json()
+    assert got["bin_s"] == 60 and len(got["bpm"]) == 14
+    assert all(v is None or 20 <= v <= 300 for v in got["bpm"])
+    assert got == client.get("/api/records/af1/heart-rate").json()
 
 
 def _change(client: TestClient, **body: object) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import socket
 import threading
@@ -86,6 +87,7 @@ def test_a_review_in_the_browser(server: tuple[str, Path], page: Page) -> None:
     page.goto(url)  # one recording: the list goes straight to it
     expect(page.locator("#episodes tr[data-id=a2]")).to_be_visible()
     assert _burden(page).startswith("AF burden 29.")
+    expect(page.locator("#episodes tr[data-id=a1] td").nth(3)).to_have_text(re.compile(r"^\d+$"))
     page.fill("#reviewer", "Dr Browser")
     page.locator("#reviewer").dispatch_event("change")
 
@@ -132,7 +134,7 @@ def test_a_review_in_the_browser(server: tuple[str, Path], page: Page) -> None:
     expect(page.locator("#episodes tr[data-id=r1]")).to_be_visible()
     assert page.evaluate("location.hash") == where
     assert [_status(page, e) for e in ("r1", "a1", "a2")] == ["added", "rejected", "confirmed"]
-    assert page.locator("#episodes tr[data-id=a1] td").nth(5).inner_text() == "Dr Browser"
+    assert page.locator("#episodes tr[data-id=a1] td").nth(6).inner_text() == "Dr Browser"
     expect(page.locator("#burden")).to_have_text(expected)
 
     page.click("#signoff")

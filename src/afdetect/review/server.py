@@ -9,6 +9,8 @@ under review, 400 for a malformed request):
   episodes, the reference rhythm, the review.
 - ``GET /api/records/{key}/signal?start=&stop=&columns=``: samples ``[start, stop)`` for
   ``columns`` pixel columns (:func:`afdetect.review.trace.chunk`).
+- ``GET /api/records/{key}/heart-rate``: the heart rate per minute (computed on the first
+  request, then kept).
 - ``POST /api/records/{key}/changes``: one adjudication change (:class:`Change`).
 - ``POST /api/records/{key}/export``: write the reviewed annotations and CSV.
 """
@@ -16,11 +18,12 @@ under review, 400 for a malformed request):
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 import sys
 import threading
 import webbrowser
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
 
@@ -33,6 +36,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from afdetect.errors import AfdetectError, InputError
 from afdetect.review.adjudication import Adjudication, ChangeError
+from afdetect.review.rate import BIN_S, heart_rate
 from afdetect.review.recordings import ReviewRecording
 from afdetect.review.trace import MAX_COLUMNS, MAX_SPAN_S, chunk
 
@@ -57,11 +61,15 @@ class Change(BaseModel):
 
 @dataclass
 class Reviewed:
-    """A recording, its adjudication, and the lock that orders changes to it."""
+    """A recording, its adjudication, and the lock that orders changes to it; its heart
+    rate per minute once asked for (a lock of its own: a long computation does not hold up
+    the review)."""
 
     recording: ReviewRecording
     review: Adjudication
     lock: threading.Lock
+    rate: list[float | None] | None = None
+    rate_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def open_reviews(recordings: list[ReviewRecording]) -> tuple[list[Reviewed], list[InputError]]:
@@ -177,6 +185,15 @@ def create_app(reviews: list[Reviewed], allowed_hosts: list[str] | None = None) 
         if (stop - start) / stream.fs > MAX_SPAN_S:
             raise HTTPException(400, f"at most {MAX_SPAN_S:g} s per request")
         return chunk(stream, start, stop, columns, r.recording.annotations)
+
+    @app.get("/api/records/{key}/heart-rate")
+    def rate(key: str) -> dict[str, Any]:
+        r = find(key)
+        with r.rate_lock:
+            if r.rate is None:
+                r.rate = [None if math.isnan(v) else round(float(v), 1)
+                          for v in heart_rate(r.recording.stream)]
+        return {"bin_s": BIN_S, "bpm": r.rate}
 
     @app.post("/api/records/{key}/changes")
     def change(key: str, body: Change) -> dict[str, Any]:

@@ -11,7 +11,7 @@ const CACHE_PAGES = 12;      // signal chunks kept in memory
 const $ = (id) => document.getElementById(id);
 
 const view = {
-  key: null, record: null, t0: 0, selected: null, cursor: null,
+  key: null, record: null, rate: null, t0: 0, selected: null, cursor: null,
   cache: new Map(), drawSerial: 0, paper: null,
   drag: null,  // {edge: "start_s" | "end_s", value: seconds, moved} while a bound is dragged
   dragged: false,
@@ -100,9 +100,13 @@ function pct(x) { return `${(100 * x).toFixed(1)}%`; }
 async function openRecord(key, t) {
   if (view.key !== key) {
     view.key = key; view.cache.clear(); view.selected = null; view.cursor = null;
+    view.rate = null;
     try {
       view.record = await api(`/api/records/${key}`);
     } catch (err) { say(err.message, true); view.key = null; return; }
+    api(`/api/records/${key}/heart-rate`).then((rate) => {  // computed on first request
+      if (view.key === key) { view.rate = rate; showReview(); drawOverview(); }
+    }).catch((err) => say(err.message, true));
   }
   $("list-view").hidden = true; $("record-view").hidden = false;
   $("signoff").hidden = $("export").hidden = false;
@@ -126,21 +130,35 @@ function showReview() {
     const tr = document.createElement("tr");
     tr.dataset.id = e.id;
     tr.className = e.id === view.selected ? "selected" : "";
-    const cells = [e.id, clock(e.start_s), duration(e.end_s - e.start_s), LABELS[e.label] || e.label,
-      e.status, e.reviewed_by || ""];
+    const hr = meanRate(e.start_s, e.end_s);
+    const cells = [e.id, clock(e.start_s), duration(e.end_s - e.start_s),
+      hr === null ? "" : String(Math.round(hr)), LABELS[e.label] || e.label, e.status,
+      e.reviewed_by || ""];
     cells.forEach((c, i) => {
       const td = tr.insertCell();
       td.textContent = c;
-      if (i === 4) td.className = `status status-${e.status}`;
+      if (i === 5) td.className = `status status-${e.status}`;
     });
     tr.onclick = () => selectEpisode(e.id, true);
     return tr;
   }));
   if (!r.episodes.length) {
     const td = body.insertRow().insertCell();
-    td.colSpan = 6; td.className = "hint"; td.textContent = "no AF episode detected or added";
+    td.colSpan = 7; td.className = "hint"; td.textContent = "no AF episode detected or added";
   }
   showEditor();
+}
+
+// Mean heart rate over [a, b) seconds from the per-minute rates (weighted by overlap), or null.
+function meanRate(a, b) {
+  if (!view.rate) return null;
+  const { bin_s: bin, bpm } = view.rate;
+  let sum = 0, weight = 0;
+  for (let i = Math.floor(a / bin); i < Math.min(bpm.length, Math.ceil(b / bin)); i++) {
+    const w = Math.min(b, (i + 1) * bin) - Math.max(a, i * bin);
+    if (bpm[i] !== null && w > 0) { sum += bpm[i] * w; weight += w; }
+  }
+  return weight ? sum / weight : null;
 }
 
 function episode(id) { return review().episodes.find((e) => e.id === id); }
@@ -257,7 +275,9 @@ function sizeCanvas(canvas) {  // device pixels for sharp lines; drawing in CSS 
 
 // ---------- the overview ----------
 
-const LANES = { p: [6, 70], algorithm: [84, 16], review: [106, 16], reference: [128, 16] };
+const LANES = { p: [6, 56], hr: [68, 40], algorithm: [114, 14], review: [132, 14],
+  reference: [150, 14] };
+const AXIS_Y = 176;
 const OVERVIEW_LEFT = 80, OVERVIEW_RIGHT = 10;  // margins of the time axis, px
 
 function overviewTime(clientX) {  // recording time under a point of the overview
@@ -286,15 +306,37 @@ function drawOverview() {
     if (i) ctx.lineTo(x(t), yy); else ctx.moveTo(x(t), yy);
   });
   ctx.stroke();
+  rateLane(ctx, x);
   lane(ctx, "algorithm", "Algorithm", rec.algorithm_episodes.map((e) => [e.start_s, e.end_s, e.label]), x);
   lane(ctx, "review", "Reviewed", review().reviewed_episodes.map((e) => [e.start_s, e.end_s, e.label]), x);
   if (rec.reference) {
     lane(ctx, "reference", "Reference", rec.reference.map((r) => [r.start_s, r.end_s,
       r.rhythm === "(AFIB" ? "A" : r.rhythm === "(N" ? "N" : "O", r.rhythm]), x);
   }
-  axis(ctx, x, rec.duration_s, 156);
+  axis(ctx, x, rec.duration_s, AXIS_Y);
   ctx.fillStyle = "rgba(21, 101, 192, 0.25)";  // the page the trace shows
-  ctx.fillRect(x(view.t0), 2, Math.max(2, x(view.t0 + pageSeconds()) - x(view.t0)), 146);
+  ctx.fillRect(x(view.t0), 2, Math.max(2, x(view.t0 + pageSeconds()) - x(view.t0)), AXIS_Y - 8);
+}
+
+function rateLane(ctx, x) {  // heart rate per minute, on its own range
+  const [y, h] = LANES.hr;
+  ctx.fillStyle = "#444"; ctx.fillText("HR", 4, y + h / 2);
+  ctx.strokeStyle = "#ddd"; ctx.strokeRect(x(0), y, x(view.record.duration_s) - x(0), h);
+  if (!view.rate) { ctx.fillText("heart rate: computing...", x(0) + 4, y + h / 2); return; }
+  const { bin_s: bin, bpm } = view.rate, known = bpm.filter((v) => v !== null);
+  if (!known.length) return;
+  const lo = Math.min(...known), hi = Math.max(lo + 20, Math.max(...known));
+  ctx.beginPath(); ctx.strokeStyle = "#1565c0";
+  let drawing = false;
+  bpm.forEach((v, i) => {
+    if (v === null) { drawing = false; return; }
+    const yy = y + h * (1 - (v - lo) / (hi - lo));
+    if (drawing) ctx.lineTo(x((i + 0.5) * bin), yy); else ctx.moveTo(x((i + 0.5) * bin), yy);
+    drawing = true;
+  });
+  ctx.stroke();
+  ctx.fillStyle = "#1565c0";
+  ctx.fillText(`${Math.round(hi)}`, 50, y + 6); ctx.fillText(`${Math.round(lo)} bpm`, 34, y + h - 6);
 }
 
 const LANE_COLOURS = { A: "#c62828", N: "#c8e6c9", O: "#ffe0b2", "~": "#bdbdbd" };
