@@ -331,7 +331,8 @@ function rateLane(ctx, x) {  // heart rate per minute, on its own range
   bpm.forEach((v, i) => {
     if (v === null) { drawing = false; return; }
     const yy = y + h * (1 - (v - lo) / (hi - lo));
-    if (drawing) ctx.lineTo(x((i + 0.5) * bin), yy); else ctx.moveTo(x((i + 0.5) * bin), yy);
+    const t = Math.min((i + 0.5) * bin, view.record.duration_s);  // the last bin may be short
+    if (drawing) ctx.lineTo(x(t), yy); else ctx.moveTo(x(t), yy);
     drawing = true;
   });
   ctx.stroke();
