@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     _cohort_options(p)
     p.set_defaults(run=_scan)
 
+    p = sub.add_parser("review", help="check detected AF episodes on the trace in the "
+                                      "browser, adjudicate them and sign off")
+    _recording_options(p)
+    _scan_options(p)
+    _review_options(p)
+    p.set_defaults(run=_review)
+
     p = sub.add_parser("evaluate", help="score a model on a labelled dataset folder")
     p.add_argument("--data", required=True, type=Path, help="CinC 2017 style dataset folder, "
                    "or with --episodes a folder of WFDB records with rhythm annotations")
@@ -471,6 +478,45 @@ def _write_or_fail(failures: list[Any], write: Any, *args: Any) -> None:
         write(*args)
     except OutputError as exc:
         failures.append(exc)
+
+
+def _review_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scan", type=Path, metavar="FILE.json",
+                   help="use this `afdetect scan --json` output instead of scanning")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder for new scans, the review sidecars and exports (default: the "
+                        "folder of --scan, else the current folder)")
+    p.add_argument("--reference", default="atr", metavar="EXT",
+                   help="reference annotations RECORD.EXT drawn when present (default atr)")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                   help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, metavar="N",
+                   help="port to serve on (default 8765; 0 picks a free one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open the browser")
+
+
+def _review(args: argparse.Namespace) -> int:
+    try:
+        from afdetect.review.server import open_reviews, serve
+    except ImportError as exc:
+        raise AfdetectError(f"review needs the web server ({exc.name} is missing): "
+                            "pip install 'afdetect[review]'") from None
+    from afdetect.review.recordings import open_recordings
+
+    out = args.out or (args.scan.parent if args.scan else Path("."))
+    asked = any(getattr(args, o) is not None for o in (
+        "window", "hop", "threshold", "min_episode", "min_gap", "min_rhythm"))
+    recordings, failures = open_recordings(
+        args.inputs, out_dir=out, scan_file=args.scan, reference=args.reference, fs=args.fs,
+        lead=_lead(args.lead), model=lambda: _step_model(args),
+        config=_scan_config(args) if asked else None, progress=True)
+    reviews, bad_sidecars = open_reviews(recordings)
+    failures += bad_sidecars
+    _report_failures(failures, len(reviews), "opened")
+    if not reviews:
+        raise AfdetectError("nothing to review")
+    serve(reviews, host=args.host, port=args.port, open_browser=not args.no_browser)
+    return 1 if failures else 0
 
 
 def _clock(seconds: float) -> str:

@@ -1,0 +1,8 @@
+"""``afdetect review``: a local web application where a clinician checks each detected AF
+episode on the trace, adjudicates it and signs the recording off.
+
+Modules: :mod:`~afdetect.review.recordings` (what is reviewed: recordings, their scans and
+reference annotations), :mod:`~afdetect.review.adjudication` (the reviewer's decisions, in a
+JSON sidecar next to the scan), :mod:`~afdetect.review.trace` (the signal in chunks at the
+resolution drawn), :mod:`~afdetect.review.server` (the HTTP API and the page).
+"""
