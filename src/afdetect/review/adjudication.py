@@ -273,8 +273,8 @@ class Adjudication:
         ``RECORD.reviewed.csv`` (the episodes under review with their decisions), both
         atomically, into ``out_dir``; return their paths."""
         out = Path(out_dir)
-        ann = write_rhythm_annotations(self.record, self.reviewed_episodes(), self.fs,
-                                       REVIEWED_EXTENSION, out)
+        ann = write_rhythm_annotations(out / f"{self.record}.{REVIEWED_EXTENSION}",
+                                       self.reviewed_episodes(), self.fs)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         signed = self.signed_off or {}

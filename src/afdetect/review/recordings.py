@@ -245,9 +245,9 @@ def open_recordings(inputs: list[str | Path], *, out_dir: str | Path,
 
     out = Path(out_dir)
     given = read_scan_file(scan_file, config) if scan_file is not None else {}
-    failures: list[InputError] = []
+    files, failures = expand_inputs(inputs)
     found: list[tuple[Path, SignalStream, dict[str, Any] | None, Path]] = []
-    for path in expand_inputs(inputs):
+    for path in files:
         try:
             stream = open_stream(path, fs=fs, lead=lead)
             if any(stream.name == other.name for _, other, _, _ in found):
