@@ -60,10 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write WFDB rhythm annotations RECORD.EXT (see --annotations-dir)")
     p.add_argument("--annotations-dir", type=Path, metavar="DIR", default=Path("."),
                    help="folder for --annotations (default: the current folder)")
+    p.add_argument("--beats", metavar="EXT",
+                   help="write the detected beats as WFDB beat annotations RECORD.EXT "
+                        "(see --annotations-dir)")
     p.add_argument("--reference", default="atr", metavar="EXT",
                    help="reference rhythm annotator drawn by --plot when present (default atr)")
     p.add_argument("--plot", type=Path, metavar="FILE.png",
                    help="draw the timeline and episode onsets (FILE_<record>.png if several)")
+    p.add_argument("--report", type=Path, metavar="FILE.pdf",
+                   help="write a printable AF report (with several recordings FILE is a "
+                        "folder holding RECORD.pdf for each)")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("evaluate", help="score a model on a labelled dataset folder")
@@ -311,7 +317,7 @@ def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from afdetect.monitor.rhythm import write_rhythm_annotations
+    from afdetect.monitor.rhythm import write_beat_annotations, write_rhythm_annotations
     from afdetect.monitor.scan import scan_files, window_seconds
 
     config = _scan_config(args)
@@ -338,6 +344,9 @@ def _scan(args: argparse.Namespace) -> int:
         if args.annotations:
             write_rhythm_annotations(scan.record, scan.episodes, scan.fs, args.annotations,
                                      args.annotations_dir)
+        if args.beats:
+            write_beat_annotations(scan.record, scan.beats, scan.fs, args.beats,
+                                   args.annotations_dir)
         if args.plot:
             _plot_scan(args, scan, len(scans))
     return _report_failures(failures, len(scans), "scanned")

@@ -1,4 +1,4 @@
-"""WFDB rhythm annotations: reading reference rhythm intervals, writing detected ones.
+"""WFDB annotations: reading reference rhythm intervals, writing detected rhythms and beats.
 
 A rhythm annotation is a ``+`` annotation whose ``aux_note`` names the rhythm that starts
 there and lasts until the next one (``(N``, ``(AFIB``, ``(AFL``, ...), as in the MIT-BIH
@@ -88,14 +88,30 @@ def write_rhythm_annotations(record: str, episodes: list[Episode], fs: float,
 
     Written in a temporary folder and moved into place, so a failure leaves no half file.
     """
+    marks = episode_marks(episodes, fs)
+    samples = np.array([m[0] for m in marks], dtype=np.int64)
+    return write_annotations(record, extension, out_dir, samples, ["+"] * len(samples), fs,
+                             aux_note=[m[1] for m in marks])
+
+
+def write_beat_annotations(record: str, beats: np.ndarray, fs: float, extension: str,
+                           out_dir: str | Path) -> Path:
+    """Write ``out_dir/record.extension``: a normal beat ``N`` at each of ``beats``
+    (sample indices, (n_beats,)), as QRS detectors write them for ``bxb``."""
+    samples = np.asarray(beats, dtype=np.int64)
+    return write_annotations(record, extension, out_dir, samples, ["N"] * len(samples), fs)
+
+
+def write_annotations(record: str, extension: str, out_dir: str | Path, samples: np.ndarray,
+                      symbols: list[str], fs: float, aux_note: list[str] | None = None
+                      ) -> Path:
+    """``wfdb.wrann`` into ``out_dir/record.extension``, written in a temporary folder and
+    moved into place, so a failure leaves no half file."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dest = out / f"{record}.{extension}"
-    marks = episode_marks(episodes, fs)
-    samples = np.array([m[0] for m in marks], dtype=np.int64)
-    aux = [m[1] for m in marks]
     with tempfile.TemporaryDirectory(dir=out, prefix=".afdetect-") as tmp:
-        wfdb.wrann(record, extension, samples, symbol=["+"] * len(samples), aux_note=aux,
-                   fs=fs, write_dir=tmp)
+        wfdb.wrann(record, extension, samples, symbol=symbols, aux_note=aux_note, fs=fs,
+                   write_dir=tmp)
         shutil.move(str(Path(tmp) / dest.name), dest)
     return dest

@@ -37,7 +37,9 @@ from afdetect.monitor.episodes import (
     step_labels,
     step_probabilities,
 )
-from afdetect.monitor.frontend import FrontEndConfig, IntegerFrontEnd
+from afdetect.monitor.beats import BeatStream
+from afdetect.monitor.frontend import FrontEndConfig, IntegerFrontEnd, resample_ratio
+from afdetect.monitor.rate import HeartRate, as_heart_rate, hourly_trend, pooled_rate, span_rates
 from afdetect.monitor.stack import StreamingStack, float_stack, integer_stack
 
 
@@ -197,6 +199,7 @@ class RecordingScan:
         steps: (n_steps, n_classes) mean probabilities per step (see episodes).
         episodes: rhythm episodes, in order, from 0 to ``duration_s``.
         n_samples: samples in the recording, at ``fs``.
+        beats: (n_beats,) int64 sample indices (at ``fs``) of the detected R peaks.
     """
 
     record: str
@@ -212,6 +215,7 @@ class RecordingScan:
     integer_logits: np.ndarray | None
     steps: np.ndarray
     episodes: list[Episode]
+    beats: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def window_s(self) -> float:
@@ -236,13 +240,50 @@ class RecordingScan:
     def af_episodes(self) -> list[Episode]:
         return [e for e in self.episodes if e.label == "A"]
 
+    def window_rates(self) -> np.ndarray:
+        """(n_windows, 3) heart rate min, mean, max per window (NaN: under 2 beats)."""
+        starts = np.round(self.window_starts * self.step_s * self.fs)
+        ends = np.round((self.window_starts + self.window_steps) * self.step_s * self.fs)
+        return span_rates(self.beats, self.fs, starts, ends)
+
+    def episode_rates(self, episodes: list[Episode] | None = None) -> np.ndarray:
+        """(n_episodes, 3) heart rate min, mean, max per episode (NaN: under 2 beats)."""
+        episodes = self.episodes if episodes is None else episodes
+        starts, ends = self._sample_spans(episodes)
+        return span_rates(self.beats, self.fs, starts, ends)
+
+    def heart_rate(self, label: str | None = None, exclude: bool = False
+                   ) -> HeartRate | None:
+        """Heart rate over the whole recording, over the episodes labelled ``label``, or
+        with ``exclude`` over all the others (``heart_rate("A", exclude=True)``: non-AF)."""
+        chosen = [e for e in self.episodes
+                  if label is None or (e.label == label) != exclude]
+        starts, ends = self._sample_spans(chosen)
+        return pooled_rate(self.beats, self.fs, starts, ends)
+
+    def hourly(self) -> list[dict[str, Any]]:
+        """AF burden and heart rate per hour from the start (see
+        :func:`afdetect.monitor.rate.hourly_trend`)."""
+        return hourly_trend(self.beats, self.fs, self.n_samples,
+                            [(e.start_s, e.end_s) for e in self.af_episodes()])
+
+    def _sample_spans(self, episodes: list[Episode]) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.array([round(e.start_s * self.fs) for e in episodes], dtype=np.int64)
+        ends = np.array([round(e.end_s * self.fs) for e in episodes], dtype=np.int64)
+        return starts, ends
+
     def to_dict(self, windows: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "record": self.record, "source": self.source, "fs": self.fs,
             "duration_s": round(self.duration_s, 3), "lead": self.lead,
             "covered_s": round(self.covered_s, 3),
             "af_burden": round(self.af_burden, 6), "af_seconds": round(self.af_seconds, 3),
-            "episodes": [e.to_dict() for e in self.episodes],
+            "n_beats": len(self.beats), "heart_rate_bpm": self.heart_rate(),
+            "heart_rate_af_bpm": self.heart_rate("A"),
+            "heart_rate_non_af_bpm": self.heart_rate("A", exclude=True),
+            "episodes": [{**e.to_dict(), "heart_rate_bpm": as_heart_rate(r)}
+                         for e, r in zip(self.episodes, self.episode_rates(), strict=True)],
+            "hourly": self.hourly(),
         }
         if windows:
             out["windows"] = [
@@ -250,8 +291,10 @@ class RecordingScan:
                  "end_s": round(float(s + self.window_steps) * self.step_s, 3),
                  "label": CLASSES[int(p.argmax())],
                  "probabilities": {c: round(float(v), 6)
-                                   for c, v in zip(CLASSES, p, strict=True)}}
-                for s, p in zip(self.window_starts, self.probabilities, strict=True)]
+                                   for c, v in zip(CLASSES, p, strict=True)},
+                 "heart_rate_bpm": as_heart_rate(r)}
+                for s, p, r in zip(self.window_starts, self.probabilities, self.window_rates(),
+                                   strict=True)]
         return out
 
 
@@ -269,8 +312,9 @@ def window_seconds(model: StepModel, config: ScanConfig) -> tuple[float, float]:
 
 
 def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
-                   progress: bool = False) -> np.ndarray:
-    """Per-step class scores (n_steps, n_classes) over the whole stream, chunk by chunk."""
+                   progress: bool = False, beats: BeatStream | None = None) -> np.ndarray:
+    """Per-step class scores (n_steps, n_classes) over the whole stream, chunk by chunk;
+    ``beats``, when given, is pushed the same front-end output."""
     if stream.fs < MIN_FS:
         raise InputError(stream.source, f"sampling rate {stream.fs:g} Hz is below the "
                                         f"{MIN_FS:g} Hz an ECG classifier needs")
@@ -286,6 +330,8 @@ def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
         low = counts.min() if low is None else min(low, counts.min())
         high = counts.max() if high is None else max(high, counts.max())
         q = front.push(counts)
+        if beats is not None:
+            beats.push(q)
         scores.append(model.step_scores(stack.push(q * scale if scale != 1.0 else q)))
     if high is None or low is None or (high - low) / stream.counts_per_mv < 0.05:
         raise InputError(stream.source, "flat line: no signal in the whole recording")
@@ -303,7 +349,9 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
         raise InputError(stream.source, f"too short to scan: {stream.duration_s:.1f} s; "
                                         f"one {window_steps * step_s:.1f}-s window needs "
                                         f"{min_s:.1f} s (use `afdetect predict` for strips)")
-    scores = step_scores_of(model, stream, config, progress)
+    beats = BeatStream(*resample_ratio(stream.fs, model.fs))
+    scores = step_scores_of(model, stream, config, progress, beats)
+    beats.finish()
     starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)
     if starts[-1] + window_steps < len(scores):  # the tail gets a window of its own
         starts = np.append(starts, len(scores) - window_steps)
@@ -318,7 +366,7 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
     return RecordingScan(stream.name, stream.source, stream.fs, stream.n_samples,
                          stream.duration_s, stream.lead, step_s, starts, window_steps,
                          probabilities, integer, steps,
-                         episodes_of(labels, step_s, stream.duration_s))
+                         episodes_of(labels, step_s, stream.duration_s), beats.beats())
 
 
 def relabel(scan: RecordingScan, rule: EpisodeRule) -> RecordingScan:
