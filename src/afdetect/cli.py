@@ -349,7 +349,22 @@ def _scan(args: argparse.Namespace) -> int:
                                    args.annotations_dir)
         if args.plot:
             _plot_scan(args, scan, len(scans))
+        if args.report:
+            _report_scan(args, scan, len(scans), model.name, config.rule)
     return _report_failures(failures, len(scans), "scanned")
+
+
+def _report_scan(args: argparse.Namespace, scan: Any, n_scans: int, model: str,
+                 rule: Any) -> None:
+    """``--report``: FILE.pdf for one recording; with several (or when FILE is a folder)
+    FILE/RECORD.pdf."""
+    from afdetect.io.records import open_stream
+    from afdetect.monitor.report import ReportOptions, write_report
+
+    stream = open_stream(scan.source, fs=args.fs, lead=_lead(args.lead))
+    folder = n_scans > 1 or args.report.is_dir()
+    target = args.report / f"{scan.record}.pdf" if folder else args.report
+    write_report(scan, stream, target, ReportOptions(model=model, rule=rule))
 
 
 def _clock(seconds: float) -> str:
