@@ -209,8 +209,8 @@ def _trend(ax: plt.Axes, scan: RecordingScan) -> None:
     hours = scan.hourly()
     x = np.array([h["hour"] for h in hours], dtype=float)
     widths = np.array([(h["end_s"] - h["start_s"]) / 3600 for h in hours])
-    ax.bar(x, [100 * h["af_burden"] for h in hours], width=widths * 0.9, align="edge",
-           color="#d62728", alpha=0.35, label="AF burden (%)")
+    ax.bar(x, [100 * h["af_burden"] for h in hours], width=widths, align="edge",
+           color="#d62728", alpha=0.35, edgecolor="white", label="AF burden (%)")
     ax.set_ylim(0, 100)
     ax.set_ylabel("AF burden per hour (%)")
     ax.set_xlabel("hour from the start of the recording")
