@@ -292,9 +292,13 @@ def _predict(args: argparse.Namespace) -> int:
         for p in predictions:
             target = args.plot if len(predictions) == 1 else args.plot.with_name(
                 f"{args.plot.stem}_{p.recording.name}{args.plot.suffix or '.png'}")
-            plot_trace(p.recording.signal, p.recording.fs, target,
-                       f"{p.recording.name}: {p.label} ({max(p.probabilities.values()):.0%})",
-                       p.probabilities)
+            written = plot_trace(p.recording.signal, p.recording.fs, target,
+                                 f"{p.recording.name}: {p.label} "
+                                 f"({max(p.probabilities.values()):.0%})", p.probabilities)
+            if len(written) > 1:
+                print(f"afdetect: note: {p.recording.name}: drawn as an overview {target} and "
+                      f"{len(written) - 1} pages {written[1].name} .. {written[-1].name}",
+                      file=sys.stderr)
     for prediction in predictions:
         note = long_recording_note(prediction)
         if note:
@@ -385,7 +389,7 @@ def _plot_scan(args: argparse.Namespace, scan: Any, n_scans: int) -> None:
         reference = None  # a record without annotations is drawn without a reference row
     target = args.plot if n_scans == 1 else args.plot.with_name(
         f"{args.plot.stem}_{scan.record}{args.plot.suffix or '.png'}")
-    plot_scan(scan, stream, target, reference)
+    plot_scan(scan, stream, target, reference, threshold=_scan_config(args).rule.af_threshold)
 
 
 def _write_episodes_csv(path: Path, scans: list[Any]) -> None:
