@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import wfdb
@@ -50,7 +51,7 @@ CHUNK_S = 150
 def wfdb_env(bin_dir: Path) -> dict[str, str]:
     lib = [str(bin_dir.parent / d) for d in ("lib", "lib64")]
     return {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(
-        lib + [os.environ.get("LD_LIBRARY_PATH", "")])}
+        [*lib, os.environ.get("LD_LIBRARY_PATH", "")])}
 
 
 def bxb_counts(bxb: Path, env: dict[str, str], folder: Path, record: str, test: str
@@ -67,7 +68,7 @@ def bxb_counts(bxb: Path, env: dict[str, str], folder: Path, record: str, test: 
     return {"tp": nn + vn + fn_ + nv + vv + fv, "fn": no + vo + fo, "fp": on + ov}
 
 
-def rates(c: dict[str, int]) -> dict[str, float | int | None]:
+def rates(c: dict[str, int]) -> dict[str, Any]:
     tp, fn, fp = c["tp"], c["fn"], c["fp"]
     return {**c, "se": round(tp / (tp + fn), 6) if tp + fn else None,
             "ppv": round(tp / (tp + fp), 6) if tp + fp else None}
@@ -97,7 +98,7 @@ def main() -> int:
     env = wfdb_env(bxb.parent)
     records = sorted(p.stem for p in data.glob("*.hea") if (data / f"{p.stem}.atr").exists())
     model = step_model(load_classifier(DEFAULT_MODEL))
-    per_record: dict[str, dict[str, dict]] = {}
+    per_record: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="beat-accuracy-") as tmp:
         work = Path(tmp)
         subprocess.run([sys.executable, "-m", "afdetect.cli", "scan", str(data), "--beats",

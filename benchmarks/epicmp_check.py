@@ -89,7 +89,7 @@ def run_epicmp(env: dict[str, str], folder: Path, record: str, options: list[str
     for line in out.splitlines():
         if match := PAIR.match(line):
             num, den = FIELDS[match.group(1)]
-            to = int if num.endswith(("matched")) else seconds
+            to = int if num.endswith("matched") else seconds
             tallies[num], tallies[den] = to(match.group(2)), to(match.group(3))
     if len(tallies) != 8:
         raise RuntimeError(f"epicmp {record}: unexpected output\n{out}")

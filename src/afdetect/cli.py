@@ -339,6 +339,9 @@ def _scan(args: argparse.Namespace) -> int:
             af = scan.af_episodes()
             print(f"{scan.record}: {scan.duration_s / 3600:.2f} h at {scan.fs:g} Hz, AF burden "
                   f"{scan.af_burden:.1%} ({scan.af_seconds:.0f} s), {len(af)} AF episode(s)")
+            non_af = scan.heart_rate("A", exclude=True)
+            print(f"heart rate: {_bpm(scan.heart_rate())} ({len(scan.beats)} beats); in AF "
+                  f"{_bpm(scan.heart_rate('A'))}; non-AF {_bpm(non_af)}")
             print(_table(["label", "start", "end", "duration_s"],
                          [[e.label, _clock(e.start_s), _clock(e.end_s), f"{e.duration_s:.0f}"]
                           for e in scan.episodes]))
@@ -369,6 +372,13 @@ def _report_scan(args: argparse.Namespace, scan: Any, n_scans: int, model: str,
     folder = n_scans > 1 or args.report.is_dir()
     target = args.report / f"{scan.record}.pdf" if folder else args.report
     write_report(scan, stream, target, ReportOptions(model=model, rule=rule))
+
+
+def _bpm(rate: Any) -> str:
+    """A heart rate (min, mean, max) for the terminal; "n/a" when undefined."""
+    if rate is None:
+        return "n/a"
+    return f"mean {rate['mean']:.0f} bpm (min {rate['min']:.0f}, max {rate['max']:.0f})"
 
 
 def _clock(seconds: float) -> str:

@@ -61,9 +61,10 @@ class BeatStream:
     """Push the quantised model input in any chunking, get the beats as they become final.
 
     Args:
-        p, q: the recording's rate over the model's as a fraction ``p / q`` (the front
+        p: numerator of the recording's rate over the model's, ``p / q`` (the front
             end's :func:`~afdetect.monitor.frontend.resample_ratio`): model sample ``n``
             lies at recording sample ``n * p / q``.
+        q: its denominator.
         config: the detector.
     """
 
@@ -140,7 +141,7 @@ class BeatStream:
 
     def _close_segment(self) -> None:
         rr = self.config.rr
-        self._maxima = (self._maxima + [self._current])[-rr.history:]
+        self._maxima = [*self._maxima, self._current][-rr.history:]
         median = sorted(self._maxima)[(len(self._maxima) - 1) // 2]
         self._thresholds.append(median * self.config.threshold_eighths >> 3)
         self._current = -1

@@ -40,7 +40,8 @@ def span_rates(beats: np.ndarray, fs: float, starts: np.ndarray, ends: np.ndarra
 
     Args:
         beats: (n_beats,) sorted sample indices at ``fs`` Hz.
-        starts, ends: (n_spans,) span bounds in samples, ``[start, end)``.
+        starts: (n_spans,) first sample of each span.
+        ends: (n_spans,) sample after the last of each span (spans are ``[start, end)``).
     """
     beats = np.asarray(beats, dtype=np.int64)
     starts, ends = np.asarray(starts), np.asarray(ends)

@@ -82,14 +82,14 @@ def write_report(scan: RecordingScan, stream: SignalStream, path: str | Path,
         pages.append(_strip_page(scan, stream, options, stripped[k:k + 3]))
     total = len(pages)
     path = Path(path)
-    with plt.rc_context({"pdf.fonttype": 42, "font.size": 8}), atomic_path(path) as tmp:
-        with PdfPages(tmp, metadata={"Title": f"AF report: {scan.record}",
-                                     "Creator": f"afdetect {__version__}"}) as pdf:
-            for n, draw in enumerate(pages, start=1):
-                fig = draw()
-                _footer(fig, options, n, total)
-                pdf.savefig(fig)
-                plt.close(fig)
+    metadata = {"Title": f"AF report: {scan.record}", "Creator": f"afdetect {__version__}"}
+    with (plt.rc_context({"pdf.fonttype": 42, "font.size": 8}), atomic_path(path) as tmp,
+          PdfPages(tmp, metadata=metadata) as pdf):
+        for n, draw in enumerate(pages, start=1):
+            fig = draw()
+            _footer(fig, options, n, total)
+            pdf.savefig(fig)
+            plt.close(fig)
     return path
 
 
@@ -258,8 +258,8 @@ def _ecg_strip(fig: Figure, stream: SignalStream, start_s: float, onset_s: float
                title: str, start_time: datetime | None, span_mv: float = 4.0) -> None:
     """``STRIP_S`` seconds from ``start_s`` on ECG paper, at true scale: axes of
     ``STRIP_S * 25`` by ``span_mv * 10`` mm with their lower left corner at ``origin_mm``."""
-    a = int(round(start_s * stream.fs))
-    b = min(stream.n_samples, a + int(round(STRIP_S * stream.fs)))
+    a = round(start_s * stream.fs)
+    b = min(stream.n_samples, a + round(STRIP_S * stream.fs))
     mv = stream.read(a, b) / stream.counts_per_mv
     mv = mv - np.median(mv) if len(mv) else mv
     # the window keeps the QRS peaks, up or down, in view: centred on the signal's range

@@ -30,6 +30,7 @@ from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
 from afdetect.models import Classifier, CompressedClassifier, FloatClassifier, softmax
+from afdetect.monitor.beats import BeatStream
 from afdetect.monitor.episodes import (
     Episode,
     EpisodeRule,
@@ -37,7 +38,6 @@ from afdetect.monitor.episodes import (
     step_labels,
     step_probabilities,
 )
-from afdetect.monitor.beats import BeatStream
 from afdetect.monitor.frontend import FrontEndConfig, IntegerFrontEnd, resample_ratio
 from afdetect.monitor.rate import HeartRate, as_heart_rate, hourly_trend, pooled_rate, span_rates
 from afdetect.monitor.stack import StreamingStack, float_stack, integer_stack
