@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
-from conftest import DATA
-from test_cli import run
+from conftest import DATA, synthetic_ecg
+from test_cli import assert_clean_error, run
 
 from afdetect.io.records import open_stream
 from afdetect.model.rr import RRConfig, detect_beats
@@ -152,3 +152,16 @@ def test_scan_reports_heart_rates_and_writes_beat_annotations(tmp_path: Path) ->
     assert hour["af_burden"] == 1.0 and hour["heart_rate_bpm"] == rec["heart_rate_bpm"]
     assert not list(tmp_path.glob(".afdetect-*"))  # the safe writer leaves nothing behind
 
+
+
+def test_beat_annotations_for_any_file_name_and_a_bad_annotator(tmp_path: Path) -> None:
+    np.save(tmp_path / "my patch-1.npy", synthetic_ecg(60.0, 250.0, 72.0))
+    result = run("scan", tmp_path / "my patch-1.npy", "--fs", "250", "--beats", "qrs",
+                 "--annotations-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    ann = wfdb.rdann(str(tmp_path / "out" / "my patch-1"), "qrs")
+    assert 68 <= len(ann.sample) <= 73  # 72 beats/min for a minute, the last 1.7 s unseen
+    assert_clean_error(run("scan", tmp_path / "my patch-1.npy", "--fs", "250", "--beats",
+                           "q-1", "--annotations-dir", tmp_path / "out"),
+                       "my patch-1.q-1", "cannot write WFDB annotations")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["my patch-1.qrs"]

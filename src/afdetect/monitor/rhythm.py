@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from afdetect.errors import InputError
+from afdetect.errors import AfdetectError, InputError
 from afdetect.monitor.ec57 import AF_AUX, Mark
 from afdetect.monitor.episodes import Episode
 
@@ -111,7 +111,12 @@ def write_annotations(record: str, extension: str, out_dir: str | Path, samples:
     out.mkdir(parents=True, exist_ok=True)
     dest = out / f"{record}.{extension}"
     with tempfile.TemporaryDirectory(dir=out, prefix=".afdetect-") as tmp:
-        wfdb.wrann(record, extension, samples, symbol=symbols, aux_note=aux_note, fs=fs,
-                   write_dir=tmp)
-        shutil.move(str(Path(tmp) / dest.name), dest)
+        # an annotation file does not hold its record's name: write it under a name wfdb
+        # accepts and move it to the record's (a file name may hold spaces, dots, ...)
+        try:
+            wfdb.wrann("record", extension, samples, symbol=symbols, aux_note=aux_note,
+                       fs=fs, write_dir=tmp)
+        except ValueError as exc:  # wfdb's own checks, such as the annotator's name
+            raise AfdetectError(f"{dest}: cannot write WFDB annotations ({exc})") from None
+        shutil.move(str(Path(tmp) / f"record.{extension}"), dest)
     return dest
