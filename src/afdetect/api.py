@@ -98,7 +98,8 @@ class Model:
             rule: how windows become episodes (default: the shipped rule).
         Returns:
             a :class:`~afdetect.monitor.scan.RecordingScan` (``.episodes``,
-            ``.af_burden``, ``.probabilities`` per window, ``.to_dict()``).
+            ``.af_burden``, ``.probabilities`` per window, ``.beats``,
+            ``.heart_rate()``, ``.hourly()``, ``.to_dict()``).
         """
         config = dataclasses.replace(ScanConfig(), window_s=window_s, hop_s=hop_s,
                                      rule=rule or EpisodeRule())
