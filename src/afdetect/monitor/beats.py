@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from afdetect.model.rr import RRConfig
 
@@ -160,12 +159,17 @@ class BeatStream:
         pad_right = r if final else 0
         energy = np.concatenate([np.full(pad_left, -1), lead, np.full(pad_right, -1)])
         energy = energy[:end - m0 + 2 * r]
-        centre = energy[r:r + end - m0]
-        left = sliding_window_view(energy[:end - m0 + r - 1], r).max(axis=1)
-        right = sliding_window_view(energy[r + 1:], r).max(axis=1)[:end - m0]
+        n = end - m0
+        centre = energy[r:r + n]
         m = np.arange(m0, end)
         thresholds = np.asarray(self._thresholds, dtype=np.int64)[m // segment - self._t0]
-        beats = m[(centre > left) & (centre >= right) & (centre > thresholds)]
+        # the full test on the few samples above threshold that beat their neighbours
+        j = np.flatnonzero((centre > thresholds) & (centre > energy[r - 1:r - 1 + n])
+                           & (centre >= energy[r + 1:r + 1 + n]))
+        offsets = np.arange(r)
+        left = energy[j[:, None] + offsets].max(axis=1, initial=-1)  # e[m - r .. m - 1]
+        right = energy[j[:, None] + r + 1 + offsets].max(axis=1, initial=-1)  # e[m+1 .. m+r]
+        beats = m[j[(centre[j] > left) & (centre[j] >= right)]]
         self._decided = end
         keep = max(0, end - r)  # the next decision looks r samples back
         self._e = self._e[keep - self._e0:]
