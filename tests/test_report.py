@@ -6,6 +6,7 @@ import dataclasses
 import re
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -93,8 +94,11 @@ def test_many_episodes_list_the_rest_and_the_table_continues(tmp_path: Path) -> 
     episodes.append(Episode("N", 1800.0, scan.duration_s))
     many = dataclasses.replace(scan, episodes=episodes)
     pdf = write_report(many, stream, tmp_path / "out" / "100.pdf",
-                       ReportOptions(model=model.name, max_strips=4))
+                       ReportOptions(model=model.name, max_strips=4,
+                                     start_time=datetime(2024, 3, 1, 23, 59, 0)))
     text = _text(pdf)
+    assert "2024-03-01 23:59:00" in text  # the start, then episodes in clock time
+    assert "2024-03-02 00:00:00" in text and "00:00:30" in text  # the first AF onset
     assert "onset strips for the 4 longest of 20" in text
     assert text.count("listed only") == 16
     assert "AF episodes (continued)" in text
