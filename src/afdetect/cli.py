@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write WFDB rhythm annotations RECORD.EXT (see --annotations-dir)")
     p.add_argument("--annotations-dir", type=Path, metavar="DIR", default=Path("."),
                    help="folder for --annotations (default: the current folder)")
+    p.add_argument("--beats", metavar="EXT",
+                   help="write the detected beats as WFDB beat annotations RECORD.EXT "
+                        "(see --annotations-dir)")
     p.add_argument("--reference", default="atr", metavar="EXT",
                    help="reference rhythm annotator drawn by --plot when present (default atr)")
     p.add_argument("--plot", type=Path, metavar="FILE.png",
@@ -101,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(2020-01-02T17:42:40, or 17:42:40 for a time of day): for CSV/.npy "
                         "input, or in place of the file's own")
     _cohort_options(p)
+    p.add_argument("--report", type=Path, metavar="FILE.pdf",
+                   help="write a printable AF report (with several recordings FILE is a "
+                        "folder holding RECORD.pdf for each)")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("review", help="check detected AF episodes on the trace in the "
@@ -339,10 +345,14 @@ def _predict(args: argparse.Namespace) -> int:
         _write_or_fail(failures, _write_predictions_csv, args.csv, rows)
     for p in predictions:
         if args.plot:
-            _write_or_fail(failures, plot_trace, p.recording.signal, p.recording.fs,
-                           targets[p.source]["plot"],
-                           f"{p.recording.name}: {p.label} "
-                           f"({max(p.probabilities.values()):.0%})", p.probabilities)
+            target = targets[p.source]["plot"]
+            written = _write_or_fail(failures, plot_trace, p.recording.signal, p.recording.fs,
+                                     target, f"{p.recording.name}: {p.label} "
+                                     f"({max(p.probabilities.values()):.0%})", p.probabilities)
+            if written and len(written) > 1:
+                print(f"afdetect: note: {p.recording.name}: drawn as an overview {target} and "
+                      f"{len(written) - 1} pages {written[1].name} .. {written[-1].name}",
+                      file=sys.stderr)
     for prediction in predictions:
         note = long_recording_note(prediction)
         if note:
@@ -366,7 +376,7 @@ def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _scan(args: argparse.Namespace) -> int:
     from afdetect.clock import StartTime
-    from afdetect.monitor.rhythm import write_rhythm_annotations
+    from afdetect.monitor.rhythm import write_beat_annotations, write_rhythm_annotations
     from afdetect.monitor.scan import scan_files, window_seconds
     from afdetect.outputs import check_annotator
 
@@ -377,8 +387,10 @@ def _scan(args: argparse.Namespace) -> int:
     if args.annotations is not None:
         check_annotator(args.annotations, "--annotations")
     check_annotator(args.reference, "--reference")
+    if args.beats is not None:
+        check_annotator(args.beats, "--beats")
     targets = _plan_outputs(args, [args.reference], plot=args.plot,
-                            annotations=args.annotations)
+                            annotations=args.annotations, beats=args.beats, report=args.report)
     model = _step_model(args)
     scans, failures = scan_files(model, args.inputs, config, fs=_fs(args),
                                  lead=_lead(args.lead), progress=not args.json, start=start)
@@ -398,9 +410,32 @@ def _scan(args: argparse.Namespace) -> int:
         if args.annotations:
             _write_or_fail(failures, write_rhythm_annotations,
                            targets[scan.source]["annotations"], scan.episodes, scan.fs)
+        if args.beats:
+            _write_or_fail(failures, write_beat_annotations, targets[scan.source]["beats"],
+                           scan.beats, scan.fs)
         if args.plot:
             _write_or_fail(failures, _plot_scan, args, scan, targets[scan.source]["plot"])
+        if args.report:
+            _write_or_fail(failures, _report_scan, args, scan, targets[scan.source]["report"],
+                           model.name, config.rule)
     return _report_failures(failures, len(scans), "scanned")
+
+
+def _report_scan(args: argparse.Namespace, scan: Any, target: Path, model: str,
+                 rule: Any) -> None:
+    """``--report``: the printable AF report of one recording, into ``target``."""
+    from afdetect.io.records import open_stream
+    from afdetect.monitor.report import ReportOptions, write_report
+
+    stream = open_stream(scan.source, fs=args.fs, lead=_lead(args.lead))
+    write_report(scan, stream, target, ReportOptions(model=model, rule=rule, start=scan.start))
+
+
+def _bpm(rate: Any) -> str:
+    """A heart rate (min, mean, max) for the terminal; "n/a" when undefined."""
+    if rate is None:
+        return "n/a"
+    return f"mean {rate['mean']:.0f} bpm (min {rate['min']:.0f}, max {rate['max']:.0f})"
 
 
 def _print_scan(scan: Any) -> None:
@@ -410,6 +445,8 @@ def _print_scan(scan: Any) -> None:
     began = f", started {scan.start.label(0)}" if scan.start else ""
     print(f"{scan.record}: {scan.duration_s / 3600:.2f} h at {scan.fs:g} Hz{began}, AF burden "
           f"{scan.af_burden:.1%} ({scan.af_seconds:.0f} s), {len(af)} AF episode(s)")
+    print(f"heart rate: {_bpm(scan.heart_rate())} ({len(scan.beats)} beats); in AF "
+          f"{_bpm(scan.heart_rate('A'))}; non-AF {_bpm(scan.heart_rate('A', exclude=True))}")
     clock = ["clock start", "clock end"] if scan.start else []
     print(_table(["label", "start", "end", *clock, "duration_s"],
                  [[e.label, _clock(e.start_s), _clock(e.end_s),
@@ -458,26 +495,29 @@ def _scan_cohort(args: argparse.Namespace) -> int:
 
 
 def _plan_outputs(args: argparse.Namespace, annotators: list[str], plot: Path | None = None,
-                  annotations: str | None = None) -> dict[str, dict[str, Path]]:
+                  annotations: str | None = None, beats: str | None = None,
+                  report: Path | None = None) -> dict[str, dict[str, Path]]:
     """:func:`afdetect.outputs.plan_recording_outputs` for a predict or scan command line."""
     from afdetect.outputs import plan_recording_outputs
 
     model = [Path(args.model)] if args.model and Path(args.model).is_file() else []
     return plan_recording_outputs(args.inputs, annotators=annotators, table=args.csv,
-                                  plot=plot, annotations=annotations,
+                                  plot=plot, annotations=annotations, beats=beats,
+                                  report=report,
                                   annotations_dir=getattr(args, "annotations_dir", Path(".")),
                                   other_inputs=model)
 
 
-def _write_or_fail(failures: list[Any], write: Any, *args: Any) -> None:
-    """Call ``write(*args)``; a file it could not write joins ``failures`` (the batch goes
-    on, and the run exits 1)."""
+def _write_or_fail(failures: list[Any], write: Any, *args: Any) -> Any:
+    """``write(*args)``; a file it could not write joins ``failures`` (the batch goes on,
+    and the run exits 1) and gives None."""
     from afdetect.atomic import OutputError
 
     try:
-        write(*args)
+        return write(*args)
     except OutputError as exc:
         failures.append(exc)
+        return None
 
 
 def _review_options(p: argparse.ArgumentParser) -> None:
@@ -535,7 +575,7 @@ def _plot_scan(args: argparse.Namespace, scan: Any, target: Path) -> None:
         reference = read_rhythm(scan.source, args.reference, scan.fs, scan.duration_s)
     except InputError:
         reference = None  # a record without annotations is drawn without a reference row
-    plot_scan(scan, stream, target, reference)
+    plot_scan(scan, stream, target, reference, threshold=_scan_config(args).rule.af_threshold)
 
 
 def _write_episodes_csv(path: Path, scans: list[Any]) -> None:

@@ -165,7 +165,8 @@ def annotation_path(record: Path, name: str, extension: str, folder: Path,
 
 def plan_recording_outputs(inputs: Iterable[str | Path], *, annotators: Iterable[str] = (),
                            table: Path | None = None, plot: Path | None = None,
-                           annotations: str | None = None,
+                           annotations: str | None = None, beats: str | None = None,
+                           report: Path | None = None,
                            annotations_dir: Path = Path("."),
                            other_inputs: Iterable[Path] = ()) -> dict[str, dict[str, Path]]:
     """Check every output of a run over recording files before anything is read or written.
@@ -175,11 +176,14 @@ def plan_recording_outputs(inputs: Iterable[str | Path], *, annotators: Iterable
             :func:`afdetect.predict.expand_inputs` does).
         annotators: annotation files the run reads beside each record (the reference).
         table: the one CSV of the run; plot: the figure (``STEM_RECORD.SUFFIX`` per
-            recording when there are several); annotations: the annotator to write into
-            ``annotations_dir``; other_inputs: further files the run reads (a model).
+            recording when there are several); annotations, beats: the rhythm and beat
+            annotators to write into ``annotations_dir``; report: the PDF report (a folder
+            of ``RECORD.pdf`` when there are several recordings or it is a folder);
+            other_inputs: further files the run reads (a model).
 
     Returns:
-        {input file as the run names it: {"plot": path, "annotations": path}}.
+        {input file as the run names it: {"plot", "annotations", "beats", "report": path}}
+        (the outputs asked for).
 
     Raises:
         OutputError / AfdetectError: one line, when any output is an input of the run
@@ -192,6 +196,8 @@ def plan_recording_outputs(inputs: Iterable[str | Path], *, annotators: Iterable
     annotators = list(annotators)
     if plot is not None:
         check_figure_path(plot)
+    if report is not None and report.suffix.lower() not in ("", ".pdf"):
+        raise OutputError(report, "--report writes a PDF: name a .pdf file or a folder")
     files, _ = expand_inputs(list(inputs))  # the run itself reports inputs it cannot use
     sources = [f for path in files for f in recording_files(path, annotators)]
     targets: dict[str, dict[str, Path]] = {}
@@ -202,9 +208,19 @@ def plan_recording_outputs(inputs: Iterable[str | Path], *, annotators: Iterable
         if annotations is not None:
             planned["annotations"] = annotation_path(path, name, annotations, annotations_dir,
                                                      annotators[0] if annotators else None)
+        if beats is not None:
+            if beats == annotations:
+                raise OutputError(annotations_dir / f"{name}.{beats}", "--beats and "
+                                  "--annotations name the same file: choose two annotators")
+            planned["beats"] = annotation_path(path, name, beats, annotations_dir,
+                                               annotators[0] if annotators else None)
+        if report is not None:
+            folder = len(files) > 1 or report.is_dir() or not report.suffix
+            planned["report"] = report / f"{name}.pdf" if folder else report
         targets[str(path)] = planned
     check_outputs([*([table] if table else []), *(t for d in targets.values() for t in
                                                    d.values())],
                   [*sources, *other_inputs],
-                  replaceable=[d["annotations"] for d in targets.values() if "annotations" in d])
+                  replaceable=[d[k] for d in targets.values() for k in ("annotations", "beats")
+                               if k in d])
     return targets

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from afdetect import CLASSES
@@ -44,31 +45,90 @@ def plot_confusion(confusion: np.ndarray, path: str | Path, title: str = "") -> 
     _save(fig, path)
 
 
+ROW_S = 20.0
+"""Seconds per row of a trace, as on a rhythm strip."""
+ROWS_PER_PAGE = 12
+"""Rows per trace image (4 minutes): longer recordings get an overview and pages."""
+OVERVIEW_BINS = 2000
+
+
 def plot_trace(signal_mv: np.ndarray, fs: float, path: str | Path, title: str,
-               probabilities: dict[str, float] | None = None) -> None:
-    """Draw an ECG trace (mV against seconds), with class probabilities as a bar strip."""
-    t = np.arange(len(signal_mv)) / fs
-    rows = max(1, int(np.ceil(t[-1] / 20)) if len(t) else 1)  # 20 s per row, like a strip
+               probabilities: dict[str, float] | None = None) -> list[Path]:
+    """Draw an ECG trace (mV against seconds, ``ROW_S`` seconds a row), with the class
+    probabilities as a bar strip; returns the files written.
+
+    Up to ``ROWS_PER_PAGE`` rows it is one image at ``path``. A longer recording gets an
+    overview at ``path`` (the whole trace as its min-max envelope, and the probabilities)
+    and its rows on pages ``<path stem>_page1.png``, ``_page2.png``, ..., so that no image
+    grows with the recording.
+    """
+    path = Path(path)
+    n_rows = max(1, int(np.ceil(len(signal_mv) / fs / ROW_S)))
+    if n_rows <= ROWS_PER_PAGE:
+        _trace_page(signal_mv, fs, path, title, 0, n_rows, probabilities)
+        return [path]
+    n_pages = -(-n_rows // ROWS_PER_PAGE)
+    pages = [path.with_name(f"{path.stem}_page{k + 1}{path.suffix or '.png'}")
+             for k in range(n_pages)]
+    _trace_overview(signal_mv, fs, path, title, probabilities,
+                    f"{n_pages} pages of {ROWS_PER_PAGE * ROW_S / 60:g} min: "
+                    f"{pages[0].name} .. {pages[-1].name}")
+    for k, page in enumerate(pages):
+        rows = range(k * ROWS_PER_PAGE, min(n_rows, (k + 1) * ROWS_PER_PAGE))
+        _trace_page(signal_mv, fs, page, f"{title}, page {k + 1} of {n_pages}", rows.start,
+                    rows.stop, None)
+    return [path, *pages]
+
+
+def _trace_page(signal_mv: np.ndarray, fs: float, path: Path, title: str, first: int,
+                stop: int, probabilities: dict[str, float] | None) -> None:
+    """Rows ``first .. stop - 1`` of the trace (row r: seconds ``r * ROW_S`` on)."""
+    rows = stop - first
     fig, axes = plt.subplots(rows + (probabilities is not None), 1,
                              figsize=(11, 1.8 * rows + (1.2 if probabilities else 0)),
                              squeeze=False)
-    for r in range(rows):
-        ax = axes[r, 0]
-        sel = (t >= 20 * r) & (t < 20 * (r + 1))
-        ax.plot(t[sel], signal_mv[sel], lw=0.6, color="black")
-        ax.set_xlim(20 * r, 20 * (r + 1))
+    for k in range(rows):
+        ax, a = axes[k, 0], (first + k) * ROW_S
+        segment = signal_mv[int(a * fs):int((a + ROW_S) * fs)]
+        ax.plot(a + np.arange(len(segment)) / fs, segment, lw=0.6, color="black")
+        ax.set_xlim(a, a + ROW_S)
         ax.set_ylabel("mV")
         ax.grid(alpha=0.3)
     axes[rows - 1, 0].set_xlabel("time (s)")
     axes[0, 0].set_title(title)
     if probabilities is not None:
-        ax = axes[rows, 0]
-        names = [NAMES[c] for c in probabilities]
-        ax.barh(names, list(probabilities.values()), color="tab:blue")
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("probability")
+        _probability_bars(axes[rows, 0], probabilities)
     fig.tight_layout()
     _save(fig, path)
+
+
+def _trace_overview(signal_mv: np.ndarray, fs: float, path: Path, title: str,
+                    probabilities: dict[str, float] | None, pages: str) -> None:
+    """The whole trace in one row as its min-max envelope over ``OVERVIEW_BINS`` bins."""
+    fig, axes = plt.subplots(1 + (probabilities is not None), 1,
+                             figsize=(11, 2.6 + (1.2 if probabilities else 0)), squeeze=False)
+    ax = axes[0, 0]
+    edges = np.linspace(0, len(signal_mv), OVERVIEW_BINS + 1).astype(int)
+    edges = np.unique(edges)
+    low = np.minimum.reduceat(signal_mv, edges[:-1])
+    high = np.maximum.reduceat(signal_mv, edges[:-1])
+    minutes = edges[:-1] / fs / 60
+    ax.fill_between(minutes, low, high, step="post", color="black", lw=0)
+    ax.set_xlim(0, len(signal_mv) / fs / 60)
+    ax.set_xlabel(f"time (min); the trace at full resolution: {pages}")
+    ax.set_ylabel("mV")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{title}: overview")
+    if probabilities is not None:
+        _probability_bars(axes[1, 0], probabilities)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _probability_bars(ax: plt.Axes, probabilities: dict[str, float]) -> None:
+    ax.barh([NAMES[c] for c in probabilities], list(probabilities.values()), color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability")
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -101,45 +161,87 @@ def plot_burden(records: dict[str, tuple[float, float]], path: str | Path, title
     _save(fig, path)
 
 
-RHYTHM_COLOURS = {"A": "tab:red", "N": "tab:green", "O": "tab:blue", "~": "tab:gray"}
+DETECTED = {"A": ("tab:red", "atrial fibrillation"), "N": ("tab:green", "normal sinus rhythm"),
+            "O": ("tab:blue", "other rhythm (detected)"), "~": ("lightgray", "noisy (detected)")}
+"""Colour and legend name of each detected class (shared with the reference rhythm it
+stands for, so the legend names each colour once)."""
+REFERENCE = {
+    "(AFIB": ("tab:red", "atrial fibrillation"),
+    "(AFL": ("tab:orange", "atrial flutter"),
+    "(N": ("tab:green", "normal sinus rhythm"),
+    "(SBR": ("#98df8a", "sinus bradycardia"),
+    "(AB": ("#c49c94", "atrial bigeminy"),
+    "(SVTA": ("tab:purple", "supraventricular tachyarrhythmia"),
+    "(NOD": ("#bcbd22", "nodal (junctional) rhythm"),
+    "(J": ("#dbdb8d", "junctional rhythm"),
+    "(PREX": ("tab:pink", "pre-excitation (WPW)"),
+    "(BII": ("tab:brown", "2nd degree heart block"),
+    "(B": ("#17becf", "ventricular bigeminy"),
+    "(T": ("#9edae5", "ventricular trigeminy"),
+    "(VT": ("#08306b", "ventricular tachycardia"),
+    "(IVR": ("#6b6ecf", "idioventricular rhythm"),
+    "(VFL": ("black", "ventricular flutter"),
+    "(P": ("tab:gray", "paced rhythm"),
+}
+"""Colour and legend name of every rhythm the MIT-BIH databases annotate."""
+UNKNOWN_RHYTHM = ("#e7e7e7", "other reference rhythm")
+
+
+def rhythm_style(rhythm: str) -> tuple[str, str]:
+    """(colour, legend name) of a reference rhythm code such as ``(AFIB``."""
+    return REFERENCE.get(rhythm, (UNKNOWN_RHYTHM[0], f"{UNKNOWN_RHYTHM[1]} {rhythm}"))
 
 
 def plot_scan(scan: RecordingScan, stream: SignalStream, path: str | Path,
-              reference: list[RhythmInterval] | None = None, max_onsets: int = 4) -> None:
-    """A monitoring timeline: P(AF) per window, detected episodes, the reference rhythm
-    when given, then a 10-s strip around each of the first ``max_onsets`` AF onsets on the
-    standard ECG grid (25 mm/s, 10 mm/mV)."""
-    onsets = [e.start_s for e in scan.af_episodes()][:max_onsets]
-    fig = plt.figure(figsize=(11.0, 3.2 + 2.3 * len(onsets)))
-    grid = fig.add_gridspec(2 + len(onsets), 1, height_ratios=[2.2, 1.0] + [2.0] * len(onsets))
+              reference: list[RhythmInterval] | None = None, max_onsets: int = 4,
+              threshold: float | None = None) -> None:
+    """A monitoring timeline: P(AF) per window with the AF ``threshold``, detected episodes
+    and the reference rhythm when given (each colour in the legend), then a 10-s strip
+    around each of the first ``max_onsets`` AF onsets on the standard ECG grid (25 mm/s,
+    10 mm/mV); ``scan --report`` draws every onset."""
+    af = scan.af_episodes()
+    onsets = [e.start_s for e in af][:max_onsets]
+    fig = plt.figure(figsize=(11.0, 3.9 + 2.3 * len(onsets)))
+    grid = fig.add_gridspec(2 + len(onsets), 1, height_ratios=[2.2, 1.7] + [2.0] * len(onsets))
     ax = fig.add_subplot(grid[0])
     hours = scan.duration_s > 3 * 3600
     unit, div = ("h", 3600.0) if hours else ("min", 60.0)
     centres = (scan.window_starts + scan.window_steps / 2) * scan.step_s / div
-    ax.plot(centres, scan.probabilities[:, CLASSES.index("A")], lw=0.8, color="black")
+    ax.plot(centres, scan.probabilities[:, CLASSES.index("A")], lw=0.8, color="black",
+            label="P(AF) per window")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", ls="--", lw=0.9,
+                   label=f"AF threshold {threshold:g}")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(0, scan.duration_s / div)
-    ax.set_ylabel("P(AF) per window")
+    ax.set_ylabel("P(AF)")
+    shown = f"; onset strips of the first {len(onsets)}" if len(af) > len(onsets) else ""
     ax.set_title(f"{scan.record}: AF burden {scan.af_burden:.1%} "
-                 f"({scan.af_seconds / 60:.1f} min), {len(scan.af_episodes())} AF episode(s)")
+                 f"({scan.af_seconds / 60:.1f} min), {len(af)} AF episode(s){shown}")
+    ax.legend(loc="upper right", fontsize=7)
     ax.grid(alpha=0.3)
     bars = fig.add_subplot(grid[1], sharex=ax)
-    rows = [("detected", [(e.label, e.start_s, e.end_s) for e in scan.episodes])]
+    rows = [("detected", [(*DETECTED[e.label], e.start_s, e.end_s) for e in scan.episodes])]
     if reference is not None:
-        rows.append(("reference", [("A" if r.rhythm == "(AFIB" else r.rhythm, r.start_s,
-                                    r.end_s) for r in reference]))
+        rows.append(("reference", [(*rhythm_style(r.rhythm), r.start_s, r.end_s)
+                                   for r in reference]))
+    legend: dict[str, str] = {}  # name -> colour, in the order first drawn
     for y, (_, spans) in enumerate(reversed(rows)):
-        for label, start, end in spans:
+        for colour, name, start, end in spans:
             bars.broken_barh([(start / div, (end - start) / div)], (y + 0.1, 0.8),
-                             color=RHYTHM_COLOURS.get(label, "lightgray"))
+                             color=colour)
+            legend.setdefault(name, colour)
     bars.set_yticks([y + 0.5 for y in range(len(rows))], [name for name, _ in reversed(rows)])
     axis = f"time ({unit})"
     clock = scan.start
     if clock is not None:
         _clock_ticks(bars, clock, scan.duration_s, div)
         axis = f"clock time (start {clock.label(0)})"
-    bars.set_xlabel(f"{axis}; red AF, green normal, blue other, gray noisy/other "
-                    "reference rhythms")
+    bars.set_xlabel(axis)
+    bars.legend(handles=[Patch(facecolor=c, edgecolor="0.5", lw=0.3, label=n)
+                         for n, c in legend.items()],
+                loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=4, fontsize=7,
+                frameon=False)
     for i, onset in enumerate(onsets):
         at = f" ({clock.label(onset)})" if clock is not None else ""
         _ecg_strip(fig.add_subplot(grid[2 + i]), stream, max(0.0, onset - 5.0), 10.0,

@@ -1,4 +1,4 @@
-"""WFDB rhythm annotations: reading reference rhythm intervals, writing detected ones.
+"""WFDB annotations: reading reference rhythm intervals, writing detected rhythms and beats.
 
 A rhythm annotation is a ``+`` annotation whose ``aux_note`` names the rhythm that starts
 there and lasts until the next one (``(N``, ``(AFIB``, ``(AFL``, ...), as in the MIT-BIH
@@ -20,6 +20,7 @@ from afdetect.monitor.episodes import Episode
 
 # Rhythm aux strings written for the model's classes; (AFIB and (N are the MIT-BIH codes.
 AUX_OF_CLASS = {"N": "(N", "A": AF_AUX, "O": "(OTHER", "~": "(NOISE"}
+BEATS_AUX = "afdetect beats"  # on the first beat of the beat files afdetect writes
 _TEMP_RECORD, _TEMP_EXTENSION = "record", "ann"  # a name wfdb.wrann accepts, renamed after
 
 
@@ -94,34 +95,58 @@ def write_rhythm_annotations(dest: str | Path, episodes: list[Episode], fs: floa
         OutputError: naming ``dest`` when it cannot be written whole; an existing ``dest``
             is then unchanged.
     """
-    dest = Path(dest)
     marks = episode_marks(episodes, fs)
-    samples = np.array([m[0] for m in marks], dtype=np.int64)
-    aux = [m[1] for m in marks]
+    return write_annotations(Path(dest), np.array([m[0] for m in marks], dtype=np.int64),
+                             ["+"] * len(marks), fs, [m[1] for m in marks])
 
+
+def write_beat_annotations(dest: str | Path, beats: np.ndarray, fs: float) -> Path:
+    """Write ``dest`` (``FOLDER/RECORD.EXT``): a normal beat ``N`` at each of ``beats``
+    (sample indices at ``fs`` Hz, (n_beats,)), as QRS detectors write them for ``bxb``.
+    The first beat's aux note names afdetect, so that a re-run may replace the file and
+    never another detector's."""
+    samples = np.asarray(beats, dtype=np.int64)
+    aux = [BEATS_AUX] + [""] * (len(samples) - 1) if len(samples) else []
+    return write_annotations(Path(dest), samples, ["N"] * len(samples), fs, aux)
+
+
+def write_annotations(dest: Path, samples: np.ndarray, symbols: list[str], fs: float,
+                      aux: list[str]) -> Path:
+    """``wfdb.wrann`` into ``dest``, whole and verified.
+
+    wfdb writes under a letters-only temporary name (it accepts no digits in extensions
+    and no spaces or dots in record names); the file is read back with ``wfdb.rdann`` and
+    its samples, symbols and aux notes compared before it replaces ``dest``.
+
+    Raises:
+        OutputError: naming ``dest`` when it cannot be written whole; an existing ``dest``
+            is then unchanged.
+    """
     def reads_back(tmp: Path) -> None:
         try:
             ann = wfdb.rdann(str(tmp.with_suffix("")), tmp.suffix.lstrip("."))
         except Exception as exc:  # wfdb raises anything on a short file
             raise ValueError(f"unreadable ({type(exc).__name__})") from None
-        if not (np.array_equal(ann.sample, samples) and list(ann.symbol) == ["+"] * len(aux)
+        if not (np.array_equal(ann.sample, samples) and list(ann.symbol) == symbols
                 and [a.rstrip("\x00") for a in ann.aux_note or []] == aux):
             raise ValueError(f"{len(ann.sample)} of {len(samples)} annotations")
 
     with atomic_path(dest, reads_back, temp_name=f"{_TEMP_RECORD}.{_TEMP_EXTENSION}") as tmp:
-        wfdb.wrann(_TEMP_RECORD, _TEMP_EXTENSION, samples, symbol=["+"] * len(samples),
-                   aux_note=aux, fs=fs, write_dir=str(tmp.parent))
+        wfdb.wrann(_TEMP_RECORD, _TEMP_EXTENSION, samples, symbol=symbols, aux_note=aux,
+                   fs=fs, write_dir=str(tmp.parent))
     return dest
 
 
 def written_by_afdetect(path: str | Path) -> bool:
-    """Whether annotation file ``path`` holds only what :func:`write_rhythm_annotations`
-    writes (``+`` marks with afdetect's rhythm aux notes), so it may be replaced."""
+    """Whether annotation file ``path`` holds only what afdetect writes (``+`` marks with
+    its rhythm aux notes, or ``N`` beats the first of which names afdetect), so that it
+    may be replaced."""
     path = Path(path)
     try:
         ann = wfdb.rdann(str(path.with_suffix("")), path.suffix.lstrip("."))
     except Exception:  # not an annotation file at all
         return False
-    ours = set(AUX_OF_CLASS.values())
-    return set(ann.symbol) <= {"+"} and all(
-        (a or "").rstrip("\x00") in ours for a in ann.aux_note or [])
+    aux = [(a or "").rstrip("\x00") for a in ann.aux_note or []]
+    if set(ann.symbol) <= {"+"}:
+        return set(aux) <= set(AUX_OF_CLASS.values())
+    return set(ann.symbol) == {"N"} and aux[:1] == [BEATS_AUX] and not any(aux[1:])

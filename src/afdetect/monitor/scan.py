@@ -33,6 +33,7 @@ from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
 from afdetect.models import Classifier, CompressedClassifier, FloatClassifier, softmax
+from afdetect.monitor.beats import BeatStream
 from afdetect.monitor.episodes import (
     Episode,
     EpisodeRule,
@@ -40,7 +41,8 @@ from afdetect.monitor.episodes import (
     step_labels,
     step_probabilities,
 )
-from afdetect.monitor.frontend import FrontEndConfig, IntegerFrontEnd
+from afdetect.monitor.frontend import FrontEndConfig, IntegerFrontEnd, resample_ratio
+from afdetect.monitor.rate import HeartRate, as_heart_rate, hourly_trend, pooled_rate, span_rates
 from afdetect.monitor.stack import StreamingStack, float_stack, integer_stack
 
 
@@ -203,6 +205,7 @@ class RecordingScan:
         start: when the recording started (clock time), or None when unknown; from it the
             JSON gives the recording's ``start_time`` and each episode's and window's
             ``start_time``/``end_time`` (ISO 8601, null when unknown).
+        beats: (n_beats,) int64 sample indices (at ``fs``) of the detected R peaks.
     """
 
     record: str
@@ -219,6 +222,7 @@ class RecordingScan:
     steps: np.ndarray
     episodes: list[Episode]
     start: StartTime | None = None
+    beats: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def window_s(self) -> float:
@@ -243,6 +247,38 @@ class RecordingScan:
     def af_episodes(self) -> list[Episode]:
         return [e for e in self.episodes if e.label == "A"]
 
+    def window_rates(self) -> np.ndarray:
+        """(n_windows, 3) heart rate min, mean, max per window (NaN: under 2 beats)."""
+        starts = np.round(self.window_starts * self.step_s * self.fs)
+        ends = np.round((self.window_starts + self.window_steps) * self.step_s * self.fs)
+        return span_rates(self.beats, self.fs, starts, ends)
+
+    def episode_rates(self, episodes: list[Episode] | None = None) -> np.ndarray:
+        """(n_episodes, 3) heart rate min, mean, max per episode (NaN: under 2 beats)."""
+        episodes = self.episodes if episodes is None else episodes
+        starts, ends = self._sample_spans(episodes)
+        return span_rates(self.beats, self.fs, starts, ends)
+
+    def heart_rate(self, label: str | None = None, exclude: bool = False
+                   ) -> HeartRate | None:
+        """Heart rate over the whole recording, over the episodes labelled ``label``, or
+        with ``exclude`` over all the others (``heart_rate("A", exclude=True)``: non-AF)."""
+        chosen = [e for e in self.episodes
+                  if label is None or (e.label == label) != exclude]
+        starts, ends = self._sample_spans(chosen)
+        return pooled_rate(self.beats, self.fs, starts, ends)
+
+    def hourly(self) -> list[dict[str, Any]]:
+        """AF burden and heart rate per hour from the start (see
+        :func:`afdetect.monitor.rate.hourly_trend`)."""
+        return hourly_trend(self.beats, self.fs, self.n_samples,
+                            [(e.start_s, e.end_s) for e in self.af_episodes()])
+
+    def _sample_spans(self, episodes: list[Episode]) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.array([round(e.start_s * self.fs) for e in episodes], dtype=np.int64)
+        ends = np.array([round(e.end_s * self.fs) for e in episodes], dtype=np.int64)
+        return starts, ends
+
     def to_dict(self, windows: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "record": self.record, "source": self.source, "fs": self.fs,
@@ -250,8 +286,13 @@ class RecordingScan:
             "start_time": self.start.iso() if self.start else None,
             "covered_s": round(self.covered_s, 3),
             "af_burden": round(self.af_burden, 6), "af_seconds": round(self.af_seconds, 3),
-            "episodes": [{**e.to_dict(), **span_of(self.start, e.start_s, e.end_s)}
-                         for e in self.episodes],
+            "n_beats": len(self.beats), "heart_rate_bpm": self.heart_rate(),
+            "heart_rate_af_bpm": self.heart_rate("A"),
+            "heart_rate_non_af_bpm": self.heart_rate("A", exclude=True),
+            "episodes": [{**e.to_dict(), **span_of(self.start, e.start_s, e.end_s),
+                          "heart_rate_bpm": as_heart_rate(r)}
+                         for e, r in zip(self.episodes, self.episode_rates(), strict=True)],
+            "hourly": self.hourly(),
         }
         if windows:
             out["windows"] = [
@@ -261,8 +302,10 @@ class RecordingScan:
                            float(s + self.window_steps) * self.step_s),
                  "label": CLASSES[int(p.argmax())],
                  "probabilities": {c: round(float(v), 6)
-                                   for c, v in zip(CLASSES, p, strict=True)}}
-                for s, p in zip(self.window_starts, self.probabilities, strict=True)]
+                                   for c, v in zip(CLASSES, p, strict=True)},
+                 "heart_rate_bpm": as_heart_rate(r)}
+                for s, p, r in zip(self.window_starts, self.probabilities, self.window_rates(),
+                                   strict=True)]
         return out
 
 
@@ -280,8 +323,9 @@ def window_seconds(model: StepModel, config: ScanConfig) -> tuple[float, float]:
 
 
 def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
-                   progress: bool = False) -> np.ndarray:
-    """Per-step class scores (n_steps, n_classes) over the whole stream, chunk by chunk."""
+                   progress: bool = False, beats: BeatStream | None = None) -> np.ndarray:
+    """Per-step class scores (n_steps, n_classes) over the whole stream, chunk by chunk;
+    ``beats``, when given, is pushed the same front-end output."""
     if stream.fs < MIN_FS:
         raise InputError(stream.source, f"sampling rate {stream.fs:g} Hz is below the "
                                         f"{MIN_FS:g} Hz an ECG classifier needs")
@@ -310,6 +354,8 @@ def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
         if len(spans) == 1:  # a wrong unit shows in the first chunk: refuse it early
             check_millivolts(stream.source, spans[0] / stream.counts_per_mv)
         q = front.push(counts)
+        if beats is not None:
+            beats.push(q)
         new = model.step_scores(stack.push(q * scale if scale != 1.0 else q))
         scores[n_steps:n_steps + len(new)] = new
         n_steps += len(new)
@@ -340,7 +386,9 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
         raise InputError(stream.source, f"too short to scan: {stream.duration_s:.1f} s; "
                                         f"one {window_steps * step_s:.1f}-s window needs "
                                         f"{min_s:.1f} s (use `afdetect predict` for strips)")
-    scores = step_scores_of(model, stream, config, progress)
+    beats = BeatStream(*resample_ratio(stream.fs, model.fs))
+    scores = step_scores_of(model, stream, config, progress, beats)
+    beats.finish()
     starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)
     if starts[-1] + window_steps < len(scores):  # the tail gets a window of its own
         starts = np.append(starts, len(scores) - window_steps)
@@ -353,7 +401,8 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
     return RecordingScan(stream.name, stream.source, stream.fs, stream.n_samples,
                          stream.duration_s, stream.lead, step_s, starts, window_steps,
                          probabilities, integer, steps,
-                         episodes_of(labels, step_s, stream.duration_s), stream.start)
+                         episodes_of(labels, step_s, stream.duration_s), stream.start,
+                         beats.beats())
 
 
 def relabel(scan: RecordingScan, rule: EpisodeRule) -> RecordingScan:
