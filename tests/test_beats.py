@@ -163,5 +163,5 @@ def test_beat_annotations_for_any_file_name_and_a_bad_annotator(tmp_path: Path) 
     assert 68 <= len(ann.sample) <= 73  # 72 beats/min for a minute, the last 1.7 s unseen
     assert_clean_error(run("scan", tmp_path / "my patch-1.npy", "--fs", "250", "--beats",
                            "q-1", "--annotations-dir", tmp_path / "out"),
-                       "my patch-1.q-1", "cannot write WFDB annotations")
+                       "--beats 'q-1'", "annotator name")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["my patch-1.qrs"]
