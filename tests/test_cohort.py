@@ -68,10 +68,12 @@ def test_results_mirror_the_input_tree(serial: dict[str, bytes], cohort: Path) -
     rows = list(csv.DictReader(serial["cohort.csv"].decode().splitlines()))
     assert [r["record"] for r in rows] == keys
     assert list(rows[0]) == ["record", "source", "start", "duration_s", "analysed_s",
-                             "af_burden", "n_af_episodes", "longest_af_s", "model", "status"]
+                             "af_burden", "n_af_episodes", "longest_af_s", "heart_rate_bpm",
+                             "heart_rate_af_bpm", "heart_rate_non_af_bpm", "model", "status"]
     a01 = rows[0]
     assert a01["start"] == "17:42:40" and a01["status"] == "ok"  # from the WFDB header
     assert float(a01["af_burden"]) == 1.0 and a01["n_af_episodes"] == "1"  # an AF record
+    assert 60 < float(a01["heart_rate_af_bpm"]) < 110 and a01["heart_rate_non_af_bpm"] == ""
     assert all(float(r["duration_s"]) == 120.0 and float(r["af_burden"]) == 0.0
                for r in rows[1:])  # 100 is sinus rhythm
     assert serial["failures.csv"] == b"record,reason\n"

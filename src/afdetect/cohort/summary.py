@@ -3,10 +3,11 @@
 ``cohort.csv`` columns: ``record`` (the results key), ``source`` (the input file),
 ``start`` (the manifest's ``start``, else the WFDB header's date and time, else empty),
 ``duration_s``, ``analysed_s`` (the seconds the model's steps cover), ``af_burden`` (AF
-time over the duration, a fraction), ``n_af_episodes``, ``longest_af_s``, ``model``,
-``status`` (``ok`` or ``failed``; a failed row has its figures empty), then the
-manifest's other columns (``patient``, ...) in the order they first appear. There are no
-heart rate columns: scans do not measure heart rate yet.
+time over the duration, a fraction), ``n_af_episodes``, ``longest_af_s``, the mean heart
+rate over the recording, in AF and outside it (``heart_rate_bpm``, ``heart_rate_af_bpm``,
+``heart_rate_non_af_bpm``; empty where fewer than 2 beats), ``model``, ``status`` (``ok``
+or ``failed``; a failed row has its figures empty), then the manifest's other columns
+(``patient``, ...) in the order they first appear.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from afdetect.atomic import write_text_atomic
 
 COHORT_NAME = "cohort.csv"
 FAILURES_NAME = "failures.csv"
-FIGURES = ("duration_s", "analysed_s", "af_burden", "n_af_episodes", "longest_af_s")
+FIGURES = ("duration_s", "analysed_s", "af_burden", "n_af_episodes", "longest_af_s",
+           "heart_rate_bpm", "heart_rate_af_bpm", "heart_rate_non_af_bpm")
 COLUMNS = ("record", "source", "start", *FIGURES, "model", "status")
 
 

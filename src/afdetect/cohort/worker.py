@@ -158,9 +158,16 @@ def result_files(scan: RecordingScan, model: StepModel, settings: ScanSettings
 def summary_values(scan: RecordingScan) -> dict[str, Any]:
     """The per-recording figures of ``cohort.csv`` (seconds; burden as a fraction)."""
     af = scan.af_episodes()
+
+    def mean(rate: Any) -> Any:
+        return "" if rate is None else round(rate["mean"], 1)
+
     return {"duration_s": round(scan.duration_s, 3), "analysed_s": round(scan.covered_s, 3),
             "af_burden": round(scan.af_burden, 6), "n_af_episodes": len(af),
-            "longest_af_s": round(max((e.duration_s for e in af), default=0.0), 3)}
+            "longest_af_s": round(max((e.duration_s for e in af), default=0.0), 3),
+            "heart_rate_bpm": mean(scan.heart_rate()),
+            "heart_rate_af_bpm": mean(scan.heart_rate("A")),
+            "heart_rate_non_af_bpm": mean(scan.heart_rate("A", exclude=True))}
 
 
 def header_start(source: str) -> str:
