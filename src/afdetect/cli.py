@@ -377,7 +377,7 @@ def _write_predictions_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 def _scan(args: argparse.Namespace) -> int:
     from afdetect.clock import StartTime
     from afdetect.monitor.rhythm import write_beat_annotations, write_rhythm_annotations
-    from afdetect.monitor.scan import scan_files, window_seconds
+    from afdetect.monitor.scan import scan_files, scan_header, write_scan_json
     from afdetect.outputs import check_annotator
 
     if args.out is not None or args.jobs is not None or args.cluster is not None:
@@ -394,13 +394,9 @@ def _scan(args: argparse.Namespace) -> int:
     model = _step_model(args)
     scans, failures = scan_files(model, args.inputs, config, fs=_fs(args),
                                  lead=_lead(args.lead), progress=not args.json, start=start)
-    if args.json:  # written as encoded: no whole-document string (8,640 windows a day)
-        window_s, hop_s = window_seconds(model, config)
-        json.dump({"model": model.name, "window_s": round(window_s, 6),
-                   "hop_s": round(hop_s, 6), "rule": config.rule.to_dict(),
-                   "recordings": [s.to_dict() for s in scans],
-                   "errors": [str(f) for f in failures]}, sys.stdout, indent=2)
-        print()
+    if args.json:
+        write_scan_json(sys.stdout, scan_header(model, config), scans,
+                        [str(f) for f in failures])
     else:
         for scan in scans:
             _print_scan(scan)

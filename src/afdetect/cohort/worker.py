@@ -24,8 +24,8 @@ from afdetect.monitor.scan import (
     ScanConfig,
     StepModel,
     episodes_table,
+    scan_header,
     scan_stream,
-    window_seconds,
 )
 
 JSON_SUFFIX = ".json"
@@ -141,9 +141,7 @@ def result_files(scan: RecordingScan, model: StepModel, settings: ScanSettings
 
     from afdetect.monitor.rhythm import write_rhythm_annotations
 
-    window_s, hop_s = window_seconds(model, settings.config)
-    document = {"model": model.name, "window_s": round(window_s, 6), "hop_s": round(hop_s, 6),
-                "rule": settings.config.rule.to_dict(), "recordings": [scan.to_dict()],
+    document = {**scan_header(model, settings.config), "recordings": [scan.to_dict()],
                 "errors": []}
     json_suffix, episodes_suffix, annotation_suffix = settings.suffixes()
     with tempfile.TemporaryDirectory(prefix="afdetect-") as tmp:

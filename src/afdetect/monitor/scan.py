@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 import torch
@@ -295,18 +297,43 @@ class RecordingScan:
             "hourly": self.hourly(),
         }
         if windows:
-            out["windows"] = [
-                {"start_s": round(float(s) * self.step_s, 3),
-                 "end_s": round(float(s + self.window_steps) * self.step_s, 3),
-                 **span_of(self.start, float(s) * self.step_s,
-                           float(s + self.window_steps) * self.step_s),
-                 "label": CLASSES[int(p.argmax())],
-                 "probabilities": {c: round(float(v), 6)
-                                   for c, v in zip(CLASSES, p, strict=True)},
-                 "heart_rate_bpm": as_heart_rate(r)}
-                for s, p, r in zip(self.window_starts, self.probabilities, self.window_rates(),
-                                   strict=True)]
+            out["windows"] = list(self.window_dicts())
         return out
+
+    def window_dicts(self) -> Iterator[dict[str, Any]]:
+        """Each window as the JSON gives it, one at a time (a day holds 8,640)."""
+        for s, p, r in zip(self.window_starts, self.probabilities, self.window_rates(),
+                           strict=True):
+            start_s, end_s = float(s) * self.step_s, float(s + self.window_steps) * self.step_s
+            yield {"start_s": round(start_s, 3), "end_s": round(end_s, 3),
+                   **span_of(self.start, start_s, end_s),
+                   "label": CLASSES[int(p.argmax())],
+                   "probabilities": {c: round(float(v), 6)
+                                     for c, v in zip(CLASSES, p, strict=True)},
+                   "heart_rate_bpm": as_heart_rate(r)}
+
+
+def scan_header(model: StepModel, config: ScanConfig) -> dict[str, Any]:
+    """The top of the ``scan --json`` document: the model, the window and hop as used
+    (whole model steps, seconds) and the episode rule."""
+    window_s, hop_s = window_seconds(model, config)
+    return {"model": model.name, "window_s": round(window_s, 6), "hop_s": round(hop_s, 6),
+            "rule": config.rule.to_dict()}
+
+
+def write_scan_json(out: TextIO, header: dict[str, Any], scans: list[RecordingScan],
+                    errors: list[str]) -> None:
+    """Write the ``scan --json`` document (``header``, then ``recordings`` and ``errors``)
+    to ``out``, a window per line, so that memory does not grow with the recording's
+    length (a whole-document string of 14 days is over 200 MB)."""
+    out.write(json.dumps(header)[:-1] + ', "recordings": [')
+    for i, scan in enumerate(scans):
+        recording = json.dumps(scan.to_dict(windows=False))
+        out.write(("," if i else "") + "\n" + recording[:-1] + ', "windows": [')
+        for j, window in enumerate(scan.window_dicts()):
+            out.write(("," if j else "") + "\n" + json.dumps(window))
+        out.write("]}")
+    out.write('],\n"errors": ' + json.dumps(errors) + "}\n")
 
 
 def window_geometry(config: ScanConfig, step_s: float) -> tuple[int, int]:

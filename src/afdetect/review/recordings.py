@@ -25,7 +25,7 @@ from afdetect.atomic import write_json_atomic
 from afdetect.errors import InputError
 from afdetect.io.records import WFDB_SUFFIXES, SignalStream, open_stream
 from afdetect.monitor.rhythm import RhythmInterval, read_rhythm
-from afdetect.monitor.scan import RecordingScan, ScanConfig, StepModel, scan_stream, window_seconds
+from afdetect.monitor.scan import RecordingScan, ScanConfig, StepModel, scan_header, scan_stream
 
 SCAN_SUFFIX = ".scan.json"
 SIDECAR_SUFFIX = ".review.json"
@@ -87,9 +87,7 @@ class ReviewRecording:
 def scan_document(model: StepModel, config: ScanConfig, scans: list[RecordingScan]
                   ) -> dict[str, Any]:
     """The JSON document ``afdetect scan --json`` prints, for ``scans`` (no errors)."""
-    window_s, hop_s = window_seconds(model, config)
-    return {"model": model.name, "window_s": round(window_s, 6), "hop_s": round(hop_s, 6),
-            "rule": config.rule.to_dict(), "recordings": [s.to_dict() for s in scans],
+    return {**scan_header(model, config), "recordings": [s.to_dict() for s in scans],
             "errors": []}
 
 
