@@ -291,3 +291,18 @@ def test_cluster_without_dask_says_how_to_install(cohort: Path, tmp_path: Path,
 def test_options_that_need_a_cohort(cohort: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", str(cohort), "--jobs", "2"]) == 1
     assert "give --out RESULTS too" in capsys.readouterr().err
+
+
+def test_reports_and_beats_per_recording(cohort: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "results"
+    assert main(["scan", str(cohort / "a01.hea"), "--out", str(out), "--jobs", "1",
+                 "--report", "--beats", "qrs"]) == 0
+    pdf = out / "a01.report.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
+    beats = wfdb.rdann(str(out / "a01"), "qrs")
+    assert 60 <= len(beats.sample) <= 100 and set(beats.symbol) == {"N"}  # 60 s of AF
+    assert main(["scan", str(cohort), "--out", str(out), "--report", "x.pdf"]) != 0
+    assert "--report FILE: not with --out" in capsys.readouterr().err
+    assert main(["scan", str(cohort), "--out", str(out), "--beats", "af"]) != 0
+    assert "--beats af" in capsys.readouterr().err

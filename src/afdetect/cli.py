@@ -104,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(2020-01-02T17:42:40, or 17:42:40 for a time of day): for CSV/.npy "
                         "input, or in place of the file's own")
     _cohort_options(p)
-    p.add_argument("--report", type=Path, metavar="FILE.pdf",
+    p.add_argument("--report", nargs="?", const="", metavar="FILE.pdf",
                    help="write a printable AF report (with several recordings FILE is a "
-                        "folder holding RECORD.pdf for each)")
+                        "folder holding RECORD.pdf for each; with --out, no FILE: each "
+                        "recording's NAME.report.pdf)")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("review", help="check detected AF episodes on the trace in the "
@@ -383,6 +384,10 @@ def _scan(args: argparse.Namespace) -> int:
     if args.out is not None or args.jobs is not None or args.cluster is not None:
         return _scan_cohort(args)
     config = _scan_config(args)
+    if args.report == "":
+        raise AfdetectError("--report needs FILE.pdf, or a folder (without a file only with "
+                            "--out)")
+    args.report = Path(args.report) if args.report else None
     start = StartTime.parse(args.start) if args.start else None
     if args.annotations is not None:
         check_annotator(args.annotations, "--annotations")
@@ -472,13 +477,24 @@ def _scan_cohort(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise AfdetectError(f"--jobs {args.jobs}: give at least 1 process")
     unused = [o for o, v in (("--json", args.json), ("--csv", args.csv), ("--plot", args.plot),
-                             ("--annotations-dir", args.annotations_dir != Path(".")))
+                             ("--annotations-dir", args.annotations_dir != Path(".")),
+                             ("--report FILE", args.report), ("--start", args.start))
               if v]
     if unused:
         raise AfdetectError(f"{', '.join(unused)}: not with --out, which writes each "
-                            "recording's JSON and episodes CSV under RESULTS/")
+                            "recording's JSON, episodes CSV, annotations and (with --report) "
+                            "NAME.report.pdf under RESULTS/")
+    from afdetect.outputs import check_annotator
+
+    for option, name in (("--annotations", args.annotations), ("--beats", args.beats)):
+        if name is not None:
+            check_annotator(name, option)
+    if args.beats is not None and args.beats == (args.annotations or "af"):
+        raise AfdetectError(f"--beats {args.beats}: the rhythm annotations have that name; "
+                            "choose another")
     scan = ScanSettings(args.model or DEFAULT_MODEL, _scan_config(args), args.fs,
-                        _lead(args.lead), args.annotations or "af")
+                        _lead(args.lead), args.annotations or "af", beats=args.beats,
+                        report=args.report is not None)
     report = run_cohort(args.inputs, args.out, CohortSettings(
         scan, jobs=args.jobs or default_jobs(), cluster=args.cluster, threads=args.threads,
         progress=sys.stderr.isatty()))

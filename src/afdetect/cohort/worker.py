@@ -29,6 +29,7 @@ from afdetect.monitor.scan import (
 )
 
 JSON_SUFFIX = ".json"
+REPORT_SUFFIX = ".report.pdf"
 EPISODES_SUFFIX = ".episodes.csv"
 
 
@@ -43,6 +44,8 @@ class ScanSettings:
         fs: sampling rate in Hz for ``.csv``/``.npy`` recordings, else None.
         lead: lead name or 0-based index.
         annotations: extension of the WFDB rhythm annotation file written per recording.
+        beats: extension of the WFDB beat annotation file written per recording, or None.
+        report: whether each recording also gets its printable AF report (PDF).
     """
 
     model: str
@@ -50,16 +53,20 @@ class ScanSettings:
     fs: float | None
     lead: str | int
     annotations: str
+    beats: str | None = None
+    report: bool = False
 
     def identity(self) -> dict[str, Any]:
         """The settings as the manifest records them (the model is recorded apart, by
         its file's hash)."""
         return {"config": asdict(self.config), "fs": self.fs, "lead": self.lead,
-                "annotations": self.annotations}
+                "annotations": self.annotations, "beats": self.beats, "report": self.report}
 
     def suffixes(self) -> tuple[str, ...]:
         """The result files of one recording: ``KEY`` + each of these."""
-        return JSON_SUFFIX, EPISODES_SUFFIX, f".{self.annotations}"
+        return (JSON_SUFFIX, EPISODES_SUFFIX, f".{self.annotations}",
+                *((f".{self.beats}",) if self.beats else ()),
+                *((REPORT_SUFFIX,) if self.report else ()))
 
 
 @dataclass(frozen=True)
@@ -136,21 +143,32 @@ def scan_task(task: Task) -> Outcome:
 def result_files(scan: RecordingScan, model: StepModel, settings: ScanSettings
                  ) -> dict[str, bytes]:
     """The result files of ``scan``: the ``afdetect scan --json`` document of this one
-    recording, its episodes as CSV, its WFDB rhythm annotations."""
+    recording, its episodes as CSV, its WFDB rhythm annotations, and when asked its beat
+    annotations and its AF report (suffix -> bytes, in :meth:`ScanSettings.suffixes`
+    order)."""
     import json
 
-    from afdetect.monitor.rhythm import write_rhythm_annotations
+    from afdetect.monitor.report import ReportOptions, write_report
+    from afdetect.monitor.rhythm import write_beat_annotations, write_rhythm_annotations
 
     document = {**scan_header(model, settings.config), "recordings": [scan.to_dict()],
                 "errors": []}
-    json_suffix, episodes_suffix, annotation_suffix = settings.suffixes()
+    files = {JSON_SUFFIX: (json.dumps(document, indent=1) + "\n").encode(),
+             EPISODES_SUFFIX: episodes_table([scan]).encode()}
     with tempfile.TemporaryDirectory(prefix="afdetect-") as tmp:
-        written = write_rhythm_annotations(Path(tmp) / f"{scan.record}.{settings.annotations}",
-                                           scan.episodes, scan.fs)
-        annotations = written.read_bytes()
-    return {json_suffix: (json.dumps(document, indent=1) + "\n").encode(),
-            episodes_suffix: episodes_table([scan]).encode(),
-            annotation_suffix: annotations}
+        files[f".{settings.annotations}"] = write_rhythm_annotations(
+            Path(tmp) / f"{scan.record}.{settings.annotations}", scan.episodes,
+            scan.fs).read_bytes()
+        if settings.beats:
+            files[f".{settings.beats}"] = write_beat_annotations(
+                Path(tmp) / f"{scan.record}.{settings.beats}", scan.beats, scan.fs).read_bytes()
+        if settings.report:
+            stream = open_stream(scan.source, fs=settings.fs, lead=settings.lead)
+            files[REPORT_SUFFIX] = write_report(
+                scan, stream, Path(tmp) / "report.pdf",
+                ReportOptions(model=model.name, rule=settings.config.rule,
+                              start=scan.start)).read_bytes()
+    return files
 
 
 def summary_values(scan: RecordingScan) -> dict[str, Any]:
