@@ -82,7 +82,10 @@ class BeatStream:
         self._current = -1       # running maximum of the unfinished segment
         self._decided = 0        # next m to decide
         self._finished = False
-        self._found: list[np.ndarray] = []
+        # one buffer grown by doubling, not a list of per-chunk arrays: thousands of small
+        # long-lived blocks fragment the heap and the process grows with the recording
+        self._found = np.zeros(1024, dtype=np.int64)
+        self._n_found = 0
 
     def push(self, q: np.ndarray) -> np.ndarray:
         """Model input samples (any length) -> int64 recording sample indices of the beats
@@ -94,7 +97,7 @@ class BeatStream:
 
     def beats(self) -> np.ndarray:
         """Every beat found so far, int64 (n_beats,) recording sample indices."""
-        return np.concatenate(self._found) if self._found else np.zeros(0, dtype=np.int64)
+        return self._found[:self._n_found].copy()
 
     def finish(self) -> np.ndarray:
         """The rest of the beats once the stream has ended (the signal is 0 after it)."""
@@ -183,5 +186,11 @@ class BeatStream:
         """Model-rate energy peaks -> recording sample indices of the R peaks."""
         n = beats - self.config.rr.integrate // 2
         samples = np.maximum((2 * n * self.p + self.q) // (2 * self.q), 0)
-        self._found.append(samples)
+        if self._n_found + len(samples) > len(self._found):
+            grown = np.zeros(max(2 * len(self._found), self._n_found + len(samples)),
+                             dtype=np.int64)
+            grown[:self._n_found] = self._found[:self._n_found]
+            self._found = grown
+        self._found[self._n_found:self._n_found + len(samples)] = samples
+        self._n_found += len(samples)
         return samples

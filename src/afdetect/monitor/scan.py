@@ -420,6 +420,7 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
     if starts[-1] + window_steps < len(scores):  # the tail gets a window of its own
         starts = np.append(starts, len(scores) - window_steps)
     sums = window_sums(scores, starts, window_steps)
+    del scores  # per-step arrays are what grows with the length: free each once used
     integer = (model.integer_logits(sums, window_steps)
                if isinstance(model, IntegerStepModel) else None)
     probabilities = softmax(model.window_logits(sums, window_steps).astype(np.float64))
