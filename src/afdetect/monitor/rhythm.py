@@ -85,16 +85,8 @@ def af_intervals(intervals: list[RhythmInterval]) -> list[tuple[float, float]]:
 
 def write_rhythm_annotations(dest: str | Path, episodes: list[Episode], fs: float) -> Path:
     """Write ``dest`` (``FOLDER/RECORD.EXT``): one ``+`` annotation per episode start, its
-    aux the rhythm (``(AFIB``, ``(N``, ...), sample numbers at ``fs`` Hz.
-
-    wfdb writes under a letters-only temporary name (it accepts no digits in extensions
-    and no spaces or dots in record names); the file is read back with ``wfdb.rdann`` and
-    its samples, symbols and aux notes compared before it replaces ``dest``.
-
-    Raises:
-        OutputError: naming ``dest`` when it cannot be written whole; an existing ``dest``
-            is then unchanged.
-    """
+    aux the rhythm (``(AFIB``, ``(N``, ...), sample numbers at ``fs`` Hz; whole and
+    verified, as :func:`write_annotations` writes (it raises ``OutputError``)."""
     marks = episode_marks(episodes, fs)
     return write_annotations(Path(dest), np.array([m[0] for m in marks], dtype=np.int64),
                              ["+"] * len(marks), fs, [m[1] for m in marks])
