@@ -64,17 +64,23 @@ def run_pool(tasks: Iterable[Task], jobs: int, on_outcome: OnOutcome,
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_exit_with_parent,
                                  initargs=(os.getpid(),)) as pool:
             running: dict[Future[Outcome], Task] = {}
-            while (queue or suspects or running) and not lost:
-                if suspects:
-                    if not running:
-                        task = suspects.popleft()
-                        running[pool.submit(scan_task, task)] = task
-                else:
-                    while queue and len(running) < jobs:
-                        task = queue.popleft()
-                        running[pool.submit(scan_task, task)] = task
+            broken = False
+            while (queue or suspects or running) and not lost and not broken:
+                try:  # a task leaves its queue only once submitted
+                    if suspects:
+                        if not running:
+                            running[pool.submit(scan_task, suspects[0])] = suspects[0]
+                            suspects.popleft()
+                    else:
+                        while queue and len(running) < jobs:
+                            running[pool.submit(scan_task, queue[0])] = queue[0]
+                            queue.popleft()
+                except BrokenProcessPool:  # a worker died since the last wait: rebuild
+                    broken = True
+                if not running:
+                    continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                if broken or any(isinstance(f.exception(), BrokenProcessPool) for f in done):
                     done, _ = wait(running)  # a broken pool fails every unfinished future
                 for future in done:
                     task = running.pop(future)
