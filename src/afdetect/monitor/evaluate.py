@@ -24,8 +24,8 @@ from afdetect.monitor.rhythm import (
     RhythmInterval,
     af_intervals,
     episode_marks,
-    read_rhythm,
     read_rhythm_marks,
+    rhythm_intervals,
 )
 from afdetect.monitor.scan import RecordingScan, ScanConfig, StepModel, scan_stream
 
@@ -122,7 +122,7 @@ def scan_annotated(model: StepModel, data: str | Path, config: ScanConfig,
         try:
             stream = open_stream(header)
             marks = read_rhythm_marks(header, annotator)
-            reference = read_rhythm(header, annotator, stream.fs, stream.duration_s)
+            reference = rhythm_intervals(marks, stream.fs, stream.duration_s)
             scored.append(ScoredScan(scan_stream(model, stream, config), reference, marks))
         except InputError as exc:
             failures.append(exc)

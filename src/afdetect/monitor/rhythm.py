@@ -60,7 +60,12 @@ def read_rhythm_marks(record: str | Path, annotator: str) -> list[Mark]:
 def read_rhythm(record: str | Path, annotator: str, fs: float, duration_s: float
                 ) -> list[RhythmInterval]:
     """Rhythm intervals of ``record.annotator`` in seconds; the last lasts to the end."""
-    marks = read_rhythm_marks(record, annotator)
+    return rhythm_intervals(read_rhythm_marks(record, annotator), fs, duration_s)
+
+
+def rhythm_intervals(marks: list[Mark], fs: float, duration_s: float
+                     ) -> list[RhythmInterval]:
+    """Time-ordered rhythm marks as intervals in seconds; the last lasts to ``duration_s``."""
     intervals = []
     for i, (sample, rhythm) in enumerate(marks):
         end = marks[i + 1][0] / fs if i + 1 < len(marks) else duration_s
