@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +57,18 @@ from afdetect.monitor.scan import ScanConfig, relabel, step_model
 RESULTS = Path(__file__).parent / "results"
 GRID = [EpisodeRule(t, a, g) for t, a, g in itertools.product(
     (0.3, 0.4, 0.5, 0.6, 0.7, 0.8), (0.0, 30.0, 60.0), (0.0, 30.0, 60.0))]
+"""The rules searched; each with the shipped atrial check (its threshold is chosen on
+CinC strips, ``atrial_threshold.py``) and, for the "before" rows, without it."""
+ATRIAL = {"atrial check": EpisodeRule().max_atrial_coherence, "no atrial check": None}
 SAME_SUBJECT = {"202": "201"}
 KEYS = STATISTICS[:4]  # epicmp's four; the 30-s sensitivity is reported beside them
 
 
-def rule_counts(scored: list[ScoredScan]) -> list[dict[str, EpisodeCounts]]:
+def rule_counts(scored: list[ScoredScan], grid: list[EpisodeRule]
+                ) -> list[dict[str, EpisodeCounts]]:
     """EC57 counts of every record under every rule of the grid (computed once)."""
     return [{s.scan.record: record_counts(relabeled(s, rule)) for s in scored}
-            for rule in GRID]
+            for rule in grid]
 
 
 def relabeled(s: ScoredScan, rule: EpisodeRule) -> ScoredScan:
@@ -75,7 +80,7 @@ def best_rule(counts: list[dict[str, EpisodeCounts]], records: list[str]) -> int
     def score(i: int) -> float:
         stats = gross_statistics([counts[i][r] for r in records])
         return float(np.mean([stats[k] or 0.0 for k in KEYS]))
-    return max(range(len(GRID)), key=score)
+    return max(range(len(counts)), key=score)
 
 
 def interval_marks(intervals: list[tuple[float, float]], fs: float) -> list[Mark]:
@@ -83,15 +88,15 @@ def interval_marks(intervals: list[tuple[float, float]], fs: float) -> list[Mark
     return [m for a, b in intervals for m in ((round(a * fs), "(AFIB"), (round(b * fs), "(N"))]
 
 
-def nested(scored: list[ScoredScan], counts: list[dict[str, EpisodeCounts]]
-           ) -> tuple[dict, dict[str, dict]]:
+def nested(scored: list[ScoredScan], counts: list[dict[str, EpisodeCounts]],
+           grid: list[EpisodeRule]) -> tuple[dict, dict[str, dict]]:
     subjects: dict[str, list[ScoredScan]] = {}
     for s in scored:
         subjects.setdefault(SAME_SUBJECT.get(s.scan.record, s.scan.record), []).append(s)
     held_out, chosen = [], {}
     for subject, held in subjects.items():
         rest = [s.scan.record for s in scored if s not in held]
-        rule = GRID[best_rule(counts, rest)]
+        rule = grid[best_rule(counts, rest)]
         chosen[subject] = rule.to_dict()
         held_out += [relabeled(s, rule) for s in held]
     return episode_report(held_out), chosen
@@ -125,7 +130,7 @@ def false_af_windows(scored: list[ScoredScan]) -> dict[str, dict]:
     overlap (how many false windows touch each)."""
     out = {}
     for s in scored:
-        false = ~window_truth(s.scan, s.reference) & (s.scan.probabilities.argmax(axis=1) == 1)
+        false = ~window_truth(s.scan, s.reference) & (s.scan.window_labels == 1)
         if not false.any():
             continue
         rhythms: dict[str, int] = {}
@@ -148,7 +153,10 @@ def summary(report: dict) -> dict:
                                                  "episode_sensitivity", "duration_sensitivity",
                                                  "duration_ppv")}
                            for n, r in report["records"].items()
-                           if r["ref_duration"] or r["det_af"]}}
+                           if r["ref_duration"] or r["det_af"]},
+            "af_free_records_over_5pct": sorted(
+                n for n, r in report["records"].items()
+                if not r["ref_duration"] and r["detected_burden"] > 0.05)}
 
 
 def main() -> None:
@@ -166,26 +174,34 @@ def main() -> None:
                     "window_s": config.window_s, "hop_s": config.hop_s,
                     "default_rule": config.rule.to_dict(), "grid_size": len(GRID)}
     for name in args.models:
-        scored, failures = scan_annotated(step_model(load_classifier(name)), args.data, config,
-                                          progress=True)
+        scanned, failures = scan_annotated(step_model(load_classifier(name)), args.data,
+                                           config, progress=True)
         assert not failures, failures
-        counts = rule_counts(scored)
-        nested_report, chosen = nested(scored, counts)
-        result[name] = {
-            "records": len(scored),
-            "default_rule": summary(episode_report(scored)),
-            "nested": summary(nested_report),
-            "rule_chosen_on_all": GRID[best_rule(counts, [s.scan.record for s in scored])
-                                       ].to_dict(),
-            "rules_chosen_per_held_out_subject": chosen,
-            "false_af_windows": false_af_windows(scored),
-        }
-        for label in ("default_rule", "nested"):
-            r = result[name][label]
-            print(f"{name:10s} {label:12s} window Se {r['windows']['sensitivity']:.3f} "
-                  f"Sp {r['windows']['specificity']:.3f} +P {r['windows']['ppv']:.3f} | "
-                  + " ".join(f"{k} {r['gross'][k]:.3f}" for k in STATISTICS)
-                  + f" | burden MAE {r['burden_mae']:.4f}", flush=True)
+        for variant, atrial in ATRIAL.items():
+            default = replace(config.rule, max_atrial_coherence=atrial)
+            grid = [replace(rule, max_atrial_coherence=atrial) for rule in GRID]
+            scored = [relabeled(s, default) for s in scanned]
+            counts = rule_counts(scored, grid)
+            nested_report, chosen = nested(scored, counts, grid)
+            key = name if atrial is not None else f"{name}, {variant}"
+            result[key] = {
+                "records": len(scored), "atrial_check": atrial,
+                "default_rule": summary(episode_report(scored)),
+                "nested": summary(nested_report),
+                "rule_chosen_on_all": grid[best_rule(counts, [s.scan.record for s in scored])
+                                           ].to_dict(),
+                "rules_chosen_per_held_out_subject": chosen,
+                "false_af_windows": false_af_windows(scored),
+            }
+            for label in ("default_rule", "nested"):
+                r = result[key][label]
+                print(f"{name:10s} {variant:15s} {label:12s} window Se "
+                      f"{r['windows']['sensitivity']:.3f} Sp {r['windows']['specificity']:.3f}"
+                      f" +P {r['windows']['ppv']:.3f} | "
+                      + " ".join(f"{k} {r['gross'][k]:.3f}" for k in STATISTICS)
+                      + f" | burden MAE {r['burden_mae']:.4f} | AF-free over 5%: "
+                      + (",".join(r["af_free_records_over_5pct"]) or "none"), flush=True)
+        scored = scanned
         if name == "compressed":
             for beats in ("reference", "xqrs"):
                 r = result[f"petrenas_2015_{beats}_beats"] = peer_report(scored, args.data,

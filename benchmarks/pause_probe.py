@@ -12,7 +12,8 @@ sinus bradycardia with an irregular rate: after EVERY beat the isoelectric line 
 lengthened by U(0, X) s (X = 0.25, 0.5, 1.0), so that the RR intervals are irregular while
 each QRS keeps its P wave. Each model scans every
 probed record with the shipped episode rule; reported are the AF burden and the share of
-windows called AF (argmax), per pause rate, and the mean P(AF) of the windows that hold a
+windows called AF (after the atrial check), per pause rate, with and without the atrial
+check, and the mean P(AF) of the windows that hold a
 pause against those that hold none.
 
     python benchmarks/pause_probe.py --data DATA/mitdb [--models ...] [--json FILE]
@@ -21,6 +22,8 @@ pause against those that hold none.
 from __future__ import annotations
 
 import argparse
+import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,7 @@ from provenance import command_line
 
 from afdetect.api import load
 from afdetect.atomic import write_json_atomic
+from afdetect.monitor.scan import relabel
 
 RESULTS = Path(__file__).parent / "results"
 RATES = (0, 1, 2, 4, 8)           # pauses per minute
@@ -101,7 +105,7 @@ def main() -> None:
         model = load(name)
         rows = {}
         variants: list[int | str] = [*RATES, *(f"spread {x}" for x in SPREADS)]
-        for rate in variants:
+        for rate, check in itertools.product(variants, (True, False)):
             rng = np.random.default_rng(args.seed)
             burden, af_windows, n_windows, p_pause, p_clean = [], 0, 0, [], []
             for record in records:
@@ -114,8 +118,10 @@ def main() -> None:
                 signal, pauses = with_pauses(rec.p_signal[:, 0], beats, fs,
                                              0 if spread else float(rate), rng, spread)
                 scan = model.scan(signal, fs=fs)
+                if not check:  # the "before" rows: the network's windows unchecked
+                    scan = relabel(scan, replace(scan.rule, max_atrial_coherence=None))
                 burden.append(scan.af_burden)
-                called = scan.probabilities.argmax(axis=1) == 1
+                called = scan.window_labels == 1
                 af_windows += int(called.sum())
                 n_windows += len(called)
                 starts = scan.window_starts * scan.step_s
@@ -123,14 +129,14 @@ def main() -> None:
                                   for s in starts])
                 p_pause += scan.probabilities[holds, 1].tolist()
                 p_clean += scan.probabilities[~holds, 1].tolist()
-            rows[str(rate)] = {
+            rows[f"{rate}{'' if check else ', no atrial check'}"] = {
                 "mean_af_burden": float(np.mean(burden)), "max_af_burden": float(max(burden)),
                 "records_over_5pct": int(sum(b > 0.05 for b in burden)),
                 "windows_called_af": af_windows / n_windows,
                 "mean_p_af_windows_with_pause": float(np.mean(p_pause)) if p_pause else None,
                 "mean_p_af_windows_without": float(np.mean(p_clean)) if p_clean else None}
-            r = rows[str(rate)]
-            unit = "s" if spread else "pauses/min"
+            r = rows[f"{rate}{'' if check else ', no atrial check'}"]
+            unit = ("s" if spread else "pauses/min") + ("" if check else " (no atrial check)")
             print(f"{name:15s} {rate} {unit}: burden mean {r['mean_af_burden']:.3f} max "
                   f"{r['max_af_burden']:.3f}, {r['records_over_5pct']} of {len(records)} "
                   f"records over 5%, windows called AF {r['windows_called_af']:.3f}, "

@@ -215,14 +215,16 @@ def test_scan_rule_options_and_a_one_minute_af_record(tmp_path: Path) -> None:
     (rec,) = json.loads(run("scan", a01, "--json").stdout)["recordings"]
     assert [e["label"] for e in rec["episodes"]] == ["A"] and rec["af_burden"] == 1.0
     result = run("scan", a01, "--json", "--threshold", "0.99", "--min-episode", "0",
-                 "--min-gap", "0", "--min-rhythm", "0")
+                 "--min-gap", "0", "--min-rhythm", "0", "--atrial-check", "off")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["rule"] == {"af_threshold": 0.99, "min_af_s": 0.0, "min_gap_s": 0.0,
-                           "min_rhythm_s": 0.0}
+                           "min_rhythm_s": 0.0, "max_atrial_coherence": None}
     assert out["recordings"][0]["af_burden"] < 1.0
     for bad, words in ((["--threshold", "1.5"], "threshold"),
                        (["--min-gap", "-1"], "min_gap_s"),
+                       (["--atrial-check", "1.5"], "atrial coherence"),
+                       (["--atrial-check", "often"], "'off'"),
                        (["--window", "30", "--hop", "40"], "longer than the window")):
         assert_clean_error(run("scan", a01, *bad), words)
 

@@ -274,8 +274,23 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
                    help="shorter non-AF gaps between AF episodes become AF (default 60)")
     p.add_argument("--min-rhythm", type=float, metavar="S",
                    help="shorter runs of other rhythms join their neighbours (default 60)")
+    p.add_argument("--atrial-check", type=_atrial_limit, metavar="C|off",
+                   help="windows whose atrial coherence (the same P or flutter wave before "
+                        "every QRS, 0 to 1) exceeds C are not AF; 'off' trusts the network "
+                        "alone (default 0.5625)")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for PyTorch (default 1)")
+
+
+def _atrial_limit(text: str) -> float | str:
+    """``--atrial-check``: a coherence limit, or "off" (kept as the string)."""
+    if text.strip().lower() == "off":
+        return "off"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'off', not {text!r}"
+                                         ) from None
 
 
 def _scan_config(args: argparse.Namespace) -> Any:
@@ -290,11 +305,14 @@ def _scan_config(args: argparse.Namespace) -> Any:
     rule = {field: value for field, value in (
         ("af_threshold", args.threshold), ("min_af_s", args.min_episode),
         ("min_gap_s", args.min_gap), ("min_rhythm_s", args.min_rhythm)) if value is not None}
+    if args.atrial_check is not None:
+        rule["max_atrial_coherence"] = None if args.atrial_check == "off" else args.atrial_check
     try:
         return dataclasses.replace(default, window_s=window, hop_s=hop,
                                    rule=dataclasses.replace(EpisodeRule(), **rule))
     except ValueError as exc:  # the dataclasses validate; name the options instead
-        raise AfdetectError(f"--window/--hop/--threshold/--min-*: {exc}") from None
+        raise AfdetectError(f"--window/--hop/--threshold/--min-*/--atrial-check: {exc}"
+                            ) from None
 
 
 def _step_model(args: argparse.Namespace) -> Any:
@@ -557,7 +575,8 @@ def _review(args: argparse.Namespace) -> int:
 
     out = args.out or (args.scan.parent if args.scan else Path("."))
     asked = any(getattr(args, o) is not None for o in (
-        "window", "hop", "threshold", "min_episode", "min_gap", "min_rhythm"))
+        "window", "hop", "threshold", "min_episode", "min_gap", "min_rhythm",
+        "atrial_check"))
     recordings, failures = open_recordings(
         args.inputs, out_dir=out, scan_file=args.scan, reference=args.reference, fs=args.fs,
         lead=_lead(args.lead), model=lambda: _step_model(args),

@@ -90,22 +90,46 @@ class BeatStream:
     def push(self, q: np.ndarray) -> np.ndarray:
         """Model input samples (any length) -> int64 recording sample indices of the beats
         now final, in order."""
+        first = self._n_found
+        self.push_model(q)
+        return self._found[first:self._n_found].copy()
+
+    def push_model(self, q: np.ndarray) -> np.ndarray:
+        """As :meth:`push`, but the beats as model-rate R-peak indices (may be negative
+        for a beat at the very start); they are recorded for :meth:`beats` just the same."""
         if self._finished:
             raise RuntimeError("push after finish")
         self._energy(np.asarray(q, dtype=np.int64))
-        return self._to_recording(self._decide(final=False))
+        peaks = self._decide(final=False) - self.config.rr.integrate // 2
+        self._record(peaks)
+        return peaks
+
+    @property
+    def final_through(self) -> int:
+        """Model samples before which every R peak has been returned: a peak found later
+        lies at or after this index."""
+        return self._decided - self.config.rr.integrate // 2
 
     def beats(self) -> np.ndarray:
         """Every beat found so far, int64 (n_beats,) recording sample indices."""
         return self._found[:self._n_found].copy()
 
     def finish(self) -> np.ndarray:
-        """The rest of the beats once the stream has ended (the signal is 0 after it)."""
+        """The rest of the beats once the stream has ended (the signal is 0 after it), as
+        recording sample indices."""
+        first = self._n_found
+        self.finish_model()
+        return self._found[first:self._n_found].copy()
+
+    def finish_model(self) -> np.ndarray:
+        """As :meth:`finish`, as model-rate R-peak indices."""
         self._energy(np.zeros(2, dtype=np.int64))  # completes the last two slopes
         if self._n_e > self._segments_done() * self.config.rr.segment:
             self._close_segment()  # the last, shorter segment
         self._finished = True
-        return self._to_recording(self._decide(final=True))
+        peaks = self._decide(final=True) - self.config.rr.integrate // 2
+        self._record(peaks)
+        return peaks
 
     def _segments_done(self) -> int:
         return self._t0 + len(self._thresholds)
@@ -182,9 +206,8 @@ class BeatStream:
         self._t0 += drop
         return beats
 
-    def _to_recording(self, beats: np.ndarray) -> np.ndarray:
-        """Model-rate energy peaks -> recording sample indices of the R peaks."""
-        n = beats - self.config.rr.integrate // 2
+    def _record(self, n: np.ndarray) -> None:
+        """Keep model-rate R peaks ``n`` for :meth:`beats`, as recording sample indices."""
         samples = np.maximum((2 * n * self.p + self.q) // (2 * self.q), 0)
         if self._n_found + len(samples) > len(self._found):
             grown = np.zeros(max(2 * len(self._found), self._n_found + len(samples)),
@@ -193,4 +216,3 @@ class BeatStream:
             self._found = grown
         self._found[self._n_found:self._n_found + len(samples)] = samples
         self._n_found += len(samples)
-        return samples

@@ -3,6 +3,9 @@
 The documented rule (:class:`EpisodeRule`; defaults from cross-validation on the MIT-BIH
 development records, ``benchmarks/monitor_accuracy.py``):
 
+0. A window in which the same wave stands before every QRS (P waves, however irregular
+   the rate, or flutter waves: :mod:`afdetect.monitor.atrial`) is not AF: its P(AF)
+   becomes 0 (``max_atrial_coherence``; None turns the check off).
 1. Every time step (``step_s`` seconds, the model's output resolution) takes the mean
    class probabilities of the windows that cover it: overlapping windows smooth.
 2. A step is AF when its mean P(AF) is at least ``af_threshold``; otherwise it takes the
@@ -26,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from afdetect import CLASSES
+from afdetect.monitor.atrial import organised
 
 AF = CLASSES.index("A")
 
@@ -40,22 +44,28 @@ class EpisodeRule:
         min_gap_s: shortest non-AF gap kept between two AF episodes, in seconds.
         min_rhythm_s: shortest run of another rhythm label kept between AF episodes, in
             seconds (does not affect AF).
+        max_atrial_coherence: a window whose atrial coherence exceeds this is not AF (the
+            same wave before every QRS: P waves or flutter waves;
+            :mod:`afdetect.monitor.atrial`); None: no check.
     """
 
     af_threshold: float = 0.6
     min_af_s: float = 60.0
     min_gap_s: float = 60.0
     min_rhythm_s: float = 60.0
+    max_atrial_coherence: float | None = 0.5625
 
     def __post_init__(self) -> None:
         if not 0 < self.af_threshold <= 1:
             raise ValueError("the AF threshold must be in (0, 1]")
+        if self.max_atrial_coherence is not None and not 0 < self.max_atrial_coherence < 1:
+            raise ValueError("the atrial coherence limit must be in (0, 1), or off")
         for name in ("min_af_s", "min_gap_s", "min_rhythm_s"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number of seconds >= 0, not {value}")
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return asdict(self)
 
 
@@ -74,6 +84,28 @@ class Episode:
     def to_dict(self) -> dict[str, float | str]:
         return {"label": self.label, "start_s": round(self.start_s, 3),
                 "end_s": round(self.end_s, 3)}
+
+
+def checked_probabilities(probabilities: np.ndarray, atrial_terms: np.ndarray,
+                          rule: EpisodeRule) -> np.ndarray:
+    """Window probabilities after the atrial check: windows with organised atrial
+    activity (:func:`afdetect.monitor.atrial.organised`) get P(AF) 0, the other classes
+    scaled up to sum to 1.
+
+    Args:
+        probabilities: (n_windows, n_classes) the network's.
+        atrial_terms: (n_windows, 2) int64 :data:`~afdetect.monitor.atrial.WINDOW_TERMS`.
+        rule: its ``max_atrial_coherence`` (None: returned unchanged).
+    Returns:
+        (n_windows, n_classes).
+    """
+    if rule.max_atrial_coherence is None or not len(probabilities):
+        return probabilities
+    checked = probabilities.copy()
+    hit = organised(atrial_terms, rule.max_atrial_coherence)
+    checked[hit, AF] = 0.0
+    checked[hit] /= np.maximum(checked[hit].sum(axis=1, keepdims=True), 1e-300)
+    return checked
 
 
 def step_probabilities(window_starts: np.ndarray, window_steps: int,

@@ -71,7 +71,7 @@ def window_truth(scan: RecordingScan, reference: list[RhythmInterval]) -> np.nda
 def window_statistics(scored: list[ScoredScan]) -> dict[str, Any]:
     """AF-vs-rest confusion of the windows, and the 2 x 4 table truth x predicted class."""
     truth = np.concatenate([window_truth(s.scan, s.reference) for s in scored])
-    predicted = np.concatenate([s.scan.probabilities.argmax(axis=1) for s in scored])
+    predicted = np.concatenate([s.scan.window_labels for s in scored])
     table = {("AF" if t else "not AF"): {c: int(((truth == t) & (predicted == i)).sum())
                                           for i, c in enumerate(CLASSES)}
              for t in (True, False)}

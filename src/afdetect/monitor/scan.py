@@ -35,10 +35,12 @@ from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
 from afdetect.models import Classifier, CompressedClassifier, FloatClassifier, softmax
+from afdetect.monitor.atrial import AtrialConfig, AtrialStream, coherence
 from afdetect.monitor.beats import BeatStream
 from afdetect.monitor.episodes import (
     Episode,
     EpisodeRule,
+    checked_probabilities,
     episodes_of,
     step_labels,
     step_probabilities,
@@ -59,6 +61,7 @@ class ScanConfig:
         chunk_s: seconds of recording read at a time (bounds memory).
         frontend: streaming normalisation.
         rule: how windows become episodes.
+        atrial: where the atrial check reads the activity before each QRS.
     """
 
     window_s: float = 30.0
@@ -66,6 +69,7 @@ class ScanConfig:
     chunk_s: float = 150.0
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     rule: EpisodeRule = field(default_factory=EpisodeRule)
+    atrial: AtrialConfig = field(default_factory=AtrialConfig)
 
     def __post_init__(self) -> None:
         lengths = (self.window_s, self.hop_s, self.chunk_s)
@@ -199,9 +203,13 @@ class RecordingScan:
     Attributes:
         window_starts: (n_windows,) first model step of each window.
         window_steps: steps per window; ``step_s`` seconds per step.
-        probabilities: (n_windows, n_classes) window class probabilities.
+        probabilities: (n_windows, n_classes) the network's window class probabilities.
         integer_logits: (n_windows, n_classes) int64 for the compressed model, else None.
-        steps: (n_steps, n_classes) mean probabilities per step (see episodes).
+        atrial_terms: (n_windows, 2) int64 terms of the atrial check
+            (:mod:`afdetect.monitor.atrial`); :attr:`atrial_coherence` gives the ratio.
+        rule: the episode rule that made ``steps`` and ``episodes``.
+        steps: (n_steps, n_classes) mean probabilities per step after the atrial check
+            (see episodes).
         episodes: rhythm episodes, in order, from 0 to ``duration_s``.
         n_samples: samples in the recording, at ``fs``.
         start: when the recording started (clock time), or None when unknown; from it the
@@ -221,6 +229,8 @@ class RecordingScan:
     window_steps: int
     probabilities: np.ndarray
     integer_logits: np.ndarray | None
+    atrial_terms: np.ndarray
+    rule: EpisodeRule
     steps: np.ndarray
     episodes: list[Episode]
     start: StartTime | None = None
@@ -245,6 +255,18 @@ class RecordingScan:
     def af_burden(self) -> float:
         """AF time over the duration of the recording."""
         return self.af_seconds / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def atrial_coherence(self) -> np.ndarray:
+        """(n_windows,) coherence of the activity before the QRS complexes, in [0, 1];
+        NaN where a window holds too few beats to tell."""
+        return coherence(self.atrial_terms)
+
+    @property
+    def window_labels(self) -> np.ndarray:
+        """(n_windows,) class index of each window after the atrial check."""
+        return checked_probabilities(self.probabilities, self.atrial_terms,
+                                     self.rule).argmax(axis=1)
 
     def af_episodes(self) -> list[Episode]:
         return [e for e in self.episodes if e.label == "A"]
@@ -302,14 +324,16 @@ class RecordingScan:
 
     def window_dicts(self) -> Iterator[dict[str, Any]]:
         """Each window as the JSON gives it, one at a time (a day holds 8,640)."""
-        for s, p, r in zip(self.window_starts, self.probabilities, self.window_rates(),
-                           strict=True):
+        for s, p, label, c, r in zip(self.window_starts, self.probabilities,
+                                     self.window_labels, self.atrial_coherence,
+                                     self.window_rates(), strict=True):
             start_s, end_s = float(s) * self.step_s, float(s + self.window_steps) * self.step_s
             yield {"start_s": round(start_s, 3), "end_s": round(end_s, 3),
                    **span_of(self.start, start_s, end_s),
-                   "label": CLASSES[int(p.argmax())],
+                   "label": CLASSES[int(label)],
                    "probabilities": {c: round(float(v), 6)
                                      for c, v in zip(CLASSES, p, strict=True)},
+                   "atrial_coherence": None if np.isnan(c) else round(float(c), 4),
                    "heart_rate_bpm": as_heart_rate(r)}
 
 
@@ -350,9 +374,11 @@ def window_seconds(model: StepModel, config: ScanConfig) -> tuple[float, float]:
 
 
 def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
-                   progress: bool = False, beats: BeatStream | None = None) -> np.ndarray:
+                   progress: bool = False, beats: BeatStream | None = None,
+                   atrial: AtrialStream | None = None) -> np.ndarray:
     """Per-step class scores (n_steps, n_classes) over the whole stream, chunk by chunk;
-    ``beats``, when given, is pushed the same front-end output."""
+    ``beats``, when given, is pushed the same front-end output, and ``atrial`` (which
+    needs ``beats``) that output with the beats found in it."""
     if stream.fs < MIN_FS:
         raise InputError(stream.source, f"sampling rate {stream.fs:g} Hz is below the "
                                         f"{MIN_FS:g} Hz an ECG classifier needs")
@@ -381,11 +407,13 @@ def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
         if len(spans) == 1:  # a wrong unit shows in the first chunk: refuse it early
             check_millivolts(stream.source, spans[0] / stream.counts_per_mv)
         q = front.push(counts)
-        if beats is not None:
-            beats.push(q)
         new = model.step_scores(stack.push(q * scale if scale != 1.0 else q))
         scores[n_steps:n_steps + len(new)] = new
         n_steps += len(new)
+        if beats is not None:
+            peaks = beats.push_model(q)
+            if atrial is not None:  # windows past the steps emitted may not exist
+                atrial.push(q, peaks, min(beats.final_through, n_steps * model.downsampling))
     if high is None or low is None or (high - low) / stream.counts_per_mv < 0.05:
         raise InputError(stream.source, "flat line: no signal in the whole recording (or "
                                         "values in volts rather than mV)")
@@ -414,8 +442,10 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
                                         f"one {window_steps * step_s:.1f}-s window needs "
                                         f"{min_s:.1f} s (use `afdetect predict` for strips)")
     beats = BeatStream(*resample_ratio(stream.fs, model.fs))
-    scores = step_scores_of(model, stream, config, progress, beats)
-    beats.finish()
+    atrial = AtrialStream(replace(config.atrial, fs=model.fs), model.downsampling,
+                          window_steps, hop_steps)
+    scores = step_scores_of(model, stream, config, progress, beats, atrial)
+    last_peaks = beats.finish_model()
     starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)
     if starts[-1] + window_steps < len(scores):  # the tail gets a window of its own
         starts = np.append(starts, len(scores) - window_steps)
@@ -424,20 +454,21 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
     integer = (model.integer_logits(sums, window_steps)
                if isinstance(model, IntegerStepModel) else None)
     probabilities = softmax(model.window_logits(sums, window_steps).astype(np.float64))
-    steps = step_probabilities(starts, window_steps, probabilities)
-    labels = step_labels(steps, step_s, config.rule)
-    return RecordingScan(stream.name, stream.source, stream.fs, stream.n_samples,
+    scan = RecordingScan(stream.name, stream.source, stream.fs, stream.n_samples,
                          stream.duration_s, stream.lead, step_s, starts, window_steps,
-                         probabilities, integer, steps,
-                         episodes_of(labels, step_s, stream.duration_s), stream.start,
+                         probabilities, integer, atrial.finish(last_peaks, starts),
+                         config.rule, np.zeros((0, len(CLASSES))), [], stream.start,
                          beats.beats())
+    return relabel(scan, config.rule)
 
 
 def relabel(scan: RecordingScan, rule: EpisodeRule) -> RecordingScan:
     """The same windows under another episode rule (no re-scan)."""
-    labels = step_labels(scan.steps, scan.step_s, rule)
-    return RecordingScan(**{**scan.__dict__,
-                            "episodes": episodes_of(labels, scan.step_s, scan.duration_s)})
+    checked = checked_probabilities(scan.probabilities, scan.atrial_terms, rule)
+    steps = step_probabilities(scan.window_starts, scan.window_steps, checked)
+    labels = step_labels(steps, scan.step_s, rule)
+    return replace(scan, rule=rule, steps=steps,
+                   episodes=episodes_of(labels, scan.step_s, scan.duration_s))
 
 
 def scan_files(model: StepModel, inputs: list[str | Path], config: ScanConfig | None = None,
