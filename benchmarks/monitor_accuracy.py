@@ -15,7 +15,7 @@ the ``.atr`` files (its best case) and on beats found by wfdb's XQRS detector on
 A window counts as detected AF when at least half of it lies in detected AF.
 
     python benchmarks/monitor_accuracy.py --data ../shared/data/mitdb [--models NAME ...]
-        [--json FILE]
+        [--aftdb ../shared/data/aftdb] [--json FILE]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from rr_peer import BEAT_SYMBOLS, af_intervals_from_beats
 from wfdb import processing
 
 from afdetect.atomic import write_json_atomic
+from afdetect.io.records import open_stream
 from afdetect.models import load_classifier
 from afdetect.monitor.ec57 import (
     STATISTICS,
@@ -52,7 +53,7 @@ from afdetect.monitor.evaluate import (
     window_share,
     window_truth,
 )
-from afdetect.monitor.scan import ScanConfig, relabel, step_model
+from afdetect.monitor.scan import ScanConfig, StepModel, relabel, scan_stream, step_model
 
 RESULTS = Path(__file__).parent / "results"
 GRID = [EpisodeRule(t, a, g) for t, a, g in itertools.product(
@@ -142,6 +143,23 @@ def false_af_windows(scored: list[ScoredScan]) -> dict[str, dict]:
     return out
 
 
+def aftdb_report(model: StepModel, folder: Path, config: ScanConfig) -> dict:
+    """What the atrial check costs on AF itself: each AFTDB record (1 min, all AF) scanned,
+    its AF burden with and without the check and the share of windows it overrules."""
+    with_check, without, organised = [], [], []
+    for header in sorted(folder.glob("*.hea")):
+        scan = scan_stream(model, open_stream(header), config)
+        with_check.append(scan.af_burden)
+        without.append(relabel(scan, replace(scan.rule, max_atrial_coherence=None)).af_burden)
+        organised.append(float(np.mean(scan.window_labels != scan.probabilities.argmax(axis=1))))
+    return {"records": len(with_check),
+            "mean_af_burden": float(np.mean(with_check)),
+            "mean_af_burden_without_check": float(np.mean(without)),
+            "records_called_af": int(sum(b >= 0.5 for b in with_check)),
+            "records_called_af_without_check": int(sum(b >= 0.5 for b in without)),
+            "mean_share_of_windows_relabelled": float(np.mean(organised))}
+
+
 def summary(report: dict) -> dict:
     w = report["windows"]
     return {"gross": report["gross"], "average": report["average"],
@@ -166,6 +184,8 @@ def main() -> None:
                         help="built-in model names or model files (default: compressed float)")
     parser.add_argument("--json", type=Path,
                         help="results file (default benchmarks/results/monitor_accuracy.json)")
+    parser.add_argument("--aftdb", type=Path,
+                        help="AF Termination Challenge folder: the atrial check's cost on AF")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = ScanConfig()
@@ -174,9 +194,15 @@ def main() -> None:
                     "window_s": config.window_s, "hop_s": config.hop_s,
                     "default_rule": config.rule.to_dict(), "grid_size": len(GRID)}
     for name in args.models:
-        scanned, failures = scan_annotated(step_model(load_classifier(name)), args.data,
-                                           config, progress=True)
+        model = step_model(load_classifier(name))
+        scanned, failures = scan_annotated(model, args.data, config, progress=True)
         assert not failures, failures
+        if args.aftdb:
+            r = result[f"{name}, AFTDB"] = aftdb_report(model, args.aftdb, config)
+            print(f"{name:10s} AFTDB: {r['records_called_af']} of {r['records']} records AF "
+                  f"({r['records_called_af_without_check']} without the check), mean burden "
+                  f"{r['mean_af_burden']:.3f} ({r['mean_af_burden_without_check']:.3f}), "
+                  f"windows relabelled {r['mean_share_of_windows_relabelled']:.3f}", flush=True)
         for variant, atrial in ATRIAL.items():
             default = replace(config.rule, max_atrial_coherence=atrial)
             grid = [replace(rule, max_atrial_coherence=atrial) for rule in GRID]

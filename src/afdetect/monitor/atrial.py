@@ -103,9 +103,12 @@ def beat_stretches(q: np.ndarray, peaks: np.ndarray, config: AtrialConfig) -> np
 
 def window_terms(stretches: np.ndarray) -> np.ndarray:
     """(n_beats, n_bins) stretches of one window -> int64 (2,) ``template, spread``."""
-    template = stretches.sum(axis=0)
-    return np.array([int(template @ template),
-                     len(stretches) * int((stretches * stretches).sum())], dtype=np.int64)
+    return _terms_of(stretches.sum(axis=0), int((stretches * stretches).sum()), len(stretches))
+
+
+def _terms_of(template: np.ndarray, energy: int, n: int) -> np.ndarray:
+    """``sum_k s_k``, ``sum_k |s_k|^2`` and n -> the window terms."""
+    return np.array([int(template @ template), n * energy], dtype=np.int64)
 
 
 def coherence(terms: np.ndarray) -> np.ndarray:
@@ -155,7 +158,10 @@ class AtrialStream:
         self._next = 0             # next window start on the hop grid
         self._q = np.zeros(0, dtype=np.int64)  # input from model sample _q0
         self._q0 = 0
-        self._done: dict[int, np.ndarray] = {}
+        # terms of hop-grid windows 0, 1, ...: one buffer grown by doubling (a day holds
+        # 8,640 windows; per-window objects would grow the heap with the recording)
+        self._done = np.zeros((1024, len(WINDOW_TERMS)), dtype=np.int64)
+        self._n_done = 0
 
     def push(self, q: np.ndarray, peaks: np.ndarray, final_through: int) -> None:
         """Model input ``q`` following what was pushed before, the R peaks that became
@@ -174,8 +180,8 @@ class AtrialStream:
         self._add(peaks, self._low)
         out = np.zeros((len(starts), len(WINDOW_TERMS)), dtype=np.int64)
         for i, start in enumerate(starts):
-            start = int(start)
-            out[i] = self._done[start] if start in self._done else self._terms(start)
+            k, off_grid = divmod(int(start), self.hop_steps)
+            out[i] = self._done[k] if not off_grid and k < self._n_done else self._terms(start)
         return out
 
     def _add(self, peaks: np.ndarray, known_steps: int) -> None:
@@ -202,7 +208,10 @@ class AtrialStream:
             bound = int(steps[i]) if i < len(peaks) else known_steps
             first = self._next
             while self._next + self.window_steps <= bound:
-                self._done[self._next] = self._terms(self._next)
+                if self._n_done == len(self._done):
+                    self._done = np.concatenate([self._done, np.zeros_like(self._done)])
+                self._done[self._n_done] = self._terms(self._next)
+                self._n_done += 1
                 self._next += self.hop_steps
                 self._forget(self._next - self.hop_steps)
             if i == len(peaks):
@@ -217,9 +226,7 @@ class AtrialStream:
         n = int(self._count[rows].sum())
         if n < self.config.min_beats:
             return np.zeros(len(WINDOW_TERMS), dtype=np.int64)
-        template = self._sums[rows].sum(axis=0)
-        return np.array([int(template @ template), n * int(self._energy[rows].sum())],
-                        dtype=np.int64)
+        return _terms_of(self._sums[rows].sum(axis=0), int(self._energy[rows].sum()), n)
 
     def _forget(self, low: int) -> None:
         """Drop the steps before ``low`` (their rows are reused)."""
