@@ -207,8 +207,11 @@ def plot_scan(scan: RecordingScan, stream: SignalStream, path: str | Path,
     hours = scan.duration_s > 3 * 3600
     unit, div = ("h", 3600.0) if hours else ("min", 60.0)
     centres = (scan.window_starts + scan.window_steps / 2) * scan.step_s / div
-    ax.plot(centres, scan.probabilities[:, CLASSES.index("A")], lw=0.8, color="black",
-            label="P(AF) per window")
+    network = scan.probabilities[:, CLASSES.index("A")]
+    checked = scan.checked_probabilities[:, CLASSES.index("A")]
+    if not np.array_equal(network, checked):  # what the atrial check overruled, in grey
+        ax.plot(centres, network, lw=0.6, color="0.65", label="P(AF), network alone")
+    ax.plot(centres, checked, lw=0.8, color="black", label="P(AF) per window")
     if threshold is not None:
         ax.axhline(threshold, color="tab:red", ls="--", lw=0.9,
                    label=f"AF threshold {threshold:g}")

@@ -263,10 +263,15 @@ class RecordingScan:
         return coherence(self.atrial_terms)
 
     @property
+    def checked_probabilities(self) -> np.ndarray:
+        """(n_windows, n_classes) window probabilities after the atrial check (what the
+        episodes are made of)."""
+        return checked_probabilities(self.probabilities, self.atrial_terms, self.rule)
+
+    @property
     def window_labels(self) -> np.ndarray:
         """(n_windows,) class index of each window after the atrial check."""
-        return checked_probabilities(self.probabilities, self.atrial_terms,
-                                     self.rule).argmax(axis=1)
+        return self.checked_probabilities.argmax(axis=1)
 
     def af_episodes(self) -> list[Episode]:
         return [e for e in self.episodes if e.label == "A"]
