@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,8 @@ from fastapi.testclient import TestClient
 
 from afdetect.review.adjudication import Adjudication
 from afdetect.review.rate import heart_rate
-from afdetect.review.recordings import open_recordings, read_reference, read_scan_file
+from afdetect.review.recordings import open_recordings, read_reference, read_scan, read_scan_file
+from afdetect.review.report import scan_step
 from afdetect.review.server import create_app, open_reviews
 from afdetect.review.trace import MAX_COLUMNS, chunk
 
@@ -300,7 +302,12 @@ def test_changes_are_saved_resumed_and_exported(scanned: tuple[Path, Path],
 
     files = again.post("/api/records/af1/export").json()["files"]
     assert files == {"annotations": str(tmp_path / "out" / "af1.rev"),
-                     "csv": str(tmp_path / "out" / "af1.reviewed.csv")}
+                     "csv": str(tmp_path / "out" / "af1.reviewed.csv"),
+                     "report": str(tmp_path / "out" / "af1.reviewed.pdf")}
+    assert_reviewed_report(Path(files["report"]).read_bytes(), "Dr Test", expected_af / 840,
+                           scan["af_burden"], signed=True,
+                           decisions="0 confirmed, 1 with bounds edited, 0 relabelled, "
+                                     "1 rejected, 1 added, 0 pending (of 3)")
     marks = read_rhythm_marks(tmp_path / "out" / "af1", "rev")
     af_marks = [(s / FS, aux) for s, aux in marks]
     assert af_marks[0] == (0, "(N") and (60, "(AFIB") in af_marks and (120, "(N") in af_marks
@@ -313,6 +320,68 @@ def test_changes_are_saved_resumed_and_exported(scanned: tuple[Path, Path],
         ("r1", "added"), ("a1", "rejected"), ("a2", "confirmed")]
     assert {r["signed_off_by"] for r in rows} == {"Dr Test"}
     assert rows[2]["algorithm_end_s"] == str(a2["end_s"])
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text of a PDF, by poppler's pdftotext, its whitespace runs made single spaces."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("no pdftotext on PATH (apt-get install poppler-utils)")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
+                          check=True).stdout.decode()
+    return " ".join(text.split())
+
+
+def assert_reviewed_report(pdf: bytes, reviewer: str, burden: float, algorithm: float,
+                           signed: bool, decisions: str) -> None:
+    """``pdf`` is the report of af1 marked as reviewed by ``reviewer``: the reviewed
+    ``burden`` beside the ``algorithm``'s, the ``decisions`` line, the sign-off."""
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    text = pdf_text(pdf)
+    assert "AF report (reviewed): af1" in text
+    when = "20..-..-.. ..:.. UTC"
+    assert re.search(f"Reviewed by {reviewer} \\(changes {when}", text)
+    assert f"Episodes reviewed {decisions}" in text
+    assert re.search(f"AF burden {100 * burden:.1f}% \\(0 h .. min .. s\\) after review; "
+                     f"the algorithm's {100 * algorithm:.1f}%", text)
+    if signed:
+        assert re.search(f"Sign-off signed off by {reviewer}, {when}", text)
+    else:
+        assert "Sign-off not signed off" in text
+    # every page says so, and none says the episodes still await review
+    pages = len(re.findall(r"page \d+ of \d+", text))
+    assert text.count(f"checked on the ECG by {reviewer}") >= pages >= 2
+    assert "must be reviewed" not in text
+
+
+def test_the_pdf_report_downloads_and_follows_the_review(scanned: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    client = client_for(*scanned, tmp_path)
+    scan = read_scan_file(tmp_path / "out" / "af1.scan.json")["af1"]
+    _change(client, action="confirm", episode="a1")
+    review = _change(client, action="relabel", episode="a2", label="O")
+    response = client.get("/api/records/af1/report.pdf")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"] == 'attachment; filename="af1.reviewed.pdf"'
+    assert_reviewed_report(response.content, "Dr Test", review["af_burden"],
+                           scan["af_burden"], signed=False,
+                           decisions="1 confirmed, 0 with bounds edited, 1 relabelled, "
+                                     "0 rejected, 0 added, 0 pending (of 2)")
+    text = pdf_text(response.content)
+    assert "AF episodes after review" in text and "AF episode 1: onset at" in text
+    assert "AF episode 2" not in text  # relabelled: no AF there any more
+    assert not list((tmp_path / "out").glob("*.pdf"))  # a download writes nothing there
+    assert _assert_json_error(client.get("/api/records/nope/report.pdf"), 404) == "not found"
+
+
+def test_an_old_scan_without_its_step_still_reports(scanned: tuple[Path, Path]) -> None:
+    _, out = scanned
+    settings, entries = read_scan(out / "af1.scan.json")
+    assert settings["step_s"] == pytest.approx(512 / 300)
+    starts = np.array([w["start_s"] for w in entries["af1"]["windows"]])
+    window_s = entries["af1"]["windows"][0]["end_s"] - starts[0]
+    step = scan_step({}, starts, window_s, out / "af1.scan.json")
+    assert step / settings["step_s"] == pytest.approx(round(step / settings["step_s"]))
 
 
 def test_a_change_after_sign_off_needs_a_new_one(tmp_path: Path) -> None:
@@ -417,3 +486,33 @@ def test_the_command_serves_and_reports_bad_input(scanned: tuple[Path, Path],
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_command_exports_the_review_without_serving(scanned: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    record, out = scanned
+    shutil.copy(out / "af1.scan.json", tmp_path)
+    exports = tmp_path / "exports"
+    result = run("review", record, "--out", tmp_path, "--export", exports)
+    assert_clean_error(result, f"{tmp_path / 'af1.review.json'}: no review of this recording "
+                               "yet", "nothing exported")
+    assert not exports.exists()  # nothing written, and no scan made
+    (recording,), _ = open_recordings([record], out_dir=tmp_path)
+    (review,), _ = open_reviews([recording])
+    review.review.apply("reject", "Dr Cli", "a2")
+    result = run("review", record, "--out", tmp_path, "--export", exports)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("af1: 1 of 2 reviewed, AF burden ")
+    assert sorted(p.name for p in exports.iterdir()) == [
+        "af1.rev", "af1.reviewed.csv", "af1.reviewed.pdf"]
+    assert_reviewed_report((exports / "af1.reviewed.pdf").read_bytes(), "Dr Cli",
+                           review.review.af_burden, recording.scan["af_burden"], signed=False,
+                           decisions="0 confirmed, 0 with bounds edited, 0 relabelled, "
+                                     "1 rejected, 0 added, 1 pending (of 2)")
+    # someone else's annotation file of that name is never replaced
+    (exports / "af1.rev").unlink()
+    shutil.copy(DATA / "mitdb" / "100.atr", exports / "af1.rev")
+    result = run("review", record, "--out", tmp_path, "--export", exports)
+    assert_clean_error(result, f"{exports / 'af1.rev'}: exists and holds annotations afdetect "
+                               "did not write")
+    assert (exports / "af1.rev").read_bytes() == (DATA / "mitdb" / "100.atr").read_bytes()

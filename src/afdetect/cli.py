@@ -545,6 +545,9 @@ def _review_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8765, metavar="N",
                    help="port to serve on (default 8765; 0 picks a free one)")
     p.add_argument("--no-browser", action="store_true", help="do not open the browser")
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="write each reviewed recording's RECORD.rev, RECORD.reviewed.csv and "
+                        "PDF report RECORD.reviewed.pdf into DIR and exit (no server, no scan)")
 
 
 def _review(args: argparse.Namespace) -> int:
@@ -560,15 +563,45 @@ def _review(args: argparse.Namespace) -> int:
         "window", "hop", "threshold", "min_episode", "min_gap", "min_rhythm"))
     recordings, failures = open_recordings(
         args.inputs, out_dir=out, scan_file=args.scan, reference=args.reference, fs=args.fs,
-        lead=_lead(args.lead), model=lambda: _step_model(args),
+        lead=_lead(args.lead), model=None if args.export else lambda: _step_model(args),
         config=_scan_config(args) if asked else None, progress=True)
     reviews, bad_sidecars = open_reviews(recordings)
     failures += bad_sidecars
+    if args.export is not None:
+        return _export_reviews(reviews, args.export, failures)
     _report_failures(failures, len(reviews), "opened")
     if not reviews:
         raise AfdetectError("nothing to review")
     serve(reviews, host=args.host, port=args.port, open_browser=not args.no_browser)
     return 1 if failures else 0
+
+
+def _export_reviews(reviews: list[Any], folder: Path, failures: list[Any]) -> int:
+    """``review --export DIR``: each review's exports into ``folder``; a recording not
+    reviewed yet, or an export not written, joins ``failures`` and the others go on."""
+    from afdetect.errors import InputError
+    from afdetect.review.report import export_review
+
+    done = 0
+    for r in reviews:
+        if not r.review.path.is_file():
+            failures.append(InputError(r.review.path, "no review of this recording yet "
+                                                      "(review it in the browser first)"))
+            continue
+        try:
+            files = _write_or_fail(failures, export_review, r.recording, r.review,
+                                   r.detected_beats(), folder)
+        except InputError as exc:
+            failures.append(exc)
+            continue
+        if files:
+            done += 1
+            print(f"{r.review.record}: {r.review.status}, AF burden {r.review.af_burden:.1%}: "
+                  + ", ".join(files.values()))
+    code = _report_failures(failures, done, "exported")
+    if not done:
+        raise AfdetectError("nothing exported")
+    return code
 
 
 def _clock(seconds: float) -> str:

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from afdetect import CLASSES
-from afdetect.atomic import write_json_atomic, write_text_atomic
+from afdetect.atomic import OutputError, write_json_atomic, write_text_atomic
 from afdetect.errors import AfdetectError, InputError
 from afdetect.monitor.episodes import Episode
-from afdetect.monitor.rhythm import write_rhythm_annotations
+from afdetect.monitor.report import ReviewMark
+from afdetect.monitor.rhythm import write_rhythm_annotations, written_by_afdetect
 
 FORMAT = "afdetect-review/1"
 STATUSES = ("pending", "confirmed", "rejected", "relabelled", "added")
@@ -169,6 +170,28 @@ class Adjudication:
                 "n_episodes": len(self.episodes),
                 "n_pending": sum(e.status == "pending" for e in self.episodes)}
 
+    def decisions(self) -> dict[str, int]:
+        """The episodes under review by decision: ``confirmed`` (as the algorithm found
+        it), ``with bounds edited`` (confirmed with its onset or offset moved),
+        ``relabelled``, ``rejected``, ``added``, ``pending``."""
+        out = dict.fromkeys(("confirmed", "with bounds edited", "relabelled", "rejected",
+                             "added", "pending"), 0)
+        for e in self.episodes:
+            moved = e.original is not None and (e.start_s, e.end_s) != (
+                e.original["start_s"], e.original["end_s"])
+            out["with bounds edited" if e.status == "confirmed" and moved else e.status] += 1
+        return out
+
+    def mark(self) -> ReviewMark:
+        """What the report of the reviewed recording says about the review."""
+        reviewers = tuple(dict.fromkeys(h["by"] for h in self.history))
+        algorithm_af = sum(e.duration_s for e in self.algorithm_episodes if e.label == "A")
+        return ReviewMark(reviewers, self.history[0]["at"] if self.history else None,
+                          self.history[-1]["at"] if self.history else None,
+                          (self.signed_off["by"], self.signed_off["at"]) if self.signed_off
+                          else None, self.decisions(),
+                          algorithm_af / self.duration_s if self.duration_s else 0.0)
+
     def state(self) -> dict[str, Any]:
         """What the page draws: the episodes under review, the reviewed rhythm, totals."""
         return {**self.summary(), "episodes": [asdict(e) for e in self.episodes],
@@ -271,10 +294,14 @@ class Adjudication:
     def export(self, out_dir: str | Path) -> dict[str, str]:
         """Write ``RECORD.rev`` (WFDB rhythm annotations of the reviewed rhythm) and
         ``RECORD.reviewed.csv`` (the episodes under review with their decisions), both
-        atomically, into ``out_dir``; return their paths."""
+        atomically, into ``out_dir``; return their paths. An existing ``RECORD.rev`` that
+        afdetect did not write is never replaced (:class:`OutputError`)."""
         out = Path(out_dir)
-        ann = write_rhythm_annotations(out / f"{self.record}.{REVIEWED_EXTENSION}",
-                                       self.reviewed_episodes(), self.fs)
+        dest = out / f"{self.record}.{REVIEWED_EXTENSION}"
+        if dest.is_file() and not written_by_afdetect(dest):  # someone else's annotations
+            raise OutputError(dest, "exists and holds annotations afdetect did not write; "
+                                    "nothing was exported")
+        ann = write_rhythm_annotations(dest, self.reviewed_episodes(), self.fs)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         signed = self.signed_off or {}

@@ -80,7 +80,7 @@ async function openList() {
   if (records.length === 1) { location.hash = `#/r/${records[0].key}`; return; }
   view.key = null; view.record = null;
   $("record-view").hidden = true; $("list-view").hidden = false;
-  $("signoff").hidden = $("export").hidden = true;
+  $("signoff").hidden = $("export").hidden = $("report").hidden = true;
   $("title").textContent = `${records.length} recordings`;
   $("burden").textContent = ""; $("status").textContent = "";
   const body = $("records").tBodies[0];
@@ -109,7 +109,8 @@ async function openRecord(key, t) {
     }).catch((err) => say(err.message, true));
   }
   $("list-view").hidden = true; $("record-view").hidden = false;
-  $("signoff").hidden = $("export").hidden = false;
+  $("signoff").hidden = $("export").hidden = $("report").hidden = false;
+  $("report").href = `/api/records/${key}/report.pdf`;
   $("title").textContent = view.record.name;
   if (t !== null) view.t0 = t;
   showReview();
@@ -239,7 +240,7 @@ async function addEpisode(event) {
 async function exportReview() {
   try {
     const out = await api(`/api/records/${view.key}/export`, { method: "POST" });
-    say(`exported ${out.files.annotations} and ${out.files.csv}`);
+    say(`exported ${out.files.annotations}, ${out.files.csv} and ${out.files.report}`);
   } catch (err) { say(err.message, true); }
 }
 
