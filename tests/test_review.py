@@ -20,6 +20,7 @@ from test_cli import assert_clean_error, run
 from afdetect.errors import InputError
 from afdetect.io.records import open_stream
 from afdetect.models import DEFAULT_MODEL, load_classifier
+from afdetect.monitor.ec57 import Ec57Options, compare_record, summarise_records
 from afdetect.monitor.episodes import EpisodeRule
 from afdetect.monitor.rhythm import read_rhythm_marks
 from afdetect.monitor.scan import ScanConfig, step_model
@@ -516,3 +517,100 @@ def test_the_command_exports_the_review_without_serving(scanned: tuple[Path, Pat
     assert_clean_error(result, f"{exports / 'af1.rev'}: exists and holds annotations afdetect "
                                "did not write")
     assert (exports / "af1.rev").read_bytes() == (DATA / "mitdb" / "100.atr").read_bytes()
+
+
+def _ec57(reference: list, detected: list, record: Path, options: Ec57Options) -> dict:
+    """What scoring the annotation file of ``detected`` marks gives, as JSON would carry it."""
+    stream = open_stream(record.with_suffix(".hea"))
+    counts = compare_record(reference, detected, stream.n_samples, stream.fs, options)
+    return json.loads(json.dumps(summarise_records({record.name: counts})))
+
+
+def test_evaluate_scores_either_decision_of_a_sidecar_as_its_annotation_file(
+        scanned: tuple[Path, Path], tmp_path: Path) -> None:
+    record, out = scanned
+    data = tmp_path / "data"
+    data.mkdir()
+    for suffix in (".hea", ".dat", ".atr"):
+        shutil.copy(record.with_suffix(suffix), data)
+    mine = tmp_path / "out"
+    mine.mkdir()
+    shutil.copy(out / "af1.scan.json", mine)
+    (recording,), _ = open_recordings([data / "af1"], out_dir=mine)
+    (reviewed,), _ = open_reviews([recording])
+    review = reviewed.review
+    review.apply("reject", "Dr Score", "a1")
+    review.apply("bounds", "Dr Score", "a2", end_s=review.episodes[1].end_s - 25)
+    review.apply("add", "Dr Score", start_s=200, end_s=330)
+    review.export(data)  # data/af1.rev: the reviewed rhythm
+    result = run("scan", data / "af1", "--annotations", "afd", "--annotations-dir", data)
+    assert result.returncode == 0, result.stderr  # data/af1.afd: the algorithm's rhythm
+    reference = read_rhythm_marks(data / "af1", "atr")
+    sidecar = mine / "af1.review.json"
+    for decision, annotator, flags in (("reviewed", "rev", []),
+                                       ("algorithm", "afd", []),
+                                       ("reviewed", "rev", ["--compare-from", "300"])):
+        result = run("evaluate", "--episodes", "--data", data, "--review", sidecar,
+                     "--decision", decision, "--json", *flags)
+        assert result.returncode == 0, result.stderr
+        got = json.loads(result.stdout)
+        options = Ec57Options(start_s=float(flags[1]) if flags else 0.0)
+        expected = _ec57(reference, read_rhythm_marks(data / "af1", annotator), data / "af1",
+                         options)
+        assert {k: got[k] for k in expected} == expected, (decision, flags)
+        assert got["decision"] == decision
+    reviewed_burden = json.loads(run("evaluate", "--episodes", "--data", data, "--review",
+                                     mine, "--json").stdout)["records"]["af1"]
+    assert reviewed_burden["detected_burden"] == pytest.approx(review.af_burden, abs=2e-3)
+    table = run("evaluate", "--episodes", "--data", data, "--review", sidecar,
+                "--decision", "algorithm")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.startswith("algorithm episodes of 1 review(s) against the 'atr' "
+                                   "annotations in ")
+    assert "episode Se" in table.stdout and "windows:" not in table.stdout
+
+
+def test_evaluate_names_each_bad_sidecar_in_one_line(scanned: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:
+    record, out = scanned
+    data = record.parent
+    (recording,), _ = open_recordings([record], out_dir=out)
+    good = tmp_path / "good" / "af1.review.json"
+    good.parent.mkdir()
+    review = Adjudication.open(good, "af1", recording.stream.fs, recording.stream.duration_s,
+                               recording.scan, out / "af1.scan.json")
+    review.apply("confirm", "Dr Score", "a1")
+    sidecar = json.loads(good.read_text())
+    broken = tmp_path / "broken.review.json"
+    broken.write_text('{"format": "afdetect-review/1", "record": ')
+    not_one = out / "af1.scan.json"  # a scan, not a review
+    other = tmp_path / "other.review.json"
+    other.write_text(json.dumps({**sidecar, "record": "nope"}))
+    longer = tmp_path / "longer.review.json"
+    longer.write_text(json.dumps({**sidecar, "duration_s": 900.0}))
+    odd = tmp_path / "odd.review.json"
+    odd.write_text(json.dumps({**sidecar, "episodes": [{"id": "a1"}]}))
+    result = run("evaluate", "--episodes", "--data", data, "--review", good, broken, not_one,
+                 other, longer, odd, tmp_path / "missing.review.json")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "af1" in result.stdout
+    assert result.stderr.splitlines() == [
+        f"afdetect: error: {broken}: unreadable review sidecar (Expecting value: line 1 "
+        "column 43 (char 42))",
+        f"afdetect: error: {not_one}: not a review sidecar (no \"format\": "
+        "\"afdetect-review/1\"; `afdetect review` writes RECORD.review.json)",
+        f"afdetect: error: {other}: the review of record 'nope', which is not in {data} "
+        "(no nope.hea)",
+        f"afdetect: error: {longer}: the review of 'af1' (900 s at 128 Hz) does not match "
+        f"{data / 'af1.hea'} (840 s at 128 Hz)",
+        f"afdetect: error: {odd}: unreadable review sidecar (entry 1 of 'episodes' is not an "
+        "episode with end_s, id, label, start_s)",
+        f"afdetect: error: {tmp_path / 'missing.review.json'}: no such review sidecar"]
+    result = run("evaluate", "--episodes", "--data", data, "--review", broken)
+    assert_clean_error(result, f"{broken}: unreadable review sidecar",
+                       "no review could be scored")
+    assert len(result.stderr.strip().splitlines()) == 2
+    assert_clean_error(run("evaluate", "--episodes", "--data", data, "--review", good,
+                           "--threshold", "0.5"), "--threshold does not apply to --review")
+    assert_clean_error(run("evaluate", "--data", data, "--review", good),
+                       "--review scores AF episodes: it needs --episodes")

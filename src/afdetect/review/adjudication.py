@@ -18,7 +18,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -92,7 +93,11 @@ class Adjudication:
         """
         path = Path(path)
         if path.is_file():
-            return cls._read(path, record)
+            try:
+                return cls.read(path, record)
+            except InputError as exc:
+                raise InputError(path, f"{exc.problem}; move it away to start the review "
+                                       "afresh") from None
         algorithm = [Episode(e["label"], float(e["start_s"]), float(e["end_s"]))
                      for e in scan_entry["episodes"]]
         af = [e for e in algorithm if e.label == "A"]
@@ -102,21 +107,55 @@ class Adjudication:
                    algorithm, episodes)
 
     @classmethod
-    def _read(cls, path: Path, record: str) -> Adjudication:
+    def read(cls, path: str | Path, record: str | None = None) -> Adjudication:
+        """The review kept in sidecar ``path`` (which must be of ``record`` when given).
+
+        Raises :class:`InputError` naming the file: missing, not JSON, not a review
+        sidecar, of another record, or malformed.
+        """
+        path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != FORMAT or data.get("record") != record:
-                raise ValueError(f"not an {FORMAT} sidecar of record {record!r}")
-            return cls(path, data["record"], float(data["fs"]), float(data["duration_s"]),
-                       str(data["scan"]),
-                       [Episode(e["label"], float(e["start_s"]), float(e["end_s"]))
-                        for e in data["algorithm_episodes"]],
-                       [ReviewedEpisode(**e) for e in data["episodes"]],
-                       data.get("signed_off"), list(data.get("history", [])))
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
-                AttributeError) as exc:
-            raise InputError(path, f"unreadable review sidecar ({str(exc).splitlines()[0]}); "
-                                   "move it away to start the review afresh") from None
+        except FileNotFoundError:
+            raise InputError(path, "no such review sidecar") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(path, "unreadable review sidecar "
+                                   f"({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InputError(path, f"not a review sidecar (no \"format\": \"{FORMAT}\"; "
+                                   "`afdetect review` writes RECORD.review.json)")
+        if record is not None and data.get("record") != record:
+            raise InputError(path, f"the review of record {data.get('record')!r}, not of "
+                                   f"{record!r}")
+        problem = _shape_problem(data)
+        if problem is None:
+            try:
+                review = cls(path, str(data["record"]), float(data["fs"]),
+                             float(data["duration_s"]), str(data["scan"]),
+                             [Episode(e["label"], float(e["start_s"]), float(e["end_s"]))
+                              for e in data["algorithm_episodes"]],
+                             [ReviewedEpisode(**e) for e in data["episodes"]],
+                             data.get("signed_off"), list(data.get("history") or []))
+                problem = review._problem()
+            except (ValueError, TypeError) as exc:  # a number that is not one
+                problem = f"a value of the wrong type ({str(exc).splitlines()[0]})"
+        if problem:
+            raise InputError(path, f"unreadable review sidecar ({problem})")
+        return review
+
+    def _problem(self) -> str | None:
+        """What makes this review, as read, unusable, or None."""
+        if not (math.isfinite(self.fs) and self.fs > 0 and math.isfinite(self.duration_s)
+                and self.duration_s > 0):
+            return "no sampling rate or duration"
+        spans = [(e.label, e.start_s, e.end_s) for e in self.algorithm_episodes] + [
+            (e.label, e.start_s, e.end_s) for e in self.episodes]
+        if not all(label in CLASSES and 0 <= start <= end <= self.duration_s + 0.01
+                   for label, start, end in spans):
+            return "an episode with an unknown label or outside the recording"
+        if not all(e.status in STATUSES for e in self.episodes):
+            return f"an episode status not one of {', '.join(STATUSES)}"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "record": self.record, "fs": self.fs,
@@ -318,6 +357,24 @@ class Adjudication:
         table = out / f"{self.record}.reviewed.csv"
         write_text_atomic(table, buffer.getvalue())
         return {"annotations": str(ann), "csv": str(table)}
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """The first field a sidecar's JSON lacks (or holds as the wrong kind), or None."""
+    for key in ("record", "fs", "duration_s", "scan", "algorithm_episodes", "episodes"):
+        if key not in data:
+            return f"no {key!r}"
+    for key, needed, allowed in (
+            ("algorithm_episodes", {"label", "start_s", "end_s"}, {"label", "start_s", "end_s"}),
+            ("episodes", {"id", "label", "start_s", "end_s"},
+             {f.name for f in fields(ReviewedEpisode)})):
+        if not isinstance(data[key], list):
+            return f"{key!r} is not a list"
+        for i, e in enumerate(data[key]):
+            if not isinstance(e, dict) or not needed <= e.keys() or not e.keys() <= allowed:
+                return (f"entry {i + 1} of {key!r} is not an episode with "
+                        f"{', '.join(sorted(needed))}")
+    return None
 
 
 def _overlay(tiling: list[Episode], top: Episode) -> list[Episode]:
