@@ -358,6 +358,10 @@ def test_the_pdf_report_downloads_and_follows_the_review(scanned: tuple[Path, Pa
                                                          tmp_path: Path) -> None:
     client = client_for(*scanned, tmp_path)
     scan = read_scan_file(tmp_path / "out" / "af1.scan.json")["af1"]
+    untouched = pdf_text(client.get("/api/records/af1/report.pdf").content)
+    assert "AF report (review not started): af1" in untouched
+    assert "Review not started: the AF episodes are the algorithm's" in untouched
+    assert "Reviewed by nobody yet (no change yet)" in untouched
     _change(client, action="confirm", episode="a1")
     review = _change(client, action="relabel", episode="a2", label="O")
     response = client.get("/api/records/af1/report.pdf")

@@ -123,7 +123,10 @@ class ReportOptions:
 
     @property
     def title(self) -> str:
-        return "AF report (reviewed)" if self.review else "AF report"
+        if self.review is None:
+            return "AF report"
+        return "AF report (reviewed)" if self.review.reviewers else \
+            "AF report (review not started)"
 
 
 def write_report(scan: RecordingScan, stream: SignalStream, path: str | Path,
@@ -375,9 +378,14 @@ def _footer(fig: Figure, options: ReportOptions, page: int, total: int) -> None:
              f"afdetect {__version__}, model {options.model}{settings}.", fontsize=6.5,
              va="bottom")
     review = options.review
-    note = DISCLAIMER if review is None else (
-        f"Reviewed: the detected AF episodes were checked on the ECG by {review.by()} "
-        f"({review.signed()}).")
+    if review is None:
+        note = DISCLAIMER
+    elif review.reviewers:
+        note = (f"Reviewed: the detected AF episodes were checked on the ECG by "
+                f"{review.by()} ({review.signed()}).")
+    else:
+        note = ("Review not started: the AF episodes are the algorithm's, not yet checked on "
+                "the ECG; every finding must be reviewed by a qualified clinician.")
     fig.text(15 / width_mm, 9 / height_mm, note, fontsize=6.5, va="bottom", weight="bold")
     fig.text(1 - 15 / width_mm, 10 / height_mm, f"page {page} of {total}", fontsize=6.5,
              ha="right", va="bottom")
