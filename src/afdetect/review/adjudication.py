@@ -223,12 +223,14 @@ class Adjudication:
 
     def mark(self) -> ReviewMark:
         """What the report of the reviewed recording says about the review."""
-        reviewers = tuple(dict.fromkeys(h["by"] for h in self.history))
+        reviewers = tuple(dict.fromkeys(str(h["by"]) for h in self.history))
+        moments = [str(h["at"]) for h in self.history]
+        signed = self.signed_off
         algorithm_af = sum(e.duration_s for e in self.algorithm_episodes if e.label == "A")
-        return ReviewMark(reviewers, self.history[0]["at"] if self.history else None,
-                          self.history[-1]["at"] if self.history else None,
-                          (self.signed_off["by"], self.signed_off["at"]) if self.signed_off
-                          else None, self.decisions(),
+        return ReviewMark(reviewers, moments[0] if moments else None,
+                          moments[-1] if moments else None,
+                          (str(signed["by"]), str(signed["at"])) if signed else None,
+                          self.decisions(),
                           algorithm_af / self.duration_s if self.duration_s else 0.0)
 
     def state(self) -> dict[str, Any]:
@@ -374,6 +376,17 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
             if not isinstance(e, dict) or not needed <= e.keys() or not e.keys() <= allowed:
                 return (f"entry {i + 1} of {key!r} is not an episode with "
                         f"{', '.join(sorted(needed))}")
+    for i, e in enumerate(data["episodes"]):
+        original = e.get("original")
+        if original is not None and not (isinstance(original, dict)
+                                         and {"start_s", "end_s"} <= original.keys()):
+            return f"episode {i + 1}'s 'original' has no start_s and end_s"
+    signed, history = data.get("signed_off"), data.get("history") or []
+    if signed is not None and not (isinstance(signed, dict) and {"by", "at"} <= signed.keys()):
+        return "'signed_off' has no 'by' and 'at'"
+    if not isinstance(history, list) or not all(
+            isinstance(h, dict) and {"by", "at"} <= h.keys() for h in history):
+        return "'history' is not a list of changes with 'by' and 'at'"
     return None
 
 
