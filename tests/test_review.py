@@ -30,7 +30,7 @@ pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
 
 from fastapi.testclient import TestClient
 
-from afdetect.review.adjudication import Adjudication
+from afdetect.review.adjudication import Adjudication, ChangeError
 from afdetect.review.rate import heart_rate
 from afdetect.review.recordings import open_recordings, read_reference, read_scan, read_scan_file
 from afdetect.review.report import scan_step
@@ -403,6 +403,21 @@ def test_a_change_after_sign_off_needs_a_new_one(tmp_path: Path) -> None:
         ("N", 0, 200), ("O", 200, 600)]
     review.apply("reject", "A. Reviewer", "a1")
     assert [(e.label, e.end_s) for e in review.reviewed_episodes()] == [("N", 400), ("O", 600)]
+
+
+def test_an_episode_to_the_end_of_the_recording_can_be_moved(tmp_path: Path) -> None:
+    # the scan's times are rounded to the millisecond: 1805.556 s for a recording of
+    # 650,000 samples at 360 Hz (1805.5556 s), as MIT-BIH record 201 ends in AF
+    duration = 650000 / 360
+    review = Adjudication.open(tmp_path / "x.review.json", "x", 360.0, duration, {"episodes": [
+        {"label": "N", "start_s": 0, "end_s": 1607.68},
+        {"label": "A", "start_s": 1607.68, "end_s": round(duration, 3)}]},
+        tmp_path / "x.scan.json")
+    review.apply("bounds", "A. Reviewer", "a1", start_s=1617.68)
+    assert (review.episodes[0].start_s, review.episodes[0].end_s) == (1617.68, 1805.556)
+    assert review.af_seconds == pytest.approx(duration - 1617.68, abs=1e-3)
+    with pytest.raises(ChangeError, match=r"offset 1805\.557 s must satisfy"):
+        review.apply("bounds", "A. Reviewer", "a1", end_s=1805.557)
 
 
 def test_a_bad_sidecar_is_reported_and_never_overwritten(scanned: tuple[Path, Path],

@@ -325,9 +325,12 @@ class Adjudication:
             raise ChangeError("a new episode needs its onset and offset")
         start = item.start_s if start_s is None else float(start_s)
         end = item.end_s if end_s is None else float(end_s)
+        if self.duration_s < end <= round(self.duration_s, 3):
+            end = self.duration_s  # the end of the recording, rounded up to the millisecond
         if not 0 <= start < end <= self.duration_s:
-            raise ChangeError(f"onset {start:g} s and offset {end:g} s must satisfy "
-                              f"0 <= onset < offset <= {self.duration_s:g} s")
+            raise ChangeError(f"onset {start:.3f} s and offset {end:.3f} s must satisfy "
+                              f"0 <= onset < offset <= {self.duration_s:.3f} s (the end "
+                              "of the recording)")
         item.start_s, item.end_s = round(start, 3), round(end, 3)
 
     # --- exports --------------------------------------------------------------------------
