@@ -162,6 +162,7 @@ def test_a_review_in_the_browser(server: tuple[str, Path], page: Page) -> None:
     with page.expect_download() as download:
         page.click("#report")
     assert download.value.suggested_filename == "af1.reviewed.pdf"
+    expect(page.locator("#message")).to_contain_text("downloaded the PDF report of af1")
     assert_reviewed_report(Path(download.value.path()).read_bytes(), "Dr Browser",
                            expected_af / 840, algorithm, signed=True, decisions=decisions)
 

@@ -238,9 +238,32 @@ async function addEpisode(event) {
 }
 
 async function exportReview() {
+  say("exporting…");
   try {
     const out = await api(`/api/records/${view.key}/export`, { method: "POST" });
     say(`exported ${out.files.annotations}, ${out.files.csv} and ${out.files.report}`);
+  } catch (err) { say(err.message, true); }
+}
+
+// The PDF report as it stands, fetched so that an error shows here instead of being saved
+// as the file.
+async function downloadReport(event) {
+  event.preventDefault();
+  const key = view.key, link = event.currentTarget;
+  say("making the PDF report…");
+  try {
+    const response = await fetch(link.href);
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({ error: response.statusText }));
+      throw new Error(body.error || response.statusText);
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const save = document.createElement("a");
+    save.href = url;
+    save.download = `${key}.reviewed.pdf`;
+    save.click();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    say(`downloaded the PDF report of ${key}`);
   } catch (err) { say(err.message, true); }
 }
 
@@ -640,6 +663,7 @@ function init() {
   $("add-form").onsubmit = addEpisode;
   $("signoff").onclick = () => change({ action: "signoff" });
   $("export").onclick = exportReview;
+  $("report").onclick = downloadReport;
   $("overview").onclick = (event) => {
     goTo(overviewTime(event.clientX) - pageSeconds() / 2);
     $("trace").focus();
