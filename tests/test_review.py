@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from test_cli import assert_clean_error, run
 from afdetect.errors import InputError
 from afdetect.io.records import open_stream
 from afdetect.models import DEFAULT_MODEL, load_classifier
+from afdetect.monitor.ec57 import Ec57Options, compare_record, summarise_records
 from afdetect.monitor.episodes import EpisodeRule
 from afdetect.monitor.rhythm import read_rhythm_marks
 from afdetect.monitor.scan import ScanConfig, step_model
@@ -28,9 +30,10 @@ pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
 
 from fastapi.testclient import TestClient
 
-from afdetect.review.adjudication import Adjudication
+from afdetect.review.adjudication import Adjudication, ChangeError
 from afdetect.review.rate import heart_rate
-from afdetect.review.recordings import open_recordings, read_reference, read_scan_file
+from afdetect.review.recordings import open_recordings, read_reference, read_scan, read_scan_file
+from afdetect.review.report import scan_step
 from afdetect.review.server import create_app, open_reviews
 from afdetect.review.trace import MAX_COLUMNS, chunk
 
@@ -300,7 +303,12 @@ def test_changes_are_saved_resumed_and_exported(scanned: tuple[Path, Path],
 
     files = again.post("/api/records/af1/export").json()["files"]
     assert files == {"annotations": str(tmp_path / "out" / "af1.rev"),
-                     "csv": str(tmp_path / "out" / "af1.reviewed.csv")}
+                     "csv": str(tmp_path / "out" / "af1.reviewed.csv"),
+                     "report": str(tmp_path / "out" / "af1.reviewed.pdf")}
+    assert_reviewed_report(Path(files["report"]).read_bytes(), "Dr Test", expected_af / 840,
+                           scan["af_burden"], signed=True,
+                           decisions="0 confirmed, 1 with bounds edited, 0 relabelled, "
+                                     "1 rejected, 1 added, 0 pending (of 3)")
     marks = read_rhythm_marks(tmp_path / "out" / "af1", "rev")
     af_marks = [(s / FS, aux) for s, aux in marks]
     assert af_marks[0] == (0, "(N") and (60, "(AFIB") in af_marks and (120, "(N") in af_marks
@@ -313,6 +321,72 @@ def test_changes_are_saved_resumed_and_exported(scanned: tuple[Path, Path],
         ("r1", "added"), ("a1", "rejected"), ("a2", "confirmed")]
     assert {r["signed_off_by"] for r in rows} == {"Dr Test"}
     assert rows[2]["algorithm_end_s"] == str(a2["end_s"])
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text of a PDF, by poppler's pdftotext, its whitespace runs made single spaces."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("no pdftotext on PATH (apt-get install poppler-utils)")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
+                          check=True).stdout.decode()
+    return " ".join(text.split())
+
+
+def assert_reviewed_report(pdf: bytes, reviewer: str, burden: float, algorithm: float,
+                           signed: bool, decisions: str) -> None:
+    """``pdf`` is the report of af1 marked as reviewed by ``reviewer``: the reviewed
+    ``burden`` beside the ``algorithm``'s, the ``decisions`` line, the sign-off."""
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    text = pdf_text(pdf)
+    assert "AF report (reviewed): af1" in text
+    when = "20..-..-.. ..:.. UTC"
+    assert re.search(f"Reviewed by {reviewer} \\(changes {when}", text)
+    assert f"Episodes reviewed {decisions}" in text
+    assert re.search(f"AF burden {100 * burden:.1f}% \\(0 h .. min .. s\\) after review; "
+                     f"the algorithm's {100 * algorithm:.1f}%", text)
+    if signed:
+        assert re.search(f"Sign-off signed off by {reviewer}, {when}", text)
+    else:
+        assert "Sign-off not signed off" in text
+    # every page says so, and none says the episodes still await review
+    pages = len(re.findall(r"page \d+ of \d+", text))
+    assert text.count(f"checked on the ECG by {reviewer}") >= pages >= 2
+    assert "must be reviewed" not in text
+
+
+def test_the_pdf_report_downloads_and_follows_the_review(scanned: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    client = client_for(*scanned, tmp_path)
+    scan = read_scan_file(tmp_path / "out" / "af1.scan.json")["af1"]
+    untouched = pdf_text(client.get("/api/records/af1/report.pdf").content)
+    assert "AF report (review not started): af1" in untouched
+    assert "Review not started: the AF episodes are the algorithm's" in untouched
+    assert "Reviewed by nobody yet (no change yet)" in untouched
+    _change(client, action="confirm", episode="a1")
+    review = _change(client, action="relabel", episode="a2", label="O")
+    response = client.get("/api/records/af1/report.pdf")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"] == 'attachment; filename="af1.reviewed.pdf"'
+    assert_reviewed_report(response.content, "Dr Test", review["af_burden"],
+                           scan["af_burden"], signed=False,
+                           decisions="1 confirmed, 0 with bounds edited, 1 relabelled, "
+                                     "0 rejected, 0 added, 0 pending (of 2)")
+    text = pdf_text(response.content)
+    assert "AF episodes after review" in text and "AF episode 1: onset at" in text
+    assert "AF episode 2" not in text  # relabelled: no AF there any more
+    assert not list((tmp_path / "out").glob("*.pdf"))  # a download writes nothing there
+    assert _assert_json_error(client.get("/api/records/nope/report.pdf"), 404) == "not found"
+
+
+def test_an_old_scan_without_its_step_still_reports(scanned: tuple[Path, Path]) -> None:
+    _, out = scanned
+    settings, entries = read_scan(out / "af1.scan.json")
+    assert settings["step_s"] == pytest.approx(512 / 300)
+    starts = np.array([w["start_s"] for w in entries["af1"]["windows"]])
+    window_s = entries["af1"]["windows"][0]["end_s"] - starts[0]
+    step = scan_step({}, starts, window_s, out / "af1.scan.json")
+    assert step / settings["step_s"] == pytest.approx(round(step / settings["step_s"]))
 
 
 def test_a_change_after_sign_off_needs_a_new_one(tmp_path: Path) -> None:
@@ -329,6 +403,21 @@ def test_a_change_after_sign_off_needs_a_new_one(tmp_path: Path) -> None:
         ("N", 0, 200), ("O", 200, 600)]
     review.apply("reject", "A. Reviewer", "a1")
     assert [(e.label, e.end_s) for e in review.reviewed_episodes()] == [("N", 400), ("O", 600)]
+
+
+def test_an_episode_to_the_end_of_the_recording_can_be_moved(tmp_path: Path) -> None:
+    # the scan's times are rounded to the millisecond: 1805.556 s for a recording of
+    # 650,000 samples at 360 Hz (1805.5556 s), as MIT-BIH record 201 ends in AF
+    duration = 650000 / 360
+    review = Adjudication.open(tmp_path / "x.review.json", "x", 360.0, duration, {"episodes": [
+        {"label": "N", "start_s": 0, "end_s": 1607.68},
+        {"label": "A", "start_s": 1607.68, "end_s": round(duration, 3)}]},
+        tmp_path / "x.scan.json")
+    review.apply("bounds", "A. Reviewer", "a1", start_s=1617.68)
+    assert (review.episodes[0].start_s, review.episodes[0].end_s) == (1617.68, 1805.556)
+    assert review.af_seconds == pytest.approx(duration - 1617.68, abs=1e-3)
+    with pytest.raises(ChangeError, match=r"offset 1805\.557 s must satisfy"):
+        review.apply("bounds", "A. Reviewer", "a1", end_s=1805.557)
 
 
 def test_a_bad_sidecar_is_reported_and_never_overwritten(scanned: tuple[Path, Path],
@@ -417,3 +506,130 @@ def test_the_command_serves_and_reports_bad_input(scanned: tuple[Path, Path],
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_command_exports_the_review_without_serving(scanned: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    record, out = scanned
+    shutil.copy(out / "af1.scan.json", tmp_path)
+    exports = tmp_path / "exports"
+    result = run("review", record, "--out", tmp_path, "--export", exports)
+    assert_clean_error(result, f"{tmp_path / 'af1.review.json'}: no review of this recording "
+                               "yet", "nothing exported")
+    assert not exports.exists()  # nothing written, and no scan made
+    (recording,), _ = open_recordings([record], out_dir=tmp_path)
+    (review,), _ = open_reviews([recording])
+    review.review.apply("reject", "Dr Cli", "a2")
+    result = run("review", record, "--out", tmp_path, "--export", exports)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("af1: 1 of 2 reviewed, AF burden ")
+    assert sorted(p.name for p in exports.iterdir()) == [
+        "af1.rev", "af1.reviewed.csv", "af1.reviewed.pdf"]
+    assert_reviewed_report((exports / "af1.reviewed.pdf").read_bytes(), "Dr Cli",
+                           review.review.af_burden, recording.scan["af_burden"], signed=False,
+                           decisions="0 confirmed, 0 with bounds edited, 0 relabelled, "
+                                     "1 rejected, 0 added, 1 pending (of 2)")
+    # someone else's annotation file of that name is never replaced
+    (exports / "af1.rev").unlink()
+    shutil.copy(DATA / "mitdb" / "100.atr", exports / "af1.rev")
+    result = run("review", record, "--out", tmp_path, "--export", exports)
+    assert_clean_error(result, f"{exports / 'af1.rev'}: exists and holds annotations afdetect "
+                               "did not write")
+    assert (exports / "af1.rev").read_bytes() == (DATA / "mitdb" / "100.atr").read_bytes()
+
+
+def _ec57(reference: list, detected: list, record: Path, options: Ec57Options) -> dict:
+    """What scoring the annotation file of ``detected`` marks gives, as JSON would carry it."""
+    stream = open_stream(record.with_suffix(".hea"))
+    counts = compare_record(reference, detected, stream.n_samples, stream.fs, options)
+    return json.loads(json.dumps(summarise_records({record.name: counts})))
+
+
+def test_evaluate_scores_either_decision_of_a_sidecar_as_its_annotation_file(
+        scanned: tuple[Path, Path], tmp_path: Path) -> None:
+    record, out = scanned
+    data = tmp_path / "data"
+    data.mkdir()
+    for suffix in (".hea", ".dat", ".atr"):
+        shutil.copy(record.with_suffix(suffix), data)
+    mine = tmp_path / "out"
+    mine.mkdir()
+    shutil.copy(out / "af1.scan.json", mine)
+    (recording,), _ = open_recordings([data / "af1"], out_dir=mine)
+    (reviewed,), _ = open_reviews([recording])
+    review = reviewed.review
+    review.apply("reject", "Dr Score", "a1")
+    review.apply("bounds", "Dr Score", "a2", end_s=review.episodes[1].end_s - 25)
+    review.apply("add", "Dr Score", start_s=200, end_s=330)
+    review.export(data)  # data/af1.rev: the reviewed rhythm
+    result = run("scan", data / "af1", "--annotations", "afd", "--annotations-dir", data)
+    assert result.returncode == 0, result.stderr  # data/af1.afd: the algorithm's rhythm
+    reference = read_rhythm_marks(data / "af1", "atr")
+    sidecar = mine / "af1.review.json"
+    for decision, annotator, flags in (("reviewed", "rev", []),
+                                       ("algorithm", "afd", []),
+                                       ("reviewed", "rev", ["--compare-from", "300"])):
+        result = run("evaluate", "--episodes", "--data", data, "--review", sidecar,
+                     "--decision", decision, "--json", *flags)
+        assert result.returncode == 0, result.stderr
+        got = json.loads(result.stdout)
+        options = Ec57Options(start_s=float(flags[1]) if flags else 0.0)
+        expected = _ec57(reference, read_rhythm_marks(data / "af1", annotator), data / "af1",
+                         options)
+        assert {k: got[k] for k in expected} == expected, (decision, flags)
+        assert got["decision"] == decision
+    reviewed_burden = json.loads(run("evaluate", "--episodes", "--data", data, "--review",
+                                     mine, "--json").stdout)["records"]["af1"]
+    assert reviewed_burden["detected_burden"] == pytest.approx(review.af_burden, abs=2e-3)
+    table = run("evaluate", "--episodes", "--data", data, "--review", sidecar,
+                "--decision", "algorithm")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.startswith("algorithm episodes of 1 review(s) against the 'atr' "
+                                   "annotations in ")
+    assert "episode Se" in table.stdout and "windows:" not in table.stdout
+
+
+def test_evaluate_names_each_bad_sidecar_in_one_line(scanned: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:
+    record, out = scanned
+    data = record.parent
+    (recording,), _ = open_recordings([record], out_dir=out)
+    good = tmp_path / "good" / "af1.review.json"
+    good.parent.mkdir()
+    review = Adjudication.open(good, "af1", recording.stream.fs, recording.stream.duration_s,
+                               recording.scan, out / "af1.scan.json")
+    review.apply("confirm", "Dr Score", "a1")
+    sidecar = json.loads(good.read_text())
+    broken = tmp_path / "broken.review.json"
+    broken.write_text('{"format": "afdetect-review/1", "record": ')
+    not_one = out / "af1.scan.json"  # a scan, not a review
+    other = tmp_path / "other.review.json"
+    other.write_text(json.dumps({**sidecar, "record": "nope"}))
+    longer = tmp_path / "longer.review.json"
+    longer.write_text(json.dumps({**sidecar, "duration_s": 900.0}))
+    odd = tmp_path / "odd.review.json"
+    odd.write_text(json.dumps({**sidecar, "episodes": [{"id": "a1"}]}))
+    result = run("evaluate", "--episodes", "--data", data, "--review", good, broken, not_one,
+                 other, longer, odd, tmp_path / "missing.review.json")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "af1" in result.stdout
+    assert result.stderr.splitlines() == [
+        f"afdetect: error: {broken}: unreadable review sidecar (Expecting value: line 1 "
+        "column 43 (char 42))",
+        f"afdetect: error: {not_one}: not a review sidecar (no \"format\": "
+        "\"afdetect-review/1\"; `afdetect review` writes RECORD.review.json)",
+        f"afdetect: error: {other}: the review of record 'nope', which is not in {data} "
+        "(no nope.hea)",
+        f"afdetect: error: {longer}: the review of 'af1' (900 s at 128 Hz) does not match "
+        f"{data / 'af1.hea'} (840 s at 128 Hz)",
+        f"afdetect: error: {odd}: unreadable review sidecar (entry 1 of 'episodes' is not an "
+        "episode with end_s, id, label, start_s)",
+        f"afdetect: error: {tmp_path / 'missing.review.json'}: no such review sidecar"]
+    result = run("evaluate", "--episodes", "--data", data, "--review", broken)
+    assert_clean_error(result, f"{broken}: unreadable review sidecar",
+                       "no review could be scored")
+    assert len(result.stderr.strip().splitlines()) == 2
+    assert_clean_error(run("evaluate", "--episodes", "--data", data, "--review", good,
+                           "--threshold", "0.5"), "--threshold does not apply to --review")
+    assert_clean_error(run("evaluate", "--data", data, "--review", good),
+                       "--review scores AF episodes: it needs --episodes")

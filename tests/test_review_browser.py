@@ -14,7 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_review import FS, make_af_record, scanned  # noqa: F401  (fixture)
+from test_review import (  # noqa: F401  (scanned: a fixture)
+    FS,
+    assert_reviewed_report,
+    make_af_record,
+    scanned,
+)
 
 from afdetect.monitor.rhythm import read_rhythm_marks
 
@@ -148,6 +153,18 @@ def test_a_review_in_the_browser(server: tuple[str, Path], page: Page) -> None:
     for (a, b), (ka, kb) in zip(af, kept, strict=True):  # to the sample
         assert (a, b) == (pytest.approx(ka, abs=1 / FS), pytest.approx(kb, abs=1 / FS))
     assert "Dr Browser" in (out / "af1.reviewed.csv").read_text()
+    algorithm = json.loads((out / "af1.scan.json").read_text())["recordings"][0]["af_burden"]
+    decisions = "0 confirmed, 1 with bounds edited, 0 relabelled, 1 rejected, 1 added, " \
+                "0 pending (of 3)"
+    assert_reviewed_report((out / "af1.reviewed.pdf").read_bytes(), "Dr Browser",
+                           expected_af / 840, algorithm, signed=True, decisions=decisions)
+    # the PDF report of the review, downloaded from the page
+    with page.expect_download() as download:
+        page.click("#report")
+    assert download.value.suggested_filename == "af1.reviewed.pdf"
+    expect(page.locator("#message")).to_contain_text("downloaded the PDF report of af1")
+    assert_reviewed_report(Path(download.value.path()).read_bytes(), "Dr Browser",
+                           expected_af / 840, algorithm, signed=True, decisions=decisions)
 
 
 def _seconds(text: str) -> float:

@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-flutter", action="store_true",
                    help="with --episodes: cut reference atrial flutter out of the detections "
                         "for the positive predictivities, like epicmp -x")
+    p.add_argument("--review", nargs="+", type=Path, metavar="SIDECAR_OR_DIR",
+                   help="with --episodes: score these `afdetect review` sidecars "
+                        "(RECORD.review.json, or folders of them) instead of scanning; each "
+                        "record's reference annotations are in --data")
+    p.add_argument("--decision", choices=("reviewed", "algorithm"), default="reviewed",
+                   help="with --review: score the reviewer's episodes (default) or the "
+                        "algorithm's, as the scan found them")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the confusion matrix "
                    "(with --episodes: reference and detected AF burden per record)")
@@ -563,6 +570,9 @@ def _review_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8765, metavar="N",
                    help="port to serve on (default 8765; 0 picks a free one)")
     p.add_argument("--no-browser", action="store_true", help="do not open the browser")
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="write each reviewed recording's RECORD.rev, RECORD.reviewed.csv and "
+                        "PDF report RECORD.reviewed.pdf into DIR and exit (no server, no scan)")
 
 
 def _review(args: argparse.Namespace) -> int:
@@ -579,15 +589,45 @@ def _review(args: argparse.Namespace) -> int:
         "atrial_check"))
     recordings, failures = open_recordings(
         args.inputs, out_dir=out, scan_file=args.scan, reference=args.reference, fs=args.fs,
-        lead=_lead(args.lead), model=lambda: _step_model(args),
+        lead=_lead(args.lead), model=None if args.export else lambda: _step_model(args),
         config=_scan_config(args) if asked else None, progress=True)
     reviews, bad_sidecars = open_reviews(recordings)
     failures += bad_sidecars
+    if args.export is not None:
+        return _export_reviews(reviews, args.export, failures)
     _report_failures(failures, len(reviews), "opened")
     if not reviews:
         raise AfdetectError("nothing to review")
     serve(reviews, host=args.host, port=args.port, open_browser=not args.no_browser)
     return 1 if failures else 0
+
+
+def _export_reviews(reviews: list[Any], folder: Path, failures: list[Any]) -> int:
+    """``review --export DIR``: each review's exports into ``folder``; a recording not
+    reviewed yet, or an export not written, joins ``failures`` and the others go on."""
+    from afdetect.errors import InputError
+    from afdetect.review.report import export_review
+
+    done = 0
+    for r in reviews:
+        if not r.review.path.is_file():
+            failures.append(InputError(r.review.path, "no review of this recording yet "
+                                                      "(review it in the browser first)"))
+            continue
+        try:
+            files = _write_or_fail(failures, export_review, r.recording, r.review,
+                                   r.detected_beats(), folder)
+        except InputError as exc:
+            failures.append(exc)
+            continue
+        if files:
+            done += 1
+            print(f"{r.review.record}: {r.review.status}, AF burden {r.review.af_burden:.1%}: "
+                  + ", ".join(files.values()))
+    code = _report_failures(failures, done, "exported")
+    if not done:
+        raise AfdetectError("nothing exported")
+    return code
 
 
 def _clock(seconds: float) -> str:
@@ -641,6 +681,8 @@ def _evaluate_episodes(args: argparse.Namespace) -> int:
         options = Ec57Options(start_s=args.compare_from, exclude_flutter=args.exclude_flutter)
     except ValueError as exc:
         raise AfdetectError(f"--compare-from: {exc}") from None
+    if args.review is not None:
+        return _evaluate_review(args, options)
     _check_evaluate_plot(args, [args.annotator])
     model = _step_model(args)
     scored, failures = scan_annotated(model, args.data, config, args.annotator,
@@ -665,32 +707,78 @@ def _evaluate_episodes(args: argparse.Namespace) -> int:
         print(f"model {model.name} on {args.data}: {len(scored)} records, compared from "
               f"{options.start_s:g} s{flutter} (as WFDB's epicmp -f {options.start_s:g}"
               f"{' -x' if options.exclude_flutter else ''})")
-        names = (("episode_sensitivity", "episode Se"), ("episode_ppv", "episode +P"),
-                 ("duration_sensitivity", "duration Se"), ("duration_ppv", "duration +P"),
-                 ("long_episode_sensitivity",
-                  f"Se, episodes >= {options.long_episode_s:g} s (clinical)"))
-        print(_table(["EC57 AF statistic", "gross", "average"],
-                     [[name, _fmt(report["gross"][key]), _fmt(report["average"][key])]
-                      for key, name in names]))
-        w = report["windows"]
-        print(f"windows: {w['n_windows']}, AF sensitivity {_fmt(w['sensitivity'])}, "
-              f"specificity {_fmt(w['specificity'])}, positive predictivity {_fmt(w['ppv'])}")
-        print(_table(["record", "episode Se", "episode +P", "duration Se", "duration +P",
-                      "reference burden", "detected burden"],
-                     [[name, *(_fmt(r[key]) for key, _ in names[:4]),
-                       _fmt(r["reference_burden"]), _fmt(r["detected_burden"])]
-                      for name, r in report["records"].items()]))
-        print(f"mean absolute burden error {_fmt(report['burden_mae'])}")
+        _print_episode_report(report, options)
     for failure in failures:
         print(f"afdetect: skipped {failure}", file=sys.stderr)
     if args.plot:
-        from afdetect.plots import plot_burden
-
-        plot_burden({name: (_burden(r["reference_burden"]), _burden(r["detected_burden"]))
-                     for name, r in report["records"].items()}, args.plot,
-                    f"{model.name}: AF burden per record (mean absolute error "
-                    f"{_fmt(report['burden_mae'])})")
+        _plot_episode_burden(report, args.plot, model.name)
     return 0
+
+
+def _evaluate_review(args: argparse.Namespace, options: Any) -> int:
+    """``evaluate --episodes --review``: the sidecars' reviewed or algorithm episodes
+    against the records' reference annotations (no model, no scan)."""
+    from afdetect.review.scoring import review_report
+
+    given = [name for name in ("model", "window", "hop", "threshold", "min_episode",
+                               "min_gap", "min_rhythm") if getattr(args, name) is not None]
+    if given:
+        raise AfdetectError(f"--{given[0].replace('_', '-')} does not apply to --review: the "
+                            "review's episodes are scored as they are")
+    _check_evaluate_plot(args, [args.annotator])
+    try:
+        report, failures = review_report(args.review, args.data, args.annotator,
+                                         args.decision, options)
+    except ValueError as exc:
+        raise AfdetectError(f"{args.data}: {exc}") from None
+    for failure in failures:
+        print(f"afdetect: error: {failure}", file=sys.stderr)
+    if report is None:
+        raise AfdetectError("no review could be scored")
+    report.update(decision=args.decision, data=str(args.data), annotator=args.annotator)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        flutter = ", reference flutter excluded from +P" if options.exclude_flutter else ""
+        print(f"{args.decision} episodes of {len(report['records'])} review(s) against the "
+              f"{args.annotator!r} annotations in {args.data}, compared from "
+              f"{options.start_s:g} s{flutter}")
+        _print_episode_report(report, options)
+    if args.plot:
+        _plot_episode_burden(report, args.plot, f"{args.decision} review")
+    return 1 if failures else 0
+
+
+def _print_episode_report(report: dict[str, Any], options: Any) -> None:
+    """The EC57 tables of ``evaluate --episodes`` (window figures where the report has
+    them)."""
+    names = (("episode_sensitivity", "episode Se"), ("episode_ppv", "episode +P"),
+             ("duration_sensitivity", "duration Se"), ("duration_ppv", "duration +P"),
+             ("long_episode_sensitivity",
+              f"Se, episodes >= {options.long_episode_s:g} s (clinical)"))
+    print(_table(["EC57 AF statistic", "gross", "average"],
+                 [[name, _fmt(report["gross"][key]), _fmt(report["average"][key])]
+                  for key, name in names]))
+    if "windows" in report:
+        w = report["windows"]
+        print(f"windows: {w['n_windows']}, AF sensitivity {_fmt(w['sensitivity'])}, "
+              f"specificity {_fmt(w['specificity'])}, positive predictivity {_fmt(w['ppv'])}")
+    print(_table(["record", "episode Se", "episode +P", "duration Se", "duration +P",
+                  "reference burden", "detected burden"],
+                 [[name, *(_fmt(r[key]) for key, _ in names[:4]),
+                   _fmt(r["reference_burden"]), _fmt(r["detected_burden"])]
+                  for name, r in report["records"].items()]))
+    print(f"mean absolute burden error {_fmt(report['burden_mae'])}")
+
+
+def _plot_episode_burden(report: dict[str, Any], path: Path, what: str) -> None:
+    """``evaluate --episodes --plot``: reference and detected AF burden per record."""
+    from afdetect.plots import plot_burden
+
+    plot_burden({name: (_burden(r["reference_burden"]), _burden(r["detected_burden"]))
+                 for name, r in report["records"].items()}, path,
+                f"{what}: AF burden per record (mean absolute error "
+                f"{_fmt(report['burden_mae'])})")
 
 
 def _burden(value: float | None) -> float:
@@ -717,6 +805,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from afdetect.evaluate import evaluate
     from afdetect.plots import plot_confusion
 
+    if args.review is not None and not args.episodes:
+        raise AfdetectError("--review scores AF episodes: it needs --episodes")
     if args.episodes:
         return _evaluate_episodes(args)
     _check_evaluate_plot(args, [])

@@ -3,7 +3,10 @@
 What a Holter AF summary holds: the recording (identity, start, duration, analysed time,
 lead, rate); AF burden, episodes, the longest one, heart rate in AF and outside it; the
 episode table; the hourly trend of AF burden and heart rate; and ECG strips at the onset
-of the AF episodes on ECG paper at true scale.
+of the AF episodes on ECG paper at true scale. The report of a reviewed recording
+(:class:`ReviewMark`, from ``afdetect review``) has the reviewed episodes in place of the
+detected ones, says so in its title and on every page, and gives who reviewed it, when,
+what they decided, and the algorithm's burden beside the reviewed one.
 
 True scale: every page is an A4 sheet (210 x 297 mm, strips in landscape) whose figure
 size is set in inches and whose strip axes are placed in millimetres, so that printed at
@@ -15,6 +18,7 @@ extracted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +52,54 @@ PAPER_MINOR, PAPER_MAJOR = "#f6c3c3", "#e58a8a"
 DISCLAIMER = ("Decision aid, not a diagnosis: automatically detected; every finding must be "
               "reviewed by a qualified clinician on the ECG.")
 TABLE_ROWS_FIRST, TABLE_ROWS_MORE = 14, 40
+LINE_MM = 5.2  # between the lines of the summary
+TREND_MM = (22.0, 140.0, 168.0, 62.0)  # left, bottom, width, height of the hourly trend
+
+
+@dataclass(frozen=True)
+class ReviewMark:
+    """The review behind a report's episodes: the report is then marked as reviewed.
+
+    Attributes:
+        reviewers: who changed the review, in the order they first did.
+        first_at, last_at: the first and the last change (ISO 8601, UTC); None without any.
+        signed_off: (by, at) of the sign-off, None when not signed off.
+        decisions: the episodes under review by decision, printed in this order (e.g.
+            ``{"confirmed": 3, "moved": 1, "relabelled": 0, "rejected": 1, "added": 1,
+            "pending": 0}``).
+        algorithm_burden: the algorithm's AF burden (0 to 1), beside the reviewed one.
+    """
+
+    reviewers: tuple[str, ...]
+    first_at: str | None
+    last_at: str | None
+    signed_off: tuple[str, str] | None
+    decisions: dict[str, int]
+    algorithm_burden: float
+
+    def by(self) -> str:
+        return ", ".join(self.reviewers) or "nobody yet"
+
+    def signed(self) -> str:
+        return (f"signed off by {self.signed_off[0]}, {_utc(self.signed_off[1])}"
+                if self.signed_off else "not signed off")
+
+    def changes(self) -> str:
+        if self.first_at is None or self.last_at is None:
+            return "no change yet"
+        first, last = _utc(self.first_at), _utc(self.last_at)
+        return f"changes {first}" if first == last else f"changes {first} to {last}"
+
+
+def _utc(iso: str) -> str:
+    """An ISO 8601 moment as ``YYYY-MM-DD HH:MM UTC`` (as it is when it has no zone)."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo else "")
 
 
 @dataclass(frozen=True)
@@ -60,12 +112,21 @@ class ReportOptions:
         start: the recording's clock start, when known (a time of day without a date is
             printed as such).
         max_strips: onset strips drawn, for the longest AF episodes; the rest are listed.
+        review: the review whose episodes the scan carries, or None for the algorithm's.
     """
 
     model: str
     rule: EpisodeRule | None = None
     start: StartTime | None = None
     max_strips: int = 12
+    review: ReviewMark | None = None
+
+    @property
+    def title(self) -> str:
+        if self.review is None:
+            return "AF report"
+        return "AF report (reviewed)" if self.review.reviewers else \
+            "AF report (review not started)"
 
 
 def write_report(scan: RecordingScan, stream: SignalStream, path: str | Path,
@@ -83,7 +144,8 @@ def write_report(scan: RecordingScan, stream: SignalStream, path: str | Path,
         pages.append(_strip_page(scan, stream, options, stripped[k:k + 3]))
     total = len(pages)
     path = Path(path)
-    metadata = {"Title": f"AF report: {scan.record}", "Creator": f"afdetect {__version__}"}
+    metadata = {"Title": f"{options.title}: {scan.record}",
+                "Creator": f"afdetect {__version__}"}
     with (plt.rc_context({"pdf.fonttype": 42, "font.size": 8}), atomic_path(path) as tmp,
           PdfPages(tmp, metadata=metadata) as pdf):
         for n, draw in enumerate(pages, start=1):
@@ -134,8 +196,10 @@ def _summary_page(scan: RecordingScan, options: ReportOptions, rates: np.ndarray
         longest = max((e.duration_s for e in af), default=0.0)
         start = (options.start.label(0) if options.start
                  else "not recorded (times are from the start of the recording)")
-        fig.text(15 / A4[0], 1 - 15 / A4[1], f"AF report: {scan.record}",
+        fig.text(15 / A4[0], 1 - 15 / A4[1], f"{options.title}: {scan.record}",
                  fontsize=16, weight="bold", va="top")
+        review = options.review
+        burden = f"{scan.af_burden:.1%} ({duration(scan.af_seconds)})"
         lines = [
             ("Recording", f"{scan.record} ({Path(scan.source).name})"),
             ("Start", start),
@@ -143,7 +207,7 @@ def _summary_page(scan: RecordingScan, options: ReportOptions, rates: np.ndarray
             ("Analysed", f"{duration(scan.covered_s)} (model output resolution "
                          f"{scan.step_s:.2f} s)"),
             ("Lead, rate", f"{scan.lead or 'unnamed'}, {scan.fs:g} Hz"),
-            ("AF burden", f"{scan.af_burden:.1%} ({duration(scan.af_seconds)})"),
+            *(_review_lines(review, burden) if review else [("AF burden", burden)]),
             ("AF episodes", f"{len(af)}"),
             ("Longest AF episode", duration(longest) if af else "none"),
             ("Heart rate in AF", _rate(scan.heart_rate("A"))),
@@ -154,19 +218,33 @@ def _summary_page(scan: RecordingScan, options: ReportOptions, rates: np.ndarray
         for key, value in lines:
             fig.text(15 / A4[0], y, key, weight="bold", va="top", fontsize=9)
             fig.text(55 / A4[0], y, value, va="top", fontsize=9)
-            y -= 5.2 / A4[1]
-        _trend(fig.add_axes((22 / A4[0], 140 / A4[1], 168 / A4[0], 62 / A4[1])), scan)
+            y -= LINE_MM / A4[1]
+        # the trend gives up the height the lines beyond the usual eleven take
+        left, bottom, width, height = TREND_MM
+        height -= max(0, len(lines) - 11) * LINE_MM
+        _trend(fig.add_axes((left / A4[0], bottom / A4[1], width / A4[0], height / A4[1])),
+               scan)
         _episode_table(fig, scan, options, rates, strip_pages, 0, TABLE_ROWS_FIRST,
                        top_mm=112)
         return fig
     return draw
 
 
+def _review_lines(review: ReviewMark, burden: str) -> list[tuple[str, str]]:
+    """The summary's lines on the review, the reviewed burden beside the algorithm's."""
+    decisions = ", ".join(f"{n} {name}" for name, n in review.decisions.items())
+    return [("Reviewed by", f"{review.by()} ({review.changes()})"),
+            ("Sign-off", review.signed()),
+            ("Episodes reviewed", f"{decisions} (of {sum(review.decisions.values())})"),
+            ("AF burden", f"{burden} after review; the algorithm's "
+                          f"{review.algorithm_burden:.1%}")]
+
+
 def _table_page(scan: RecordingScan, options: ReportOptions, rates: np.ndarray,
                 strip_pages: dict[int, int], first: int) -> Callable[[], Figure]:
     def draw() -> Figure:
         fig = plt.figure(figsize=(A4[0] * MM, A4[1] * MM))
-        fig.text(15 / A4[0], 1 - 15 / A4[1], f"AF report: {scan.record}, AF episodes "
+        fig.text(15 / A4[0], 1 - 15 / A4[1], f"{options.title}: {scan.record}, AF episodes "
                  "(continued)", fontsize=12, weight="bold", va="top")
         _episode_table(fig, scan, options, rates, strip_pages, first, TABLE_ROWS_MORE,
                        top_mm=A4[1] - 28)
@@ -184,9 +262,11 @@ def _episode_table(fig: Figure, scan: RecordingScan, options: ReportOptions,
                ("heart rate min / mean / max", 128), ("strip", 178))
     y = top_mm / A4[1]
     if first == 0:
-        fig.text(15 / A4[0], y + 6 / A4[1], "AF episodes", weight="bold", fontsize=10)
+        fig.text(15 / A4[0], y + 6 / A4[1], "AF episodes after review" if options.review
+                 else "AF episodes", weight="bold", fontsize=10)
         if not af:
-            fig.text(15 / A4[0], y, "No AF episode detected.", va="top")
+            fig.text(15 / A4[0], y, "No AF episode after review." if options.review
+                     else "No AF episode detected.", va="top")
             return
         if len(strip_pages) < len(af):
             fig.text(60 / A4[0], y + 6 / A4[1], f"onset strips for the {len(strip_pages)} "
@@ -238,8 +318,8 @@ def _strip_page(scan: RecordingScan, stream: SignalStream, options: ReportOption
     def draw() -> Figure:
         width, height = A4[1], A4[0]  # landscape
         fig = plt.figure(figsize=(width * MM, height * MM))
-        fig.text(15 / width, 1 - 10 / height, f"AF report: {scan.record}, AF onset strips "
-                 "(25 mm/s, 10 mm/mV: print at 100 %, no page scaling)", fontsize=11,
+        fig.text(15 / width, 1 - 10 / height, f"{options.title}: {scan.record}, AF onset "
+                 "strips (25 mm/s, 10 mm/mV: print at 100 %, no page scaling)", fontsize=11,
                  weight="bold", va="top")
         af = scan.af_episodes()
         for k, i in enumerate(episodes):
@@ -297,7 +377,15 @@ def _footer(fig: Figure, options: ReportOptions, page: int, total: int) -> None:
     fig.text(15 / width_mm, 13 / height_mm,
              f"afdetect {__version__}, model {options.model}{settings}.", fontsize=6.5,
              va="bottom")
-    fig.text(15 / width_mm, 9 / height_mm, DISCLAIMER, fontsize=6.5, va="bottom",
-             weight="bold")
+    review = options.review
+    if review is None:
+        note = DISCLAIMER
+    elif review.reviewers:
+        note = (f"Reviewed: the detected AF episodes were checked on the ECG by "
+                f"{review.by()} ({review.signed()}).")
+    else:
+        note = ("Review not started: the AF episodes are the algorithm's, not yet checked on "
+                "the ECG; every finding must be reviewed by a qualified clinician.")
+    fig.text(15 / width_mm, 9 / height_mm, note, fontsize=6.5, va="bottom", weight="bold")
     fig.text(1 - 15 / width_mm, 10 / height_mm, f"page {page} of {total}", fontsize=6.5,
              ha="right", va="bottom")

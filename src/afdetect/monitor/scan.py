@@ -343,10 +343,11 @@ class RecordingScan:
 
 
 def scan_header(model: StepModel, config: ScanConfig) -> dict[str, Any]:
-    """The top of the ``scan --json`` document: the model, the window and hop as used
-    (whole model steps, seconds) and the episode rule."""
+    """The top of the ``scan --json`` document: the model, its output step, the window and
+    hop as used (whole model steps; all in seconds) and the episode rule."""
     window_s, hop_s = window_seconds(model, config)
-    return {"model": model.name, "window_s": round(window_s, 6), "hop_s": round(hop_s, 6),
+    return {"model": model.name, "step_s": round(model.downsampling / model.fs, 9),
+            "window_s": round(window_s, 6), "hop_s": round(hop_s, 6),
             "rule": config.rule.to_dict()}
 
 

@@ -18,16 +18,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from afdetect import CLASSES
-from afdetect.atomic import write_json_atomic, write_text_atomic
+from afdetect.atomic import OutputError, write_json_atomic, write_text_atomic
 from afdetect.errors import AfdetectError, InputError
 from afdetect.monitor.episodes import Episode
-from afdetect.monitor.rhythm import write_rhythm_annotations
+from afdetect.monitor.report import ReviewMark
+from afdetect.monitor.rhythm import write_rhythm_annotations, written_by_afdetect
 
 FORMAT = "afdetect-review/1"
 STATUSES = ("pending", "confirmed", "rejected", "relabelled", "added")
@@ -91,7 +93,11 @@ class Adjudication:
         """
         path = Path(path)
         if path.is_file():
-            return cls._read(path, record)
+            try:
+                return cls.read(path, record)
+            except InputError as exc:
+                raise InputError(path, f"{exc.problem}; move it away to start the review "
+                                       "afresh") from None
         algorithm = [Episode(e["label"], float(e["start_s"]), float(e["end_s"]))
                      for e in scan_entry["episodes"]]
         af = [e for e in algorithm if e.label == "A"]
@@ -101,21 +107,55 @@ class Adjudication:
                    algorithm, episodes)
 
     @classmethod
-    def _read(cls, path: Path, record: str) -> Adjudication:
+    def read(cls, path: str | Path, record: str | None = None) -> Adjudication:
+        """The review kept in sidecar ``path`` (which must be of ``record`` when given).
+
+        Raises :class:`InputError` naming the file: missing, not JSON, not a review
+        sidecar, of another record, or malformed.
+        """
+        path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != FORMAT or data.get("record") != record:
-                raise ValueError(f"not an {FORMAT} sidecar of record {record!r}")
-            return cls(path, data["record"], float(data["fs"]), float(data["duration_s"]),
-                       str(data["scan"]),
-                       [Episode(e["label"], float(e["start_s"]), float(e["end_s"]))
-                        for e in data["algorithm_episodes"]],
-                       [ReviewedEpisode(**e) for e in data["episodes"]],
-                       data.get("signed_off"), list(data.get("history", [])))
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
-                AttributeError) as exc:
-            raise InputError(path, f"unreadable review sidecar ({str(exc).splitlines()[0]}); "
-                                   "move it away to start the review afresh") from None
+        except FileNotFoundError:
+            raise InputError(path, "no such review sidecar") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(path, "unreadable review sidecar "
+                                   f"({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InputError(path, f"not a review sidecar (no \"format\": \"{FORMAT}\"; "
+                                   "`afdetect review` writes RECORD.review.json)")
+        if record is not None and data.get("record") != record:
+            raise InputError(path, f"the review of record {data.get('record')!r}, not of "
+                                   f"{record!r}")
+        problem = _shape_problem(data)
+        if problem is None:
+            try:
+                review = cls(path, str(data["record"]), float(data["fs"]),
+                             float(data["duration_s"]), str(data["scan"]),
+                             [Episode(e["label"], float(e["start_s"]), float(e["end_s"]))
+                              for e in data["algorithm_episodes"]],
+                             [ReviewedEpisode(**e) for e in data["episodes"]],
+                             data.get("signed_off"), list(data.get("history") or []))
+                problem = review._problem()
+            except (ValueError, TypeError) as exc:  # a number that is not one
+                problem = f"a value of the wrong type ({str(exc).splitlines()[0]})"
+        if problem:
+            raise InputError(path, f"unreadable review sidecar ({problem})")
+        return review
+
+    def _problem(self) -> str | None:
+        """What makes this review, as read, unusable, or None."""
+        if not (math.isfinite(self.fs) and self.fs > 0 and math.isfinite(self.duration_s)
+                and self.duration_s > 0):
+            return "no sampling rate or duration"
+        spans = [(e.label, e.start_s, e.end_s) for e in self.algorithm_episodes] + [
+            (e.label, e.start_s, e.end_s) for e in self.episodes]
+        if not all(label in CLASSES and 0 <= start <= end <= self.duration_s + 0.01
+                   for label, start, end in spans):
+            return "an episode with an unknown label or outside the recording"
+        if not all(e.status in STATUSES for e in self.episodes):
+            return f"an episode status not one of {', '.join(STATUSES)}"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "record": self.record, "fs": self.fs,
@@ -168,6 +208,30 @@ class Adjudication:
                 "status": self.status, "signed_off": self.signed_off,
                 "n_episodes": len(self.episodes),
                 "n_pending": sum(e.status == "pending" for e in self.episodes)}
+
+    def decisions(self) -> dict[str, int]:
+        """The episodes under review by decision: ``confirmed`` (as the algorithm found
+        it), ``with bounds edited`` (confirmed with its onset or offset moved),
+        ``relabelled``, ``rejected``, ``added``, ``pending``."""
+        out = dict.fromkeys(("confirmed", "with bounds edited", "relabelled", "rejected",
+                             "added", "pending"), 0)
+        for e in self.episodes:
+            moved = e.original is not None and (e.start_s, e.end_s) != (
+                e.original["start_s"], e.original["end_s"])
+            out["with bounds edited" if e.status == "confirmed" and moved else e.status] += 1
+        return out
+
+    def mark(self) -> ReviewMark:
+        """What the report of the reviewed recording says about the review."""
+        reviewers = tuple(dict.fromkeys(str(h["by"]) for h in self.history))
+        moments = [str(h["at"]) for h in self.history]
+        signed = self.signed_off
+        algorithm_af = sum(e.duration_s for e in self.algorithm_episodes if e.label == "A")
+        return ReviewMark(reviewers, moments[0] if moments else None,
+                          moments[-1] if moments else None,
+                          (str(signed["by"]), str(signed["at"])) if signed else None,
+                          self.decisions(),
+                          algorithm_af / self.duration_s if self.duration_s else 0.0)
 
     def state(self) -> dict[str, Any]:
         """What the page draws: the episodes under review, the reviewed rhythm, totals."""
@@ -261,9 +325,12 @@ class Adjudication:
             raise ChangeError("a new episode needs its onset and offset")
         start = item.start_s if start_s is None else float(start_s)
         end = item.end_s if end_s is None else float(end_s)
+        if self.duration_s < end <= round(self.duration_s, 3):
+            end = self.duration_s  # the end of the recording, rounded up to the millisecond
         if not 0 <= start < end <= self.duration_s:
-            raise ChangeError(f"onset {start:g} s and offset {end:g} s must satisfy "
-                              f"0 <= onset < offset <= {self.duration_s:g} s")
+            raise ChangeError(f"onset {start:.3f} s and offset {end:.3f} s must satisfy "
+                              f"0 <= onset < offset <= {self.duration_s:.3f} s (the end "
+                              "of the recording)")
         item.start_s, item.end_s = round(start, 3), round(end, 3)
 
     # --- exports --------------------------------------------------------------------------
@@ -271,10 +338,14 @@ class Adjudication:
     def export(self, out_dir: str | Path) -> dict[str, str]:
         """Write ``RECORD.rev`` (WFDB rhythm annotations of the reviewed rhythm) and
         ``RECORD.reviewed.csv`` (the episodes under review with their decisions), both
-        atomically, into ``out_dir``; return their paths."""
+        atomically, into ``out_dir``; return their paths. An existing ``RECORD.rev`` that
+        afdetect did not write is never replaced (:class:`OutputError`)."""
         out = Path(out_dir)
-        ann = write_rhythm_annotations(out / f"{self.record}.{REVIEWED_EXTENSION}",
-                                       self.reviewed_episodes(), self.fs)
+        dest = out / f"{self.record}.{REVIEWED_EXTENSION}"
+        if dest.is_file() and not written_by_afdetect(dest):  # someone else's annotations
+            raise OutputError(dest, "exists and holds annotations afdetect did not write; "
+                                    "nothing was exported")
+        ann = write_rhythm_annotations(dest, self.reviewed_episodes(), self.fs)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         signed = self.signed_off or {}
@@ -291,6 +362,35 @@ class Adjudication:
         table = out / f"{self.record}.reviewed.csv"
         write_text_atomic(table, buffer.getvalue())
         return {"annotations": str(ann), "csv": str(table)}
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """The first field a sidecar's JSON lacks (or holds as the wrong kind), or None."""
+    for key in ("record", "fs", "duration_s", "scan", "algorithm_episodes", "episodes"):
+        if key not in data:
+            return f"no {key!r}"
+    for key, needed, allowed in (
+            ("algorithm_episodes", {"label", "start_s", "end_s"}, {"label", "start_s", "end_s"}),
+            ("episodes", {"id", "label", "start_s", "end_s"},
+             {f.name for f in fields(ReviewedEpisode)})):
+        if not isinstance(data[key], list):
+            return f"{key!r} is not a list"
+        for i, e in enumerate(data[key]):
+            if not isinstance(e, dict) or not needed <= e.keys() or not e.keys() <= allowed:
+                return (f"entry {i + 1} of {key!r} is not an episode with "
+                        f"{', '.join(sorted(needed))}")
+    for i, e in enumerate(data["episodes"]):
+        original = e.get("original")
+        if original is not None and not (isinstance(original, dict)
+                                         and {"start_s", "end_s"} <= original.keys()):
+            return f"episode {i + 1}'s 'original' has no start_s and end_s"
+    signed, history = data.get("signed_off"), data.get("history") or []
+    if signed is not None and not (isinstance(signed, dict) and {"by", "at"} <= signed.keys()):
+        return "'signed_off' has no 'by' and 'at'"
+    if not isinstance(history, list) or not all(
+            isinstance(h, dict) and {"by", "at"} <= h.keys() for h in history):
+        return "'history' is not a list of changes with 'by' and 'at'"
+    return None
 
 
 def _overlay(tiling: list[Episode], top: Episode) -> list[Episode]:

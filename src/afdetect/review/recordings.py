@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -67,6 +67,8 @@ class ReviewRecording:
         annotations: every reference annotation, or None.
         start_time: clock time of the first sample (``HH:MM:SS``) when the header gives it.
         start_date: its date (``YYYY-MM-DD``) when the header gives it.
+        scan_settings: the top of the scan's document (``model``, ``step_s``, ``window_s``,
+            ``hop_s``, ``rule``; older scans lack ``step_s``).
     """
 
     key: str
@@ -78,6 +80,7 @@ class ReviewRecording:
     annotations: ReferenceAnnotations | None
     start_time: str | None
     start_date: str | None
+    scan_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -98,6 +101,13 @@ def read_scan_file(path: str | Path, config: ScanConfig | None = None
     With ``config``, the scan must have been made with its windows and episode rule.
     Raises :class:`InputError` naming the file for anything else.
     """
+    return read_scan(path, config)[1]
+
+
+def read_scan(path: str | Path, config: ScanConfig | None = None
+              ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the top of the document: model, step, window, hop, rule; the recordings by record
+    name) of a scan JSON file, checked as :func:`read_scan_file` does."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -120,7 +130,8 @@ def read_scan_file(path: str | Path, config: ScanConfig | None = None
         if problem:
             raise InputError(path, f"recording {i + 1}: {problem}")
         out[rec["record"]] = rec
-    return out
+    settings = {k: v for k, v in document.items() if k not in ("recordings", "errors")}
+    return settings, out
 
 
 def _settings_problem(document: dict[str, Any], config: ScanConfig) -> str | None:
@@ -242,9 +253,11 @@ def open_recordings(inputs: list[str | Path], *, out_dir: str | Path,
     from afdetect.predict import expand_inputs
 
     out = Path(out_dir)
-    given = read_scan_file(scan_file, config) if scan_file is not None else {}
+    given_settings, given = read_scan(scan_file, config) if scan_file is not None else ({}, {})
     files, failures = expand_inputs(inputs)
-    found: list[tuple[Path, SignalStream, dict[str, Any] | None, Path]] = []
+    # (input, stream, (scan settings, scan entry) or None while unscanned, scan file)
+    found: list[tuple[Path, SignalStream, tuple[dict[str, Any], dict[str, Any]] | None,
+                      Path]] = []
     for path in files:
         try:
             stream = open_stream(path, fs=fs, lead=lead)
@@ -253,24 +266,27 @@ def open_recordings(inputs: list[str | Path], *, out_dir: str | Path,
                                        "review: they would share one scan and sidecar "
                                        "(review it separately, with another --out)")
             if stream.name in given:
-                found.append((path, stream, given[stream.name], Path(str(scan_file))))
+                found.append((path, stream, (given_settings, given[stream.name]),
+                              Path(str(scan_file))))
                 continue
             stored = out / f"{stream.name}{SCAN_SUFFIX}"
-            entry = read_scan_file(stored, config).get(stream.name) if stored.is_file() \
-                else None
-            found.append((path, stream, entry, stored))
+            scan = None
+            if stored.is_file():
+                settings, entries = read_scan(stored, config)
+                scan = (settings, entries[stream.name]) if stream.name in entries else None
+            found.append((path, stream, scan, stored))
         except InputError as exc:
             failures.append(exc)
     step_model = model() if model is not None and any(e is None for _, _, e, _ in found) else None
     recordings: list[ReviewRecording] = []
-    for path, stream, entry, scan_path in found:
+    for path, stream, scan, scan_path in found:
         try:
-            if entry is None:
+            if scan is None:
                 if step_model is None:
                     raise InputError(path, "no scan, and no model given to make one")
-                entry = _new_scan(step_model, stream, config or ScanConfig(), scan_path,
-                                  progress)
-            recordings.append(_recording(path, stream, entry, scan_path, reference,
+                scan = _new_scan(step_model, stream, config or ScanConfig(), scan_path,
+                                 progress)
+            recordings.append(_recording(path, stream, scan, scan_path, reference,
                                          {r.key for r in recordings}))
         except InputError as exc:
             failures.append(exc)
@@ -278,16 +294,19 @@ def open_recordings(inputs: list[str | Path], *, out_dir: str | Path,
 
 
 def _new_scan(model: StepModel, stream: SignalStream, config: ScanConfig, dest: Path,
-              progress: bool) -> dict[str, Any]:
-    """Scan ``stream``, store the scan at ``dest`` (atomically), return its entry."""
+              progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Scan ``stream``, store the scan at ``dest`` (atomically), return (its settings, its
+    entry)."""
     document = scan_document(model, config, [scan_stream(model, stream, config, progress)])
     write_json_atomic(dest, document)
-    entry: dict[str, Any] = document["recordings"][0]
-    return entry
+    settings = {k: v for k, v in document.items() if k not in ("recordings", "errors")}
+    return settings, document["recordings"][0]
 
 
-def _recording(path: Path, stream: SignalStream, entry: dict[str, Any], scan_path: Path,
+def _recording(path: Path, stream: SignalStream,
+               scan: tuple[dict[str, Any], dict[str, Any]], scan_path: Path,
                reference: str, taken: set[str]) -> ReviewRecording:
+    settings, entry = scan
     if abs(entry["fs"] - stream.fs) > 1e-6 or abs(entry["duration_s"] - stream.duration_s) > 0.01:
         raise InputError(scan_path, f"its scan of {stream.name!r} ({entry['duration_s']:g} s at "
                                     f"{entry['fs']:g} Hz) does not match {path} "
@@ -296,4 +315,4 @@ def _recording(path: Path, stream: SignalStream, entry: dict[str, Any], scan_pat
     time, date = clock_start(path)
     return ReviewRecording(url_key(stream.name, taken), stream, entry, scan_path,
                            scan_path.parent / f"{stream.name}{SIDECAR_SUFFIX}", rhythm,
-                           annotations, time, date)
+                           annotations, time, date, settings)

@@ -12,21 +12,28 @@ under review, 400 for a malformed request):
 - ``GET /api/records/{key}/heart-rate``: the heart rate per minute (computed on the first
   request, then kept).
 - ``POST /api/records/{key}/changes``: one adjudication change (:class:`Change`).
-- ``POST /api/records/{key}/export``: write the reviewed annotations and CSV.
+- ``POST /api/records/{key}/export``: write the reviewed annotations, the CSV and the PDF
+  report next to the sidecar.
+- ``GET /api/records/{key}/report.pdf``: the PDF report of the review as it stands, as a
+  download (nothing is written next to the sidecar).
 """
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import math
 import socket
 import sys
+import tempfile
 import threading
 import webbrowser
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -36,8 +43,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from afdetect.errors import AfdetectError, InputError
 from afdetect.review.adjudication import Adjudication, ChangeError
-from afdetect.review.rate import BIN_S, heart_rate
+from afdetect.review.rate import BIN_S, heart_rate, recording_beats
 from afdetect.review.recordings import ReviewRecording
+from afdetect.review.report import REPORT_SUFFIX, export_review, write_reviewed_report
 from afdetect.review.trace import MAX_COLUMNS, MAX_SPAN_S, chunk
 
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -61,15 +69,28 @@ class Change(BaseModel):
 
 @dataclass
 class Reviewed:
-    """A recording, its adjudication, and the lock that orders changes to it; its heart
-    rate per minute once asked for (a lock of its own: a long computation does not hold up
-    the review)."""
+    """A recording, its adjudication, and the lock that orders changes to it; its detected
+    beats and heart rate per minute once asked for (a lock of their own: a long
+    computation does not hold up the review)."""
 
     recording: ReviewRecording
     review: Adjudication
     lock: threading.Lock
     rate: list[float | None] | None = None
+    beats: np.ndarray | None = None
     rate_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def detected_beats(self) -> np.ndarray:
+        """(n_beats,) int64 samples of the beats over the whole recording (found once)."""
+        with self.rate_lock:
+            if self.beats is None:
+                self.beats = recording_beats(self.recording.stream)
+            return self.beats
+
+    def snapshot(self) -> Adjudication:
+        """A copy of the review as it stands, to write from without holding up changes."""
+        with self.lock:
+            return copy.deepcopy(self.review)
 
 
 def open_reviews(recordings: list[ReviewRecording]) -> tuple[list[Reviewed], list[InputError]]:
@@ -189,10 +210,11 @@ def create_app(reviews: list[Reviewed], allowed_hosts: list[str] | None = None) 
     @app.get("/api/records/{key}/heart-rate")
     def rate(key: str) -> dict[str, Any]:
         r = find(key)
+        beats = r.detected_beats()
         with r.rate_lock:
             if r.rate is None:
                 r.rate = [None if math.isnan(v) else round(float(v), 1)
-                          for v in heart_rate(r.recording.stream)]
+                          for v in heart_rate(r.recording.stream, beats=beats)]
         return {"bin_s": BIN_S, "bpm": r.rate}
 
     @app.post("/api/records/{key}/changes")
@@ -206,9 +228,21 @@ def create_app(reviews: list[Reviewed], allowed_hosts: list[str] | None = None) 
     @app.post("/api/records/{key}/export")
     def export(key: str) -> dict[str, Any]:
         r = find(key)
-        with r.lock:
-            return {"files": r.review.export(r.review.path.parent),
-                    "review": r.review.summary()}
+        beats, review = r.detected_beats(), r.snapshot()
+        return {"files": export_review(r.recording, review, beats, review.path.parent),
+                "review": review.summary()}
+
+    @app.get("/api/records/{key}/report.pdf")
+    def report(key: str) -> Response:
+        r = find(key)
+        beats, review = r.detected_beats(), r.snapshot()
+        with tempfile.TemporaryDirectory(prefix="afdetect-review-") as folder:
+            pdf = write_reviewed_report(r.recording, review, beats,
+                                        Path(folder) / f"{key}{REPORT_SUFFIX}")
+            content = pdf.read_bytes()
+        return Response(content, media_type="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="{key}{REPORT_SUFFIX}"',
+            "Cache-Control": "no-store"})
 
     return app
 

@@ -80,7 +80,7 @@ async function openList() {
   if (records.length === 1) { location.hash = `#/r/${records[0].key}`; return; }
   view.key = null; view.record = null;
   $("record-view").hidden = true; $("list-view").hidden = false;
-  $("signoff").hidden = $("export").hidden = true;
+  $("signoff").hidden = $("export").hidden = $("report").hidden = true;
   $("title").textContent = `${records.length} recordings`;
   $("burden").textContent = ""; $("status").textContent = "";
   const body = $("records").tBodies[0];
@@ -109,7 +109,8 @@ async function openRecord(key, t) {
     }).catch((err) => say(err.message, true));
   }
   $("list-view").hidden = true; $("record-view").hidden = false;
-  $("signoff").hidden = $("export").hidden = false;
+  $("signoff").hidden = $("export").hidden = $("report").hidden = false;
+  $("report").href = `/api/records/${key}/report.pdf`;
   $("title").textContent = view.record.name;
   if (t !== null) view.t0 = t;
   showReview();
@@ -237,9 +238,32 @@ async function addEpisode(event) {
 }
 
 async function exportReview() {
+  say("exporting…");
   try {
     const out = await api(`/api/records/${view.key}/export`, { method: "POST" });
-    say(`exported ${out.files.annotations} and ${out.files.csv}`);
+    say(`exported ${out.files.annotations}, ${out.files.csv} and ${out.files.report}`);
+  } catch (err) { say(err.message, true); }
+}
+
+// The PDF report as it stands, fetched so that an error shows here instead of being saved
+// as the file.
+async function downloadReport(event) {
+  event.preventDefault();
+  const key = view.key, link = event.currentTarget;
+  say("making the PDF report…");
+  try {
+    const response = await fetch(link.href);
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({ error: response.statusText }));
+      throw new Error(body.error || response.statusText);
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const save = document.createElement("a");
+    save.href = url;
+    save.download = `${key}.reviewed.pdf`;
+    save.click();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    say(`downloaded the PDF report of ${key}`);
   } catch (err) { say(err.message, true); }
 }
 
@@ -639,6 +663,7 @@ function init() {
   $("add-form").onsubmit = addEpisode;
   $("signoff").onclick = () => change({ action: "signoff" });
   $("export").onclick = exportReview;
+  $("report").onclick = downloadReport;
   $("overview").onclick = (event) => {
     goTo(overviewTime(event.clientX) - pageSeconds() / 2);
     $("trace").focus();
