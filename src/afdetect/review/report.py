@@ -18,7 +18,7 @@ import numpy as np
 
 from afdetect import CLASSES
 from afdetect.errors import InputError
-from afdetect.monitor.episodes import EpisodeRule, step_probabilities
+from afdetect.monitor.episodes import EpisodeRule, checked_probabilities, step_probabilities
 from afdetect.monitor.report import ReportOptions, write_report
 from afdetect.monitor.scan import RecordingScan
 from afdetect.review.adjudication import Adjudication
@@ -40,12 +40,32 @@ def reviewed_scan(recording: ReviewRecording, review: Adjudication, beats: np.nd
     window_starts = np.round(starts_s / step_s).astype(np.int64)
     probabilities = np.array([[w["probabilities"].get(c, 0.0) for c in CLASSES]
                               for w in windows], dtype=np.float64).reshape(-1, len(CLASSES))
+    # the atrial check's terms again from the coherence the JSON gives (to 1e-4; none in
+    # scans written before the check), for the checked P(AF) the report draws
+    coherence = np.array([w.get("atrial_coherence") if w.get("atrial_coherence") is not None
+                          else math.nan for w in windows], dtype=np.float64)
+    known = np.isfinite(coherence)
+    terms = np.zeros((len(windows), 2), dtype=np.int64)
+    terms[known] = np.stack([np.round(coherence[known] * 2**24),
+                             np.full(known.sum(), 2**24)], axis=1).astype(np.int64)
+    rule = scan_rule(recording.scan_settings) or EpisodeRule(max_atrial_coherence=None)
     return RecordingScan(review.record, stream.source, stream.fs, stream.n_samples,
                          stream.duration_s, stream.lead, step_s, window_starts, window_steps,
-                         probabilities, None,
-                         step_probabilities(window_starts, window_steps, probabilities),
+                         probabilities, None, terms, rule,
+                         step_probabilities(window_starts, window_steps,
+                                            checked_probabilities(probabilities, terms, rule)),
                          review.reviewed_episodes(), stream.start,
                          np.asarray(beats, dtype=np.int64))
+
+
+def scan_rule(settings: dict[str, Any]) -> EpisodeRule | None:
+    """The episode rule the scan's settings name, or None for one this version does not
+    know."""
+    rule = settings.get("rule")
+    try:
+        return EpisodeRule(**rule) if isinstance(rule, dict) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def scan_step(settings: dict[str, Any], starts_s: np.ndarray, window_s: float,
@@ -68,12 +88,8 @@ def write_reviewed_report(recording: ReviewRecording, review: Adjudication,
                           beats: np.ndarray, path: str | Path) -> Path:
     """Write the PDF report of the reviewed recording to ``path``, atomically."""
     settings = recording.scan_settings
-    rule = settings.get("rule")
-    try:
-        episode_rule = EpisodeRule(**rule) if isinstance(rule, dict) else None
-    except (TypeError, ValueError):  # a rule this version does not know: not printed
-        episode_rule = None
-    options = ReportOptions(model=str(settings.get("model", "unknown")), rule=episode_rule,
+    options = ReportOptions(model=str(settings.get("model", "unknown")),
+                            rule=scan_rule(settings),
                             start=recording.stream.start, review=review.mark())
     return write_report(reviewed_scan(recording, review, beats), recording.stream, path,
                         options)
