@@ -403,11 +403,11 @@ def step_lag(model: IntegerModel) -> int:
 
 
 def _detector_bytes(rr: RRConfig) -> int:
-    """afd_beats_t: q[5], the |slope| ring and candidate offsets (int16); 14 int32
+    """afd_beats_t: q[5], the |slope| ring and candidate offsets (int16); 13 int32
     scalars, the maxima, two thresholds and the candidates' energies."""
     candidates = (rr.segment + rr.refractory) // (rr.refractory + 1)
     int16 = 5 + rr.refractory + rr.integrate + candidates
-    return 2 * int16 + 2 * (int16 % 2) + 4 * (14 + rr.history + 2 + candidates)
+    return 2 * int16 + 2 * (int16 % 2) + 4 * (13 + rr.history + 2 + candidates)
 
 
 def _atrial_bytes(rr: RRConfig, atrial: AtrialConfig) -> int:

@@ -1,6 +1,6 @@
 /* The integer R-peak detector (afdetect.model.rr.detect_beats): shared by the strips' RR
    features (threshold 4/8) and the continuous mode's atrial check (afdetect scan's
-   threshold). Per sample: adds and compares, in a few hundred bytes of state.
+   threshold, 3/8). Per sample: adds and compares, in a few hundred bytes of state.
 
    The local-maximum test keeps the "leader", the newest energy above every one within
    the refractory period r before it, while the r after it arrive: a larger one within
@@ -9,21 +9,13 @@
    one the test walks back over the energies, rebuilt from the |slope| ring. */
 #include "afd_internal.h"
 
-void afd_beats_reset(afd_beats_t *d, int32_t threshold_eighths)
+#if AFD_RR || AFD_ATRIAL
+
+void afd_beats_reset(afd_beats_t *d)
 {
-    int32_t i;
-    for (i = 0; i < 5; i++) d->q[i] = 0;
-    for (i = 0; i < AFD_BEAT_SLOPES; i++) d->abs_d[i] = 0;
-    d->n_samples = d->n_e = d->d_pos = d->e_sum = 0;
-    d->leader_e = 0;
+    afd_zero(d, sizeof *d);
     d->leader_age = -1;
-    d->seg_fill = 0;
     d->seg_max = -1;
-    d->n_maxima = d->maxima_pos = 0;
-    d->threshold[0] = d->threshold[1] = 0;
-    d->closed = d->done = 0;
-    d->decided = d->n_cand = 0;
-    d->eighths = threshold_eighths;
 }
 
 #if AFD_RR && AFD_RR_MEDIAN_OF > AFD_BEAT_HISTORY
@@ -59,8 +51,9 @@ static void close_segment(afd_beats_t *d)
     d->maxima[d->maxima_pos] = d->seg_max;
     if (++d->maxima_pos == AFD_BEAT_HISTORY) d->maxima_pos = 0;
     if (d->n_maxima < AFD_BEAT_HISTORY) d->n_maxima++;
-    /* the median is >= 0: a segment's maximum is a real energy */
-    d->threshold[d->closed & 1] = (afd_lower_median(d->maxima, d->n_maxima) * d->eighths) >> 3;
+    /* the median is >= 0 (a segment's maximum is a real energy); no multiplier */
+    d->threshold[d->closed & 1] =
+        (afd_lower_median(d->maxima, d->n_maxima) * AFD_BEAT_THRESHOLD_EIGHTHS) >> 3;
     d->closed++;
     d->seg_fill = 0;
     d->seg_max = -1;
@@ -143,6 +136,7 @@ void afd_beats_push(afd_beats_t *d, int16_t sample, afd_beat_fn fn, void *ctx)
     next_slope(d, sample, fn, ctx);
 }
 
+#if AFD_RR
 void afd_beats_finish(afd_beats_t *d, afd_beat_fn fn, void *ctx)
 {
     int32_t i;
@@ -152,3 +146,5 @@ void afd_beats_finish(afd_beats_t *d, afd_beat_fn fn, void *ctx)
     for (i = 0; i < AFD_BEAT_REFRACTORY; i++) next_energy(d, -1, 0, fn, ctx);
     if (d->decided > 0) segment_done(d, fn, ctx);
 }
+#endif
+#endif

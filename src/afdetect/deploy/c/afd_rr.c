@@ -7,7 +7,7 @@
 #if AFD_RR
 void afd_rr_reset(afd_rr_t *s)
 {
-    afd_beats_reset(&s->det, AFD_STRIP_THRESHOLD_EIGHTHS);
+    afd_beats_reset(&s->det);
     s->beats = s->last_beat = s->n_rr = s->total = s->r_min = s->r_max = s->r_prev = 0;
     s->jumps = s->outliers = 0;
     s->sum_abs_diff = 0;

@@ -32,16 +32,9 @@ static void atrial_leader(afd_stream_t *s)
 {
     afd_atrial_state_t *a = &s->atrial;
     int32_t b, i, k = a->q_pos, total = 0, bins[AFD_ATRIAL_BINS];
-    int32_t back = PEAK_BACK - a->phase, step = a->step;
-    uint32_t block = a->block;
-    while (back > 0) {  /* the R peak lies in an earlier step */
-        back -= AFD_STEP_SAMPLES;
-        if (--step < 0) {
-            step += s->hop;
-            block--;
-        }
-    }
-    if (a->q_fill < AFD_ATRIAL_RING) block = a->low - 1;  /* the stretch starts before 0 */
+    /* the counters are the R peak's; a stretch that starts before the signal goes before
+       the blocks held */
+    uint32_t block = a->q_fill < AFD_ATRIAL_RING ? a->low - 1 : a->block;
     /* the stretch: from AFD_ATRIAL_START to AFD_ATRIAL_END before the R peak, the ring's
        oldest samples on */
     for (b = 0; b < AFD_ATRIAL_BINS; b++) {
@@ -52,9 +45,10 @@ static void atrial_leader(afd_stream_t *s)
         }
         total += bins[b];
     }
-    for (b = 0; b < AFD_ATRIAL_BINS; b++)
-        a->pending[b] = (int16_t)afd_asr64((int64_t)AFD_ATRIAL_BINS * bins[b] - total,
-                                           AFD_ATRIAL_SHIFT);
+    for (b = 0; b < AFD_ATRIAL_BINS; b++) {  /* |v| < 2^19: int32; floor(v / 2^SHIFT) */
+        int32_t v = AFD_ATRIAL_BINS * bins[b] - total;
+        a->pending[b] = (int16_t)(v >= 0 ? v >> AFD_ATRIAL_SHIFT : ~(~v >> AFD_ATRIAL_SHIFT));
+    }
     a->pending[AFD_ATRIAL_BINS] = (int16_t)(block & BLOCK_MASK);
 }
 
@@ -109,30 +103,23 @@ static void atrial_push(afd_stream_t *s, int16_t q)
 /* The terms of the window of blocks low .. low + per_window - 1; then block low is free */
 static void atrial_window(afd_atrial_state_t *a, afd_atrial_t *out)
 {
-    int32_t i, b, n = 0, slot;
+    int32_t i, b, slot, sum[AFD_ATRIAL_BINS] = {0};
     int64_t energy = 0;
+    out->beats = 0;
     out->templ = out->spread = 0;
     for (i = 0, slot = a->base; i < a->per_window; i++) {
-        n += a->blocks[slot].count;
-        energy += a->blocks[slot].energy;
+        const afd_atrial_block_t *blk = &a->blocks[slot];
+        out->beats += blk->count;
+        energy += blk->energy;
+        for (b = 0; b < AFD_ATRIAL_BINS; b++) sum[b] += blk->sums[b];
         if (++slot == AFD_ATRIAL_BLOCKS) slot = 0;
     }
-    if (n >= AFD_ATRIAL_MIN_BEATS) {
-        for (b = 0; b < AFD_ATRIAL_BINS; b++) {
-            int32_t sum = 0;
-            for (i = 0, slot = a->base; i < a->per_window; i++) {
-                sum += a->blocks[slot].sums[b];
-                if (++slot == AFD_ATRIAL_BLOCKS) slot = 0;
-            }
-            out->templ += (int64_t)sum * sum;
-        }
-        out->spread = n * energy;
+    if (out->beats >= AFD_ATRIAL_MIN_BEATS) {
+        for (b = 0; b < AFD_ATRIAL_BINS; b++) out->templ += (int64_t)sum[b] * sum[b];
+        out->spread = out->beats * energy;
     }
-    out->beats = n;
     out->organised = out->templ * 256 > AFD_ATRIAL_LIMIT * out->spread;
-    for (b = 0; b < AFD_ATRIAL_BINS; b++) a->blocks[a->base].sums[b] = 0;
-    a->blocks[a->base].count = 0;
-    a->blocks[a->base].energy = 0;
+    afd_zero(&a->blocks[a->base], sizeof a->blocks[0]);
     if (++a->base == AFD_ATRIAL_BLOCKS) a->base = 0;
     a->low++;
 }
@@ -141,15 +128,10 @@ static void atrial_window(afd_atrial_state_t *a, afd_atrial_t *out)
 static void atrial_init(afd_stream_t *s)
 {
     afd_atrial_state_t *a = &s->atrial;
-    int32_t i, b, held = s->window / s->hop + AFD_ATRIAL_AHEAD_STEPS / s->hop + 1;
-    afd_beats_reset(&a->det, AFD_SCAN_THRESHOLD_EIGHTHS);
-    for (i = 0; i < AFD_ATRIAL_BLOCKS; i++) {
-        for (b = 0; b < AFD_ATRIAL_BINS; b++) a->blocks[i].sums[b] = 0;
-        a->blocks[i].count = 0;
-        a->blocks[i].energy = 0;
-    }
-    a->q_pos = a->q_fill = a->phase = a->step = a->base = 0;
-    a->block = a->low = 0;
+    int32_t held = s->window / s->hop + AFD_ATRIAL_AHEAD_STEPS / s->hop + 1;
+    afd_zero(a, sizeof *a);
+    afd_beats_reset(&a->det);
+    a->phase = -PEAK_BACK;  /* the counters follow the R peak of the newest sample */
     a->held = held;
     a->per_window = AFD_BEAT_LAG <= AFD_STEP_LAG && s->window % s->hop == 0 &&
                     held <= AFD_ATRIAL_BLOCKS ? s->window / s->hop : 0;
@@ -182,9 +164,10 @@ static void stream_step(afd_stream_t *s, const int16_t *out)
         atrial_window(&s->atrial, &atrial);
         checked = &atrial;
         if (atrial.organised && cls == AFD_AF_CLASS) {  /* not AF: the best of the others */
-            cls = AFD_AF_CLASS == 0 ? 1 : 0;
-            for (c = 0; c < AFD_N_CLASSES; c++)
-                if (c != AFD_AF_CLASS && logits[c] > logits[cls]) cls = c;
+            int32_t af = logits[AFD_AF_CLASS];
+            logits[AFD_AF_CLASS] = INT32_MIN;
+            cls = afd_argmax(logits);
+            logits[AFD_AF_CLASS] = af;
         }
     }
 #endif

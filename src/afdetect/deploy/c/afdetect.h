@@ -52,28 +52,32 @@ typedef struct {
    d[m] = q[m+2] + q[m+1] - q[m-1] - q[m-2], energy e[m] the sum of |d| over the
    AFD_BEAT_INTEGRATE samples ending at m; a candidate where e[m] beats every energy within
    AFD_BEAT_REFRACTORY before it and is at least every one within it after; a beat where it
-   also exceeds eighths / 8 of the lower median of the last AFD_BEAT_HISTORY segment maxima
-   (AFD_BEAT_SEGMENT samples each). Candidates are more than AFD_BEAT_REFRACTORY apart. */
+   also exceeds a threshold, AFD_STRIP_THRESHOLD_EIGHTHS / 8 (strips, models with RR
+   features) or AFD_SCAN_THRESHOLD_EIGHTHS / 8 (the continuous mode) of the lower median
+   of the last AFD_BEAT_HISTORY segment maxima (AFD_BEAT_SEGMENT samples each).
+   Candidates are more than AFD_BEAT_REFRACTORY apart. */
 #define AFD_BEAT_SLOPES (AFD_BEAT_REFRACTORY + AFD_BEAT_INTEGRATE)
 #define AFD_BEAT_MAX_CANDIDATES \
     ((AFD_BEAT_SEGMENT + AFD_BEAT_REFRACTORY) / (AFD_BEAT_REFRACTORY + 1))
 typedef struct {
-    int16_t q[5];                         /* the last five samples, newest last */
-    int16_t abs_d[AFD_BEAT_SLOPES];       /* |slope| ring: the integration window and the
-                                             AFD_BEAT_REFRACTORY before it, to walk back */
-    int16_t cand_off[AFD_BEAT_MAX_CANDIDATES];  /* candidates' offsets in their segment */
+    /* scalars first: small offsets make short loads on Thumb-1 cores */
     int32_t n_samples, n_e;               /* samples pushed, energies computed (saturate) */
     int32_t d_pos, e_sum;                 /* ring slot of the newest |slope|; e of it */
     int32_t leader_e, leader_age;         /* the newest energy above the ones before it,
                                              awaiting those after; age -1: none */
     int32_t seg_fill, seg_max;            /* energies and their max in the open segment */
-    int32_t maxima[AFD_BEAT_HISTORY], n_maxima, maxima_pos;
+    int32_t n_maxima, maxima_pos;
     int32_t threshold[2];                 /* by segment parity: the last one closed and the
                                              one awaiting its beats may differ at the end */
     uint32_t closed, done;                /* segments closed, and given their beats (wrap) */
     int32_t decided;                      /* positions decided in the segment being decided */
-    int32_t cand_e[AFD_BEAT_MAX_CANDIDATES], n_cand;
-    int32_t eighths;                      /* the threshold in eighths of the median */
+    int32_t n_cand;
+    int32_t maxima[AFD_BEAT_HISTORY];
+    int32_t cand_e[AFD_BEAT_MAX_CANDIDATES];
+    int16_t cand_off[AFD_BEAT_MAX_CANDIDATES];  /* candidates' offsets in their segment */
+    int16_t q[5];                         /* the last five samples, newest last */
+    int16_t abs_d[AFD_BEAT_SLOPES];       /* |slope| ring: the integration window and the
+                                             AFD_BEAT_REFRACTORY before it, to walk back */
 } afd_beats_t;
 
 #if AFD_RR
@@ -170,17 +174,18 @@ typedef struct {
     int64_t energy;                 /* sum_k |s_k|^2 */
 } afd_atrial_block_t;
 typedef struct {
+    int32_t q_pos, q_fill;   /* ring slot of the next sample; samples held (saturates) */
+    int32_t phase, step;     /* where a leader's R peak lies (the detector's delay before
+                                the sample pushed): offset in its step, step in its block */
+    uint32_t block, low;     /* its block; the oldest block held (both wrap) */
+    int32_t base;            /* the slot of block low */
+    int32_t per_window;      /* blocks per window; 0: no check on this instance */
+    int32_t held;            /* blocks this geometry holds at once */
+    afd_atrial_block_t blocks[AFD_ATRIAL_BLOCKS];
     afd_beats_t det;
     int16_t q[AFD_ATRIAL_RING];
     int16_t pending[AFD_ATRIAL_BINS + 1];  /* the leader's stretch, then its block's low bits */
     int16_t stretch[AFD_BEAT_MAX_CANDIDATES][AFD_ATRIAL_BINS + 1];  /* per candidate */
-    afd_atrial_block_t blocks[AFD_ATRIAL_BLOCKS];
-    int32_t q_pos, q_fill;   /* ring slot of the next sample; samples held (saturates) */
-    int32_t phase, step;     /* the next sample's offset in its step, its step's in its block */
-    uint32_t block, low;     /* the next sample's block; the oldest block held (wrap) */
-    int32_t base;            /* the slot of block low */
-    int32_t per_window;      /* blocks per window; 0: no check on this instance */
-    int32_t held;            /* blocks this geometry holds at once */
 } afd_atrial_state_t;
 #endif
 
