@@ -240,7 +240,8 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
             af=AF, blocks=ATRIAL_BLOCKS,
             ahead=(lag - 1) // (model.convs[0].stride * 2 ** n_convs)),
         rr="" if model.rr is None else _CONFIG_RR.format(
-            rr_fs=model.rr.fs, rr_median_of=MEDIAN_OF, rr_n_features=N_FEATURES, rr_feature_max=FEATURE_MAX,
+            rr_fs=model.rr.fs, rr_median_of=MEDIAN_OF, rr_n_features=N_FEATURES,
+            rr_feature_max=FEATURE_MAX,
             rr_shift_sums=model.classifier.in_frac - model.convs[-1].out_frac,
             rr_shift_features=model.classifier.in_frac - SCALE_BITS))
     names = ", ".join(f'"{c}"' for c in metadata["classes"])
