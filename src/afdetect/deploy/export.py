@@ -284,9 +284,9 @@ library calls; it needs only `<stdint.h>` and `<stddef.h>`.
 - `src/`: the library. `afdetect.h` is the API (every call, its units, ranges and return
   codes). The runtime (`afd_net.c` the streaming network, `afd_kernels_*.c` the layer
   kernels of this weight layout, `afd_strip.c`, `afd_stream.c` the continuous mode,
-  `afd_quantise.c`, and `afd_rr.c` / `afd_batch.c` where present) is the same for every
-  model; `afd_config.h` (dimensions) and `afd_model_tables.c` (weights, `const`) are this
-  model's, generated.
+  `afd_quantise.c`, `afd_beats.c` the R-peak detector, and `afd_rr.c` / `afd_batch.c`
+  where present) is the same for every model; `afd_config.h` (dimensions) and
+  `afd_model_tables.c` (weights, `const`) are this model's, generated.
 - `examples/demo/demo.c`: a host program reading a file of samples; `examples/cortex-m/`
   (with `--target`): a bare-metal startup file, linker script and driver.
 - Build systems: `Makefile`, `CMakeLists.txt` (+ `cmake/arm-none-eabi.cmake`), a Zephyr
@@ -379,13 +379,15 @@ same input takes the 220 ms of signal ending 80 ms before each R peak; when the 
 stands before every QRS of the window (P waves, however irregular the rate, or flutter
 waves) the window is *organised* and not AF: `cls` is then the best of the other classes,
 `logits` stay the network's, and `atrial` holds the two integer terms (`templ`,
-`spread`: their ratio is the coherence, 0 to 1), the beats and the `organised` flag. It
-runs when the window is a whole number of hops (at most `AFD_ATRIAL_BLOCKS` - 1 hops, 3
-for the default 18 / 6); otherwise `atrial` is NULL. `-DAFD_ATRIAL=0` compiles it out
-(saves about 1.1 KB of RAM). It squares its bins, once per beat and per window. Two channels are two
-`afd_stream_t`, each with its own callback or `user` pointer. Turning decisions into
-episodes (mean P(AF) per step over overlapping windows, minimum episode and gap lengths)
-is left to the host, as in `afdetect.monitor.episodes`.
+`spread`: their ratio is the coherence, 0 to 1), the beats and the `organised` flag,
+exactly as `afdetect scan` computes them. It runs when the window is a whole number of
+hops, up to `AFD_ATRIAL_BLOCKS - 1 - AFD_ATRIAL_AHEAD_STEPS / hop` hops (3 for the default
+18 / 6); otherwise `atrial` is NULL. It squares its bins, once per beat and per window;
+`-DAFD_ATRIAL=0` compiles it out (about 1.1 KB of RAM and 1.5 KB of code less).
+
+Two channels are two `afd_stream_t`, each with its own callback or `user` pointer.
+Turning decisions into episodes (mean P(AF) per step over overlapping windows, minimum
+episode and gap lengths) is left to the host, as in `afdetect.monitor.episodes`.
 
 ## Build and try
 
