@@ -219,7 +219,9 @@ typedef struct {
    those ranges, no on_window, or a model with RR features (AFD_RR); on -1 *s is unchanged.
    The atrial check runs when window_steps is a multiple of hop_steps and at most
    AFD_ATRIAL_BLOCKS - 1 - AFD_ATRIAL_AHEAD_STEPS / hop_steps hops long (the default 18 / 6
-   is 3 of 3 at most); otherwise the windows come with atrial NULL. */
+   is 3 of 3 at most), and the network answers after a window's beats are final
+   (AFD_STEP_LAG >= AFD_BEAT_LAG; export builds it only then); otherwise the windows come
+   with atrial NULL. */
 int afd_stream_init(afd_stream_t *s, int32_t fs_in_hz, int32_t window_steps,
                     int32_t hop_steps, afd_window_fn on_window, void *user);
 /* Push one raw count (clamped to -32768..32767). Every window it completes is reported,
