@@ -107,11 +107,17 @@ static void next_energy(afd_beats_t *d, int32_t e, int32_t real, afd_beat_fn fn,
     if (++d->decided == AFD_BEAT_SEGMENT) segment_done(d, fn, ctx);
 }
 
-static void next_slope(afd_beats_t *d, int16_t sample, afd_beat_fn fn, void *ctx)
+/* The next sample into the last five, newest last */
+static void take(afd_beats_t *d, int16_t sample)
 {
-    int32_t i, a, old;
+    int32_t i;
     for (i = 0; i < 4; i++) d->q[i] = d->q[i + 1];
     d->q[4] = sample;
+}
+
+static void next_slope(afd_beats_t *d, afd_beat_fn fn, void *ctx)
+{
+    int32_t a, old;
     /* d[m] = q[m+2] + q[m+1] - q[m-1] - q[m-2] for the sample q[m+2] just taken; |d| fits
        int16 for inputs of up to 14 bits */
     a = (int32_t)d->q[4] + d->q[3] - d->q[1] - d->q[0];
@@ -126,22 +132,19 @@ static void next_slope(afd_beats_t *d, int16_t sample, afd_beat_fn fn, void *ctx
 
 void afd_beats_push(afd_beats_t *d, int16_t sample, afd_beat_fn fn, void *ctx)
 {
+    take(d, sample);
     if (d->n_samples < INT32_MAX) d->n_samples++;
-    if (d->n_samples <= 2) {  /* d[-2], d[-1] do not exist */
-        int32_t i;
-        for (i = 0; i < 4; i++) d->q[i] = d->q[i + 1];
-        d->q[4] = sample;
-        return;
-    }
-    next_slope(d, sample, fn, ctx);
+    if (d->n_samples > 2) next_slope(d, fn, ctx);  /* d[-2], d[-1] do not exist */
 }
 
 #if AFD_RR
 void afd_beats_finish(afd_beats_t *d, afd_beat_fn fn, void *ctx)
 {
     int32_t i;
-    next_slope(d, 0, fn, ctx);  /* the last two energies: the signal is zero past its end */
-    next_slope(d, 0, fn, ctx);
+    for (i = 0; i < 2; i++) {  /* the last two energies: the signal is zero past its end */
+        take(d, 0);
+        next_slope(d, fn, ctx);
+    }
     if (d->seg_fill > 0) close_segment(d);  /* the last, shorter segment */
     for (i = 0; i < AFD_BEAT_REFRACTORY; i++) next_energy(d, -1, 0, fn, ctx);
     if (d->decided > 0) segment_done(d, fn, ctx);

@@ -28,9 +28,8 @@ static int32_t bit_length(uint64_t x)
 #define PEAK_BACK (AFD_BEAT_INTEGRATE / 2 + 2)  /* the newest sample to a leader's R peak */
 #define BLOCK_MASK 0x7FFFu  /* a candidate keeps its block's low bits (int16, >= 0) */
 
-static void atrial_leader(afd_stream_t *s)
+static void atrial_leader(afd_atrial_state_t *a)
 {
-    afd_atrial_state_t *a = &s->atrial;
     int32_t b, i, k = a->q_pos, total = 0, bins[AFD_ATRIAL_BINS];
     /* the counters are the R peak's; a stretch that starts before the signal goes before
        the blocks held */
@@ -52,9 +51,8 @@ static void atrial_leader(afd_stream_t *s)
     a->pending[AFD_ATRIAL_BINS] = (int16_t)(block & BLOCK_MASK);
 }
 
-static void atrial_add(afd_stream_t *s, const int16_t *row)
+static void atrial_add(afd_atrial_state_t *a, const int16_t *row)
 {
-    afd_atrial_state_t *a = &s->atrial;
     afd_atrial_block_t *blk;
     int32_t b, ahead = (int32_t)(((uint32_t)row[AFD_ATRIAL_BINS] - a->low) & BLOCK_MASK);
     int64_t energy = 0;
@@ -72,17 +70,17 @@ static void atrial_add(afd_stream_t *s, const int16_t *row)
     blk->count++;
 }
 
-/* The detector's report (ctx: the stream) */
+/* The detector's report (ctx: the atrial state) */
 static void atrial_beat(void *ctx, int32_t event, int32_t slot)
 {
-    afd_stream_t *s = (afd_stream_t *)ctx;
+    afd_atrial_state_t *a = (afd_atrial_state_t *)ctx;
     int32_t b;
     if (event == AFD_BEAT_LEADER) {
-        atrial_leader(s);
+        atrial_leader(a);
     } else if (event == AFD_BEAT_CANDIDATE) {
-        for (b = 0; b <= AFD_ATRIAL_BINS; b++) s->atrial.stretch[slot][b] = s->atrial.pending[b];
+        for (b = 0; b <= AFD_ATRIAL_BINS; b++) a->stretch[slot][b] = a->pending[b];
     } else {
-        atrial_add(s, s->atrial.stretch[slot]);
+        atrial_add(a, a->stretch[slot]);
     }
 }
 
@@ -92,7 +90,7 @@ static void atrial_push(afd_stream_t *s, int16_t q)
     a->q[a->q_pos] = q;
     if (++a->q_pos == AFD_ATRIAL_RING) a->q_pos = 0;
     if (a->q_fill < AFD_ATRIAL_RING) a->q_fill++;
-    afd_beats_push(&a->det, q, atrial_beat, s);
+    afd_beats_push(&a->det, q, atrial_beat, a);
     if (++a->phase < AFD_STEP_SAMPLES) return;
     a->phase = 0;
     if (++a->step < s->hop) return;
