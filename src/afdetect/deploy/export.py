@@ -383,7 +383,7 @@ waves) the window is *organised* and not AF: `cls` is then the best of the other
 exactly as `afdetect scan` computes them. It runs when the window is a whole number of
 hops, up to `AFD_ATRIAL_BLOCKS - 1 - AFD_ATRIAL_AHEAD_STEPS / hop` hops (3 for the default
 18 / 6); otherwise `atrial` is NULL. It squares its bins, once per beat and per window;
-`-DAFD_ATRIAL=0` compiles it out (about 1.1 KB of RAM and 1.5 KB of code less).
+`-DAFD_ATRIAL=0` compiles it out (about 1.1 KB of RAM and 1.4 KB of code less).
 
 Two channels are two `afd_stream_t`, each with its own callback or `user` pointer.
 Turning decisions into episodes (mean P(AF) per step over overlapping windows, minimum
