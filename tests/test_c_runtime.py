@@ -17,7 +17,10 @@ TESTS = Path(__file__).parent / "c"
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 LAYOUTS = {"fast": (), "fast-multiply": ("-DAFD_MULTIPLY=1",),
-           "packed": ("-DAFD_TEST_PACKED",)}
+           "packed": ("-DAFD_TEST_PACKED",),
+           # the continuous mode with the atrial check built in (this net is too quick for
+           # it to run: afd_stream_init turns it off, and the windows say so)
+           "fast-atrial": ("-DAFD_TEST_ATRIAL",)}
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                                 reason="no C compiler on PATH")
@@ -67,14 +70,15 @@ def test_runtime_compiles_for_rr_models_with_strict_warnings() -> None:
     # afd_rr.c's behaviour is checked against Python in test_rr.py; here its warnings
     result = subprocess.run([shutil.which("cc") or "gcc", *STRICT, "-DAFD_TEST_RR",
                              f"-I{TESTS}", f"-I{RUNTIME}", "-fsyntax-only",
-                             str(RUNTIME / "afd_rr.c"), str(RUNTIME / "afd_strip.c")],
+                             str(RUNTIME / "afd_rr.c"), str(RUNTIME / "afd_strip.c"),
+                             str(RUNTIME / "afd_beats.c")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.skipif(shutil.which("cppcheck") is None, reason="needs cppcheck")
 @pytest.mark.parametrize("define", ["", "-DAFD_MULTIPLY=1", "-DAFD_TEST_PACKED",
-                                    "-DAFD_TEST_RR"])
+                                    "-DAFD_TEST_RR", "-DAFD_TEST_ATRIAL"])
 def test_runtime_is_cppcheck_clean(define: str) -> None:
     cmd = ["cppcheck", "--error-exitcode=1", "--enable=warning,style,performance,portability",
            "--std=c99", "--quiet", *([define] if define else []), f"-I{TESTS}", f"-I{RUNTIME}",

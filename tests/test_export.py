@@ -26,11 +26,13 @@ from afdetect.deploy.export import (
     export,
     library_sources,
     run_demo,
+    run_stream_demo,
 )
-from afdetect.io.records import Recording, read_record
-from afdetect.monitor.scan import ScanConfig
+from afdetect.io.records import Recording, open_stream, read_record
+from afdetect.models import resolve_model
+from afdetect.monitor.scan import IntegerStepModel, ScanConfig, scan_stream
 from afdetect.runtime.engine import IntegerEngine
-from afdetect.runtime.format import save_compressed
+from afdetect.runtime.format import load_compressed, save_compressed
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on PATH")
@@ -158,9 +160,10 @@ STREAM_INIT_TEST = r"""
 #include "afdetect.h"
 static long windows;
 static afd_stream_t monitor;
-static void on_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
+static void on_window(int cls, const int32_t logits[AFD_N_CLASSES],
+                      const afd_atrial_t *atrial, void *user)
 {
-    (void)cls; (void)logits; (void)user;
+    (void)cls; (void)logits; (void)atrial; (void)user;
     windows++;
 }
 int main(void)  /* prints "rate status windows" for 6 s of input at each rate */
@@ -392,3 +395,50 @@ def test_rr_model_refuses_the_continuous_mode(tmp_path: Path) -> None:
     assert not result.records
     assert result.failures and "continuous mode does not take models with RR" in \
         result.failures[0]
+
+
+MITDB_100 = Path(__file__).parent / "data" / "mitdb" / "100"  # 30 min of sinus rhythm
+AFTDB_A01 = Path(__file__).parent / "data" / "aftdb" / "a01"  # 1 min of AF at 128 Hz
+
+
+def test_continuous_mode_atrial_check_is_bit_exact_with_scan(tmp_path: Path) -> None:
+    """The shipped model's continuous mode: every window's atrial terms and verdict equal
+    afdetect scan's, also under AddressSanitizer and UBSan; windows the check cannot
+    cover, and a build without it, say so and keep their logits."""
+    model, metadata = load_compressed(resolve_model("compressed")[1])
+    export(model, metadata, tmp_path / "c")
+    config = (tmp_path / "c" / "src" / "afd_config.h").read_text()
+    assert "#define AFD_ATRIAL 1" in config and "#define AFD_ATRIAL_LIMIT 144" in config
+    binary = build(tmp_path / "c")
+    row = check(model, metadata, binary, [MITDB_100]).records[0]
+    assert row["mode"] == "stream" and row["windows"] == 173, row
+    assert row["identical"] and row["atrial_identical"]
+    assert row["organised_windows"] == 173  # a P wave before every QRS: never AF
+    scanner = IntegerStepModel("shipped", model, int(metadata["fs"]))
+    scan = scan_stream(scanner, open_stream(AFTDB_A01))
+    on_grid = scan.window_starts % 6 == 0
+    logits, atrial = run_stream_demo(binary, open_stream(AFTDB_A01), 18, 6)
+    assert atrial is not None and len(atrial) == on_grid.sum() == 3
+    assert np.array_equal(logits, scan.integer_logits[on_grid])
+    assert np.array_equal(atrial[:, :2], scan.atrial_terms[on_grid])
+    assert not atrial[:, 3].any() and (atrial[:, 2] >= 4).all()  # AF: no organised window
+    assert (atrial[:, 0] < atrial[:, 1]).all()
+    # hops that do not tile the window: no check, the same logits
+    step_s = scanner.downsampling / scanner.fs
+    scan_4 = scan_stream(scanner, open_stream(AFTDB_A01),
+                         ScanConfig(window_s=18 * step_s, hop_s=4 * step_s))
+    logits_4, none = run_stream_demo(binary, open_stream(AFTDB_A01), 18, 4)
+    assert none is None and len(logits_4) == 4
+    assert np.array_equal(logits_4, scan_4.integer_logits[scan_4.window_starts % 4 == 0])
+    # compiled out
+    off = tmp_path / "afd_demo_off"
+    _compile(c_compiler() or "cc", ("-DAFD_ATRIAL=0", f"-I{tmp_path / 'c' / 'src'}"), off,
+             tmp_path / "c" / "examples" / "demo" / "demo.c", *library_sources(tmp_path / "c"))
+    logits_off, none = run_stream_demo(off, open_stream(AFTDB_A01), 18, 6)
+    assert none is None and np.array_equal(logits_off, logits)
+    gcc = _sanitizer_gcc(tmp_path)
+    sanitized = tmp_path / "afd_demo_asan"
+    _compile(gcc, (*SANITIZE, f"-I{tmp_path / 'c' / 'src'}"), sanitized,
+             tmp_path / "c" / "examples" / "demo" / "demo.c", *library_sources(tmp_path / "c"))
+    row = check(model, metadata, sanitized, [MITDB_100]).records[0]
+    assert row["identical"] and row["atrial_identical"]

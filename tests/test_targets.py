@@ -29,6 +29,10 @@ def test_target_check_is_bit_exact_under_qemu(target: str, tmp_path: Path) -> No
     assert out["identical"] and out["target"] == target
     assert [r["mode"] for r in out["records"]] == ["strip", "strip", "stream"]
     assert out["records"][2]["windows"] > 150
+    # the atrial check on the core: every window's terms as afdetect scan's (sinus rhythm:
+    # each window organised)
+    assert out["records"][2]["atrial_identical"]
+    assert out["records"][2]["organised_windows"] == out["records"][2]["windows"]
     assert out["instructions_per_tick"] == 40.0  # 1 ns per instruction, 25 MHz SysTick
     # the tables dominate flash; the library's static RAM is the engine's state
     assert 20_000 < out["flash_bytes"] < 40_000 and 12_000 < out["ram_bytes"] < 20_000
@@ -78,13 +82,16 @@ def test_a_firmware_that_fails_under_qemu_gives_a_clear_error(tmp_path: Path) ->
 
 
 @needs_toolchain
-def test_packed_layout_fits_12_kb_flash_and_16_kb_ram_on_cortex_m4(tmp_path: Path) -> None:
-    result = run("export", "--layout", "packed", "--target", "cortex-m4", "--out", tmp_path,
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_packed_layout_fits_12_kb_flash_and_16_kb_ram(target: str, tmp_path: Path) -> None:
+    # the continuous mode's atrial check included (its instance is the larger one)
+    result = run("export", "--layout", "packed", "--target", target, "--out", tmp_path,
                  "--check", SAMPLES / "A00004.hea", "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["identical"]
     assert out["flash_bytes"] <= 12 * 1024 and out["ram_bytes"] <= 16 * 1024
+    assert "#define AFD_ATRIAL 1" in (tmp_path / "src" / "afd_config.h").read_text()
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")

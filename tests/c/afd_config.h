@@ -33,10 +33,6 @@
 #ifdef AFD_TEST_RR  /* compiles afd_rr.c (checked against Python in tests/test_rr.py) */
 #define AFD_RR 1
 #define AFD_RR_FS 100
-#define AFD_RR_INTEGRATE 15
-#define AFD_RR_SEGMENT 200
-#define AFD_RR_HISTORY 8
-#define AFD_RR_REFRACTORY 20
 #define AFD_RR_MEDIAN_OF 9
 #define AFD_RR_N_FEATURES 6
 #define AFD_RR_FEATURE_MAX 255
@@ -45,5 +41,29 @@
 #else
 #define AFD_RR 0
 #endif
+/* the R-peak detector; this net answers 5 samples after a step, too soon for the atrial
+   check (compiled here all the same: AFD_TEST_ATRIAL turns it on) */
+#define AFD_BEAT_INTEGRATE 15
+#define AFD_BEAT_SEGMENT 200
+#define AFD_BEAT_HISTORY 8
+#define AFD_BEAT_REFRACTORY 20
+#define AFD_STRIP_THRESHOLD_EIGHTHS 4
+#define AFD_SCAN_THRESHOLD_EIGHTHS 3
+#define AFD_STEP_LAG 5
+#ifdef AFD_TEST_ATRIAL
+#define AFD_ATRIAL 1
+#else
+#define AFD_ATRIAL 0
+#endif
+#define AFD_ATRIAL_START 30
+#define AFD_ATRIAL_END 8
+#define AFD_ATRIAL_BIN 2
+#define AFD_ATRIAL_BINS 11
+#define AFD_ATRIAL_SHIFT 4
+#define AFD_ATRIAL_MIN_BEATS 4
+#define AFD_ATRIAL_LIMIT 144
+#define AFD_AF_CLASS 1
+#define AFD_ATRIAL_BLOCKS 4
+#define AFD_ATRIAL_AHEAD_STEPS 0
 
 #endif

@@ -1,7 +1,8 @@
 /* Unit tests of the afdetect C runtime, on the hand-made model of test_tables.c: the
    integer helpers at their edges, the streaming network against a plain layer-by-layer
    reference, instances side by side, the batch mode, the continuous mode's argument
-   checks and the strip preprocessing. Prints one line per failed check and a summary;
+   checks, the R-peak detector against a whole-signal reference and the strip
+   preprocessing. Prints one line per failed check and a summary;
    exits 1 on any failure. */
 #include <stdio.h>
 #include <string.h>
@@ -163,12 +164,13 @@ static void test_batch_equals_strip(void)
 
 /* the window decisions an instance reported */
 typedef struct {
-    int32_t n;
+    int32_t n, checked;
     int32_t logits[400][AFD_N_CLASSES];
     int cls[400];
 } windows_t;
 
-static void on_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
+static void on_window(int cls, const int32_t logits[AFD_N_CLASSES], const afd_atrial_t *atrial,
+                      void *user)
 {
     windows_t *w = (windows_t *)user;
     if (w->n < 400) {
@@ -176,6 +178,7 @@ static void on_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
         w->cls[w->n] = cls;
     }
     w->n++;
+    if (atrial) w->checked++;
 }
 
 static int32_t raw_count(int32_t i, int32_t channel)
@@ -202,6 +205,8 @@ static void test_streams_side_by_side(void)
         emitted += afd_stream_push(&s[1], raw_count(i, 1));
     }
     CHECK(apart[0].n > 10 && apart[1].n > 10 && apart[0].n <= 400 && apart[1].n <= 400);
+    /* this net answers before a window's beats are final: no atrial check, even built in */
+    CHECK(apart[0].checked == 0 && apart[1].checked == 0);
     CHECK(emitted == together[0].n + together[1].n);
     for (c = 0; c < 2; c++) {
         CHECK(together[c].n == apart[c].n);
@@ -245,6 +250,89 @@ static void test_stream_hop(void)
         CHECK(memcmp(three.logits[t], one.logits[3 * t], sizeof one.logits[0]) == 0);
 }
 
+#if AFD_ATRIAL
+/* ---- the R-peak detector against a whole-signal reference (afdetect.model.rr) ---- */
+
+static int32_t ref_q(const int16_t *q, int32_t n, int32_t i)
+{
+    return i >= 0 && i < n ? q[i] : 0;
+}
+
+/* the beats (energy indices) of q[0..n-1], n >= 2, before position `before` */
+static int32_t ref_beats(const int16_t *q, int32_t n, int32_t before, int32_t *beats)
+{
+    static int32_t d[N_MAX], e[N_MAX], maxima[N_MAX / AFD_BEAT_SEGMENT + 1];
+    int32_t m, k, s, found = 0;
+    for (m = 0; m < n; m++) {
+        d[m] = ref_q(q, n, m + 2) + ref_q(q, n, m + 1) - ref_q(q, n, m - 1) - ref_q(q, n, m - 2);
+        if (d[m] < 0) d[m] = -d[m];
+        for (e[m] = 0, k = m - AFD_BEAT_INTEGRATE + 1; k <= m; k++) e[m] += k >= 0 ? d[k] : 0;
+    }
+    for (s = 0; s * AFD_BEAT_SEGMENT < n; s++)
+        for (maxima[s] = -1, m = s * AFD_BEAT_SEGMENT; m < n && m < (s + 1) * AFD_BEAT_SEGMENT; m++)
+            if (e[m] > maxima[s]) maxima[s] = e[m];
+    for (m = 0; m < before; m++) {
+        int32_t first, win = 1, threshold;
+        s = m / AFD_BEAT_SEGMENT;
+        first = s - AFD_BEAT_HISTORY + 1 > 0 ? s - AFD_BEAT_HISTORY + 1 : 0;
+        threshold = afd_lower_median(maxima + first, s - first + 1) *
+                    AFD_SCAN_THRESHOLD_EIGHTHS >> 3;
+        for (k = m - AFD_BEAT_REFRACTORY; k <= m + AFD_BEAT_REFRACTORY; k++)
+            if (k >= 0 && k < n && ((k < m && e[k] >= e[m]) || (k > m && e[k] > e[m]))) win = 0;
+        if (win && e[m] > threshold) beats[found++] = m;
+    }
+    return found;
+}
+
+typedef struct {
+    const afd_beats_t *det;
+    int32_t n, pos[N_MAX], leaders, candidates;
+} found_t;
+
+static void on_beat(void *ctx, int32_t event, int32_t slot)
+{
+    found_t *f = (found_t *)ctx;
+    if (event == AFD_BEAT_LEADER) f->leaders++;
+    else if (event == AFD_BEAT_CANDIDATE) f->candidates++;
+    else f->pos[f->n++] = (int32_t)f->det->done * AFD_BEAT_SEGMENT + f->det->cand_off[slot];
+}
+
+/* The streaming detector's beats, as they become final (every segment decided so far),
+   are the whole-signal reference's (the strips' end is checked against Python in
+   tests/test_rr.py) */
+static void test_beats_equal_reference(void)
+{
+    static int16_t x[N_MAX];
+    static int32_t expected[N_MAX];
+    static found_t found;
+    static const int32_t lengths[] = {2, 7, AFD_BEAT_SEGMENT + AFD_BEAT_REFRACTORY,
+                                      AFD_BEAT_SEGMENT + AFD_BEAT_REFRACTORY + 1,
+                                      2 * AFD_BEAT_SEGMENT + 19, 1500, N_MAX};
+    afd_beats_t det;
+    unsigned i;
+    int32_t kind, j, n_expected;
+    for (kind = 0; kind < 3; kind++)
+        for (i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+            int32_t n = lengths[i];
+            for (j = 0; j < n; j++)  /* beats and noise, noise alone, flat (ties) */
+                x[j] = (int16_t)(kind == 0 ? (j % 53 < 3 ? 1800 : 0) + test_random(-90, 90)
+                                           : kind == 1 ? test_random(-2048, 2047) : 0);
+            memset(&found, 0, sizeof found);
+            found.det = &det;
+            afd_beats_reset(&det);
+            for (j = 0; j < n; j++) afd_beats_push(&det, x[j], on_beat, &found);
+            /* segments are decided r energies (r + 2 samples) after their end */
+            CHECK((int32_t)det.done == (n - 2 - AFD_BEAT_REFRACTORY > 0 ?
+                                        (n - 2 - AFD_BEAT_REFRACTORY) / AFD_BEAT_SEGMENT : 0));
+            n_expected = ref_beats(x, n, (int32_t)det.done * AFD_BEAT_SEGMENT, expected);
+            CHECK(found.n == n_expected);
+            CHECK(memcmp(found.pos, expected, sizeof expected[0] * (size_t)n_expected) == 0);
+            CHECK(found.candidates >= found.n && found.leaders >= found.candidates);
+            if (kind == 0 && n == N_MAX) CHECK(found.n > 30);  /* the spikes */
+        }
+}
+#endif
+
 static void test_quantise_input(void)
 {
     static int16_t adc[AFD_MIN_SAMPLES], q[AFD_MIN_SAMPLES];
@@ -278,6 +366,9 @@ int main(void)
     test_streams_side_by_side();
     test_stream_init_checks_its_arguments();
     test_stream_hop();
+#if AFD_ATRIAL
+    test_beats_equal_reference();
+#endif
     test_quantise_input();
     printf("%s layout: %d checks, %d failed; sizeof afd_strip_t %u, afd_stream_t %u\n",
            AFD_LAYOUT, checks, failures, (unsigned)sizeof(afd_strip_t),

@@ -22,13 +22,17 @@ from afdetect.atomic import write_text_atomic
 from afdetect.compress.integer import IntegerLayer, IntegerModel, conv_accumulator_bound
 from afdetect.compress.sparse_index import KERNEL, bits_for, whole_kernels
 from afdetect.errors import AfdetectError
-from afdetect.model.rr import FEATURE_MAX, MEDIAN_OF, N_FEATURES, SCALE_BITS
+from afdetect.model.rr import FEATURE_MAX, MEDIAN_OF, N_FEATURES, SCALE_BITS, RRConfig
+from afdetect.monitor.atrial import SHIFT, THRESHOLD_BITS, AtrialConfig
+from afdetect.monitor.beats import SCAN_DETECTOR, STRIP_DETECTOR
+from afdetect.monitor.episodes import AF, EpisodeRule
 from afdetect.monitor.frontend import FrontEndConfig
 from afdetect.runtime.format import pack_layer
 
 INT32_MAX = 2**31 - 1
 LAYOUTS = ("fast", "packed")
 MAX_WINDOW_STEPS = 64  # longest monitoring window of the continuous mode (109 s at 300 Hz)
+ATRIAL_BLOCKS = 4  # hop-blocks the atrial check holds: windows of 3 hops (18 / 6 steps)
 
 
 @dataclass(frozen=True)
@@ -201,15 +205,18 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     max_c = max(layer.mask.shape[0] for layer in model.convs)
     net = ring_bytes + column_bytes + 4 * 4 * n_convs
     strip = net + 4 * c_last + 8
-    if model.rr is not None:  # the detector's state, afd_rr_t
-        rr = model.rr
-        # q[5] int16; rings of integrate, 2r + 1, history, candidates x 2 and MEDIAN_OF
-        # int32; 26 int32 scalars and one int64
-        strip += 2 * 5 + 2 + 4 * (rr.integrate + 2 * rr.refractory + 1 + rr.history
-                                  + 2 * (rr.segment // (rr.refractory + 1) + 2) + MEDIAN_OF
-                                  + 26 + 2)
+    beats = model.rr or SCAN_DETECTOR.rr
+    if model.rr is not None:  # afd_rr_t: the detector; 11 int32 scalars, one int64, a ring
+        strip += _detector_bytes(model.rr) + 4 * (11 + 2 + MEDIAN_OF)
+    atrial = AtrialConfig(fs=fs)
+    lag = step_lag(model)
+    # the check needs a window's beats final when its last step comes out: a network that
+    # answers sooner (the small test nets) goes without it
+    has_atrial = (model.rr is None and EpisodeRule().max_atrial_coherence is not None
+                  and lag >= beats.integrate // 2 + beats.segment + beats.refractory + 1)
     stream = (net + 2 * frontend.block + 2 * frontend.block + 16 * frontend.span
-              + 4 * n_classes * max_window_steps + 4 * 24 + 8)
+              + 4 * n_classes * max_window_steps + 4 * 24 + 8
+              + (_atrial_bytes(beats, atrial) if has_atrial else 0))
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
                         column_bytes, max(strip, stream) - ring_bytes - column_bytes)
     config = _CONFIG.format(
@@ -222,10 +229,19 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         step_samples=model.convs[0].stride * 2 ** n_convs, max_window=max_window_steps,
         block=frontend.block, block_log2=frontend.block.bit_length() - 1,
         span=frontend.span, has_rr=int(model.rr is not None),
+        beats=_CONFIG_BEATS.format(
+            integrate=beats.integrate, segment=beats.segment, history=beats.history,
+            refractory=beats.refractory, strip=STRIP_DETECTOR.threshold_eighths,
+            scan=SCAN_DETECTOR.threshold_eighths, lag=lag),
+        atrial=_CONFIG_ATRIAL.format(
+            on=int(has_atrial), start=atrial.start, end=atrial.end, bin=atrial.bin_samples,
+            bins=atrial.n_bins, shift=SHIFT, min_beats=atrial.min_beats,
+            limit=round((EpisodeRule().max_atrial_coherence or 0) * 2 ** THRESHOLD_BITS),
+            af=AF, blocks=ATRIAL_BLOCKS,
+            ahead=(lag - 1) // (model.convs[0].stride * 2 ** n_convs)),
         rr="" if model.rr is None else _CONFIG_RR.format(
-            rr_fs=model.rr.fs, rr_integrate=model.rr.integrate, rr_segment=model.rr.segment,
-            rr_history=model.rr.history, rr_refractory=model.rr.refractory,
-            rr_median_of=MEDIAN_OF, rr_n_features=N_FEATURES, rr_feature_max=FEATURE_MAX,
+            rr_fs=model.rr.fs, rr_median_of=MEDIAN_OF, rr_n_features=N_FEATURES,
+            rr_feature_max=FEATURE_MAX,
             rr_shift_sums=model.classifier.in_frac - model.convs[-1].out_frac,
             rr_shift_features=model.classifier.in_frac - SCALE_BITS))
     names = ", ".join(f'"{c}"' for c in metadata["classes"])
@@ -263,7 +279,7 @@ def firmware_files() -> dict[str, str]:
 
 # The runtime every export holds; the layout's kernels, afd_rr.c and afd_batch.c join them.
 COMMON_SOURCES = ("afdetect.h", "afd_internal.h", "afd_net.c", "afd_strip.c",
-                  "afd_stream.c", "afd_quantise.c")
+                  "afd_stream.c", "afd_quantise.c", "afd_beats.c")
 DEMO_FILES = ("afd_print.h", "demo/demo.c")
 FIRMWARE_FILES = ("cortex-m/startup.c", "cortex-m/target.ld", "cortex-m/target_main.c")
 
@@ -326,16 +342,12 @@ _CONFIG = """\
 /* 1 when the classifier also reads RR-interval features from an integer R-peak detector
    on the same input (afdetect.model.rr); the continuous mode then refuses to start. */
 #define AFD_RR {has_rr}
-{rr}
+{rr}{beats}{atrial}
 #endif
 """
 
 _CONFIG_RR = """\
 #define AFD_RR_FS {rr_fs}
-#define AFD_RR_INTEGRATE {rr_integrate}
-#define AFD_RR_SEGMENT {rr_segment}
-#define AFD_RR_HISTORY {rr_history}
-#define AFD_RR_REFRACTORY {rr_refractory}
 #define AFD_RR_MEDIAN_OF {rr_median_of}
 #define AFD_RR_N_FEATURES {rr_n_features}
 #define AFD_RR_FEATURE_MAX {rr_feature_max}
@@ -343,3 +355,68 @@ _CONFIG_RR = """\
 #define AFD_RR_SHIFT_SUMS {rr_shift_sums}
 #define AFD_RR_SHIFT_FEATURES {rr_shift_features}
 """
+
+_CONFIG_BEATS = """\
+/* The R-peak detector (afdetect.model.rr's with RR features, else afdetect scan's), in
+   samples: energy window, threshold segment and history, refractory period; the
+   threshold in eighths of the median for strips and for the continuous mode. A window's
+   last step comes out of the network AFD_STEP_LAG samples after the window's end. */
+#define AFD_BEAT_INTEGRATE {integrate}
+#define AFD_BEAT_SEGMENT {segment}
+#define AFD_BEAT_HISTORY {history}
+#define AFD_BEAT_REFRACTORY {refractory}
+#define AFD_STRIP_THRESHOLD_EIGHTHS {strip}
+#define AFD_SCAN_THRESHOLD_EIGHTHS {scan}
+#define AFD_STEP_LAG {lag}
+"""
+
+_CONFIG_ATRIAL = """\
+/* The continuous mode's atrial check (afdetect.monitor.atrial; see afdetect.h): on
+   unless compiled with -DAFD_ATRIAL=0. The stretch from AFD_ATRIAL_START to
+   AFD_ATRIAL_END samples before each R peak, in AFD_ATRIAL_BINS bins of AFD_ATRIAL_BIN;
+   windows of fewer than AFD_ATRIAL_MIN_BEATS beats are not checked; organised when the
+   coherence exceeds AFD_ATRIAL_LIMIT / 256; the class it rules out; the hop-blocks held,
+   and the steps by which final beats run ahead of the last window reported. */
+#ifndef AFD_ATRIAL
+#define AFD_ATRIAL {on}
+#endif
+#define AFD_ATRIAL_START {start}
+#define AFD_ATRIAL_END {end}
+#define AFD_ATRIAL_BIN {bin}
+#define AFD_ATRIAL_BINS {bins}
+#define AFD_ATRIAL_SHIFT {shift}
+#define AFD_ATRIAL_MIN_BEATS {min_beats}
+#define AFD_ATRIAL_LIMIT {limit}
+#define AFD_AF_CLASS {af}
+#define AFD_ATRIAL_BLOCKS {blocks}
+#define AFD_ATRIAL_AHEAD_STEPS {ahead}
+"""
+
+
+def step_lag(model: IntegerModel) -> int:
+    """Input samples from the end of a model step to the last sample its output needs:
+    the streaming network emits step t once sample ``(t + 1) * step + lag - 1`` is in
+    (each layer's pooled output u needs conv outputs up to ``2u + 1``)."""
+    need = 0  # the last layer's pooled output 0
+    for conv in reversed(model.convs):
+        need = (2 * need + 1) * conv.stride - conv.padding + conv.mask.shape[2] - 1
+    return need + 1 - model.convs[0].stride * 2 ** len(model.convs)
+
+
+def _detector_bytes(rr: RRConfig) -> int:
+    """afd_beats_t: q[5], the |slope| ring and candidate offsets (int16); 13 int32
+    scalars, the maxima, two thresholds and the candidates' energies."""
+    candidates = (rr.segment + rr.refractory) // (rr.refractory + 1)
+    int16 = 5 + rr.refractory + rr.integrate + candidates
+    return 2 * int16 + 2 * (int16 % 2) + 4 * (13 + rr.history + 2 + candidates)
+
+
+def _atrial_bytes(rr: RRConfig, atrial: AtrialConfig) -> int:
+    """afd_atrial_state_t: the detector, the input ring, the stretches (pending and per
+    candidate), the hop-blocks' sums and 9 int32 scalars; rounded up to 8 bytes."""
+    candidates = (rr.segment + rr.refractory) // (rr.refractory + 1)
+    int16 = (atrial.start + rr.integrate // 2 + 3) + (1 + candidates) * (atrial.n_bins + 1)
+    block = 4 * atrial.n_bins + 4 + 8
+    block += -block % 8
+    total = _detector_bytes(rr) + 2 * int16 + 2 * (int16 % 2) + ATRIAL_BLOCKS * block + 36
+    return total + -total % 8

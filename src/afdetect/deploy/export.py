@@ -19,6 +19,7 @@ from afdetect.deploy.codegen import MAX_WINDOW_STEPS, ExportSizes, generate, wri
 from afdetect.deploy.packaging import package_files
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream, read_record
+from afdetect.monitor.atrial import organised
 from afdetect.monitor.scan import IntegerStepModel, ScanConfig, scan_stream, window_geometry
 from afdetect.runtime.engine import IntegerEngine
 
@@ -113,10 +114,26 @@ def run_demo(binary: Path, samples: np.ndarray, adc_gain: int | None = None
     return label, np.array([int(v) for v in logits], dtype=np.int64)
 
 
+def window_rows(lines: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The continuous mode's window lines ("class logits... atrial TEMPL SPREAD BEATS
+    ORGANISED", or "atrial -" without the check) -> int64 (n_windows, n_classes) logits and
+    int64 (n_windows, 4) atrial terms (-1 where none), or None when no window had them."""
+    logits, atrial = [], []
+    for line in lines:
+        tokens = line.split()
+        cut = tokens.index("atrial") if "atrial" in tokens else len(tokens)
+        logits.append([int(v) for v in tokens[1:cut]])
+        terms = tokens[cut + 1:]
+        atrial.append([int(v) for v in terms] if terms and terms != ["-"] else [-1] * 4)
+    terms_array = np.array(atrial, dtype=np.int64).reshape(len(atrial), 4)
+    return (np.array(logits, dtype=np.int64).reshape(len(logits), -1),
+            terms_array if (terms_array[:, 3] >= 0).any() else None)
+
+
 def run_stream_demo(binary: Path, stream: SignalStream, window_steps: int, hop_steps: int
-                    ) -> np.ndarray:
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
     """Feed a recording's raw counts to the demo's continuous mode, chunk by chunk; return
-    its window logits, int64 (n_windows, n_classes)."""
+    its window logits and atrial terms (see :func:`window_rows`)."""
     if abs(stream.fs - round(stream.fs)) > 1e-9:
         raise InputError(stream.source, f"the C engine takes integer rates, not {stream.fs:g}")
     timeout = 60 + stream.duration_s / 50  # far slower than any real run: never a hang
@@ -141,8 +158,7 @@ def run_stream_demo(binary: Path, stream: SignalStream, window_steps: int, hop_s
         if proc.returncode != 0:
             raise AfdetectError(f"{binary}: {err.strip() or 'failed'}")
         out.seek(0)
-        rows = [[int(v) for v in line.split()[1:]] for line in out if line.strip()]
-    return np.array(rows, dtype=np.int64).reshape(len(rows), -1)
+        return window_rows([line for line in out if line.strip()])
 
 
 class Runner(Protocol):
@@ -153,9 +169,10 @@ class Runner(Protocol):
         ...
 
     def stream(self, stream: SignalStream, window_steps: int, hop_steps: int
-               ) -> tuple[np.ndarray, int | None]:
-        """Raw counts -> (window logits, int64 (n_windows, n_classes); instructions in the
-        engine or None)."""
+               ) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+        """Raw counts -> (window logits, int64 (n_windows, n_classes); the atrial check's
+        terms, int64 (n_windows, 4), or None (see :func:`window_rows`); instructions in
+        the engine or None)."""
         ...
 
 
@@ -170,8 +187,8 @@ class HostRunner:
         return label, logits, None
 
     def stream(self, stream: SignalStream, window_steps: int, hop_steps: int
-               ) -> tuple[np.ndarray, int | None]:
-        return run_stream_demo(self.binary, stream, window_steps, hop_steps), None
+               ) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+        return (*run_stream_demo(self.binary, stream, window_steps, hop_steps), None)
 
 
 def check(model: IntegerModel, metadata: dict[str, Any], runner: Path | Runner,
@@ -226,8 +243,9 @@ def _check_stream(scanner: IntegerStepModel, runner: Runner, stream: SignalStrea
     assert scan.integer_logits is not None
     # A stream has no end: the device emits the windows on the hop grid, not the extra
     # window a host scan adds at the end of a finite recording.
-    expected = scan.integer_logits[scan.window_starts % hop_steps == 0]
-    c_logits, instructions = runner.stream(stream, window_steps, hop_steps)
+    on_grid = scan.window_starts % hop_steps == 0
+    expected = scan.integer_logits[on_grid]
+    c_logits, c_atrial, instructions = runner.stream(stream, window_steps, hop_steps)
     identical = expected.shape == c_logits.shape and bool(np.array_equal(expected, c_logits))
     n_same = int(np.all(expected[:len(c_logits)] == c_logits[:len(expected)], axis=1).sum())
     row = {"record": stream.name, "mode": "stream", "fs": stream.fs,
@@ -235,6 +253,16 @@ def _check_stream(scanner: IntegerStepModel, runner: Runner, stream: SignalStrea
            "c_windows": len(c_logits), "windows_identical": n_same,
            "label": CLASSES[int(expected[-1].argmax())] if len(expected) else "",
            "identical": identical}
+    if c_atrial is not None:  # the atrial check: its terms and verdicts, window by window
+        terms = scan.atrial_terms[on_grid]
+        limit = config.rule.max_atrial_coherence
+        verdicts = (organised(terms, limit) if limit is not None
+                    else np.zeros(len(terms), dtype=bool))
+        same = (len(terms) == len(c_atrial)
+                and bool(np.array_equal(terms, c_atrial[:, :2]))
+                and bool(np.array_equal(verdicts, c_atrial[:, 3] == 1)))
+        row.update(atrial_identical=same, organised_windows=int(verdicts.sum()))
+        row["identical"] = identical and same
     if instructions is not None:
         row["instructions"] = instructions
     return row
@@ -256,9 +284,9 @@ library calls; it needs only `<stdint.h>` and `<stddef.h>`.
 - `src/`: the library. `afdetect.h` is the API (every call, its units, ranges and return
   codes). The runtime (`afd_net.c` the streaming network, `afd_kernels_*.c` the layer
   kernels of this weight layout, `afd_strip.c`, `afd_stream.c` the continuous mode,
-  `afd_quantise.c`, and `afd_rr.c` / `afd_batch.c` where present) is the same for every
-  model; `afd_config.h` (dimensions) and `afd_model_tables.c` (weights, `const`) are this
-  model's, generated.
+  `afd_quantise.c`, `afd_beats.c` the R-peak detector, and `afd_rr.c` / `afd_batch.c`
+  where present) is the same for every model; `afd_config.h` (dimensions) and
+  `afd_model_tables.c` (weights, `const`) are this model's, generated.
 - `examples/demo/demo.c`: a host program reading a file of samples; `examples/cortex-m/`
   (with `--target`): a bare-metal startup file, linker script and driver.
 - Build systems: `Makefile`, `CMakeLists.txt` (+ `cmake/arm-none-eabi.cmake`), a Zephyr
@@ -320,10 +348,12 @@ to {fs} Hz, removes the baseline, scales and quantises inside, in integers, exac
 
 static afd_stream_t monitor;
 
-static void on_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
+static void on_window(int cls, const int32_t logits[AFD_N_CLASSES],
+                      const afd_atrial_t *atrial, void *user)
 {{
-    /* cls: 0 N, 1 A (atrial fibrillation), 2 O, 3 ~ ; logits: the integer logits */
-    (void)logits; (void)user;
+    /* cls: 0 N, 1 A (atrial fibrillation), 2 O, 3 ~, after the atrial check; logits:
+       the network's integer logits; atrial: the check's terms (NULL when it is off) */
+    (void)logits; (void)atrial; (void)user;
     if (cls == 1) {{ /* flag AF for this window */ }}
 }}
 
@@ -342,10 +372,22 @@ A step is `AFD_STEP_SAMPLES` samples at {fs} Hz; windows may span up to
 however long the engine runs (counters wrap or saturate). The front end works in blocks of
 `AFD_BLOCK` samples, so decisions come in bursts at block ends (latency about 2.6 s on top
 of the window). Its interpolation and variance estimate use integer multiplies and one
-division per output sample; the network itself uses none. Two channels are two
-`afd_stream_t`, each with its own callback or `user` pointer. Turning decisions into
-episodes (mean P(AF) per step over overlapping windows, minimum episode and gap lengths)
-is left to the host, as in `afdetect.monitor.episodes`.
+division per output sample; the network itself uses none.
+
+Each window also gets the **atrial check** of `afdetect scan`: an R-peak detector on the
+same input takes the 220 ms of signal ending 80 ms before each R peak; when the same wave
+stands before every QRS of the window (P waves, however irregular the rate, or flutter
+waves) the window is *organised* and not AF: `cls` is then the best of the other classes,
+`logits` stay the network's, and `atrial` holds the two integer terms (`templ`,
+`spread`: their ratio is the coherence, 0 to 1), the beats and the `organised` flag,
+exactly as `afdetect scan` computes them. It runs when the window is a whole number of
+hops, up to `AFD_ATRIAL_BLOCKS - 1 - AFD_ATRIAL_AHEAD_STEPS / hop` hops (3 for the default
+18 / 6); otherwise `atrial` is NULL. It squares its bins, once per beat and per window;
+`-DAFD_ATRIAL=0` compiles it out (about 1.1 KB of RAM and 1.4 KB of code less).
+
+Two channels are two `afd_stream_t`, each with its own callback or `user` pointer.
+Turning decisions into episodes (mean P(AF) per step over overlapping windows, minimum
+episode and gap lengths) is left to the host, as in `afdetect.monitor.episodes`.
 
 ## Build and try
 

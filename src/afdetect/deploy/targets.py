@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from afdetect.compress.integer import IntegerModel
-from afdetect.deploy.export import c_compiler, check, library_sources
+from afdetect.deploy.export import c_compiler, check, library_sources, window_rows
 from afdetect.errors import AfdetectError
 from afdetect.io.records import SignalStream
 from afdetect.monitor.scan import ScanConfig
@@ -214,17 +214,15 @@ class QemuRunner:
         return label, logits, round(int(values[-1]) * self.instructions_per_tick)
 
     def stream(self, stream: SignalStream, window_steps: int, hop_steps: int
-               ) -> tuple[np.ndarray, int | None]:
+               ) -> tuple[np.ndarray, np.ndarray | None, int | None]:
         if abs(stream.fs - round(stream.fs)) > 1e-9:
             raise AfdetectError(f"{stream.source}: the C engine takes integer rates")
         header = f"stream {round(stream.fs)} {window_steps} {hop_steps}\n"
         body = "".join("\n".join(map(str, c.tolist())) + "\n" for c in stream.chunks(1 << 16))
         *lines, spent = run_firmware(self.elf, self.target, self.workdir, header + body,
                                      timeout=120 + stream.duration_s / 5)
-        rows = [[int(v) for v in line.split()[1:]] for line in lines]
         ticks = int(spent.removeprefix("ticks "))  # the engine's, printing excluded
-        return (np.array(rows, dtype=np.int64).reshape(len(rows), -1),
-                round(ticks * self.instructions_per_tick))
+        return (*window_rows(lines), round(ticks * self.instructions_per_tick))
 
 
 # nRF52840 product specification: CPU running CoreMark from flash, DC/DC, 3 V: 52 uA/MHz.

@@ -73,6 +73,13 @@ static inline int16_t afd_requantise(int32_t acc, int32_t shift)
     return (int16_t)(v > AFD_ACT_TOP ? AFD_ACT_TOP : v);
 }
 
+/* n zero bytes from p (no library calls: the runtime needs none) */
+static inline void afd_zero(void *p, size_t n)
+{
+    unsigned char *b = (unsigned char *)p;
+    while (n--) *b++ = 0;
+}
+
 /* floor(a / b) for b > 0 */
 static inline int64_t afd_floor_div(int64_t a, int64_t b)
 {
@@ -104,6 +111,37 @@ const int16_t *afd_net_push(afd_net_t *net, int32_t l, const int16_t *in);
 extern const int16_t afd_zeros[AFD_MAX_C];
 /* The index of the largest logit, the first of equals */
 int afd_argmax(const int32_t logits[AFD_N_CLASSES]);
+
+/* ---- The R-peak detector (afd_beats.c) ----
+   It reports what it finds through fn(ctx, event, slot), from inside the calls below:
+   AFD_BEAT_LEADER: the newest energy (index n - 3 after n samples; its R peak
+     AFD_BEAT_INTEGRATE / 2 earlier) beats every one within AFD_BEAT_REFRACTORY before it:
+     it becomes a candidate unless one within that distance after it is larger;
+   AFD_BEAT_CANDIDATE: the last leader is a candidate, held in slot `slot`;
+   AFD_BEAT_FINAL: its segment's threshold is known and the candidate in `slot` exceeds
+     it: a beat, at position det->done * AFD_BEAT_SEGMENT + det->cand_off[slot] (energy
+     index; the R peak AFD_BEAT_INTEGRATE / 2 earlier). Beats come in order. */
+enum { AFD_BEAT_LEADER, AFD_BEAT_CANDIDATE, AFD_BEAT_FINAL };
+typedef void (*afd_beat_fn)(void *ctx, int32_t event, int32_t slot);
+/* Its threshold, in eighths of the median: a model with RR features runs it on strips
+   only (its continuous mode refuses to start), one without in the continuous mode only */
+#if AFD_RR
+#define AFD_BEAT_THRESHOLD_EIGHTHS AFD_STRIP_THRESHOLD_EIGHTHS
+#else
+#define AFD_BEAT_THRESHOLD_EIGHTHS AFD_SCAN_THRESHOLD_EIGHTHS
+#endif
+/* A beat is final at most this many samples after its R peak */
+#define AFD_BEAT_LAG (AFD_BEAT_INTEGRATE / 2 + AFD_BEAT_SEGMENT + AFD_BEAT_REFRACTORY + 1)
+
+void afd_beats_reset(afd_beats_t *d);
+void afd_beats_push(afd_beats_t *d, int16_t sample, afd_beat_fn fn, void *ctx);
+#if AFD_RR
+/* The end of the recording: the signal is zero after it; the last beats (strips) */
+void afd_beats_finish(afd_beats_t *d, afd_beat_fn fn, void *ctx);
+#endif
+/* The lower median of values[0..n-1] by insertion sort; 1 <= n <= AFD_BEAT_HISTORY (and
+   AFD_RR_MEDIAN_OF with RR features) */
+int32_t afd_lower_median(const int32_t *values, int32_t n);
 
 #if AFD_RR
 /* ---- RR features (afd_rr.c) ---- */

@@ -2,8 +2,9 @@
    integer front end as afdetect scan (afdetect.monitor.frontend): linear-interpolation
    resampling on the exact rational grid, a centred moving-average baseline over AFD_BLOCK
    samples, a power-of-two scale per block from the standard deviation of the last
-   AFD_SPAN blocks, quantisation to AFD_INPUT_BITS. Every counter wraps or saturates, so
-   an instance runs indefinitely in its own fixed memory. */
+   AFD_SPAN blocks, quantisation to AFD_INPUT_BITS; then the network and, beside it, the
+   atrial check. Every counter wraps or saturates, so an instance runs indefinitely in its
+   own fixed memory. */
 #include "afd_internal.h"
 
 static int32_t bit_length(uint64_t x)
@@ -16,10 +17,134 @@ static int32_t bit_length(uint64_t x)
     return n;
 }
 
+#if AFD_ATRIAL
+/* ---- The atrial check (afdetect.monitor.atrial.AtrialStream), per hop-block ----
+   Each sample enters the ring, then the detector. A leader's stretch is taken at once
+   (the ring holds it only that long) with the block of its R peak, kept with its
+   candidate, and added to that block's sums once its segment makes it a beat; a window's
+   terms are its blocks' sums. Beats are final long before the network's step that holds
+   them comes out (AFD_BEAT_LAG <= AFD_STEP_LAG, checked at init), and at most
+   AFD_ATRIAL_AHEAD_STEPS steps after the window reported last. */
+#define PEAK_BACK (AFD_BEAT_INTEGRATE / 2 + 2)  /* the newest sample to a leader's R peak */
+#define BLOCK_MASK 0x7FFFu  /* a candidate keeps its block's low bits (int16, >= 0) */
+
+static void atrial_leader(afd_atrial_state_t *a)
+{
+    int32_t b, i, k = a->q_pos, total = 0, bins[AFD_ATRIAL_BINS];
+    /* the counters are the R peak's; a stretch that starts before the signal goes before
+       the blocks held */
+    uint32_t block = a->q_fill < AFD_ATRIAL_RING ? a->low - 1 : a->block;
+    /* the stretch: from AFD_ATRIAL_START to AFD_ATRIAL_END before the R peak, the ring's
+       oldest samples on */
+    for (b = 0; b < AFD_ATRIAL_BINS; b++) {
+        bins[b] = 0;
+        for (i = 0; i < AFD_ATRIAL_BIN; i++) {
+            bins[b] += a->q[k];
+            if (++k == AFD_ATRIAL_RING) k = 0;
+        }
+        total += bins[b];
+    }
+    for (b = 0; b < AFD_ATRIAL_BINS; b++) {  /* |v| < 2^19: int32; floor(v / 2^SHIFT) */
+        int32_t v = AFD_ATRIAL_BINS * bins[b] - total;
+        a->pending[b] = (int16_t)(v >= 0 ? v >> AFD_ATRIAL_SHIFT : ~(~v >> AFD_ATRIAL_SHIFT));
+    }
+    a->pending[AFD_ATRIAL_BINS] = (int16_t)(block & BLOCK_MASK);
+}
+
+static void atrial_add(afd_atrial_state_t *a, const int16_t *row)
+{
+    afd_atrial_block_t *blk;
+    int32_t b, ahead = (int32_t)(((uint32_t)row[AFD_ATRIAL_BINS] - a->low) & BLOCK_MASK);
+    int64_t energy = 0;
+    if (ahead >= a->held) {
+        if (ahead <= (int32_t)(BLOCK_MASK / 2)) a->per_window = 0;  /* past them: never */
+        return;  /* else before them: a stretch that starts before the signal */
+    }
+    ahead += a->base;
+    blk = &a->blocks[ahead >= AFD_ATRIAL_BLOCKS ? ahead - AFD_ATRIAL_BLOCKS : ahead];
+    for (b = 0; b < AFD_ATRIAL_BINS; b++) {
+        blk->sums[b] += row[b];
+        energy += (int32_t)row[b] * row[b];
+    }
+    blk->energy += energy;
+    blk->count++;
+}
+
+/* The detector's report (ctx: the atrial state) */
+static void atrial_beat(void *ctx, int32_t event, int32_t slot)
+{
+    afd_atrial_state_t *a = (afd_atrial_state_t *)ctx;
+    int32_t b;
+    if (event == AFD_BEAT_LEADER) {
+        atrial_leader(a);
+    } else if (event == AFD_BEAT_CANDIDATE) {
+        for (b = 0; b <= AFD_ATRIAL_BINS; b++) a->stretch[slot][b] = a->pending[b];
+    } else {
+        atrial_add(a, a->stretch[slot]);
+    }
+}
+
+static void atrial_push(afd_stream_t *s, int16_t q)
+{
+    afd_atrial_state_t *a = &s->atrial;
+    a->q[a->q_pos] = q;
+    if (++a->q_pos == AFD_ATRIAL_RING) a->q_pos = 0;
+    if (a->q_fill < AFD_ATRIAL_RING) a->q_fill++;
+    afd_beats_push(&a->det, q, atrial_beat, a);
+    if (++a->phase < AFD_STEP_SAMPLES) return;
+    a->phase = 0;
+    if (++a->step < s->hop) return;
+    a->step = 0;
+    a->block++;
+}
+
+/* The terms of the window of blocks low .. low + per_window - 1; then block low is free */
+static void atrial_window(afd_atrial_state_t *a, afd_atrial_t *out)
+{
+    int32_t i, b, slot, sum[AFD_ATRIAL_BINS] = {0};
+    int64_t energy = 0;
+    out->beats = 0;
+    out->templ = out->spread = 0;
+    for (i = 0, slot = a->base; i < a->per_window; i++) {
+        const afd_atrial_block_t *blk = &a->blocks[slot];
+        out->beats += blk->count;
+        energy += blk->energy;
+        for (b = 0; b < AFD_ATRIAL_BINS; b++) sum[b] += blk->sums[b];
+        if (++slot == AFD_ATRIAL_BLOCKS) slot = 0;
+    }
+    if (out->beats >= AFD_ATRIAL_MIN_BEATS) {
+        for (b = 0; b < AFD_ATRIAL_BINS; b++) out->templ += (int64_t)sum[b] * sum[b];
+        out->spread = out->beats * energy;
+    }
+    out->organised = out->templ * 256 > AFD_ATRIAL_LIMIT * out->spread;
+    afd_zero(&a->blocks[a->base], sizeof a->blocks[0]);
+    if (++a->base == AFD_ATRIAL_BLOCKS) a->base = 0;
+    a->low++;
+}
+
+/* The atrial check on this geometry, or 0 (see afd_stream_init) */
+static void atrial_init(afd_stream_t *s)
+{
+    afd_atrial_state_t *a = &s->atrial;
+    int32_t held = s->window / s->hop + AFD_ATRIAL_AHEAD_STEPS / s->hop + 1;
+    afd_zero(a, sizeof *a);
+    afd_beats_reset(&a->det);
+    a->phase = -PEAK_BACK;  /* the counters follow the R peak of the newest sample */
+    a->held = held;
+    a->per_window = AFD_BEAT_LAG <= AFD_STEP_LAG && s->window % s->hop == 0 &&
+                    held <= AFD_ATRIAL_BLOCKS ? s->window / s->hop : 0;
+}
+#endif
+
 /* One model step: its class scores; a window decision every hop once the window is full */
 static void stream_step(afd_stream_t *s, const int16_t *out)
 {
     int32_t c, t, logits[AFD_N_CLASSES], column[AFD_C_LAST];
+    const afd_atrial_t *checked = NULL;
+    int cls;
+#if AFD_ATRIAL
+    afd_atrial_t atrial;
+#endif
     for (c = 0; c < AFD_C_LAST; c++) column[c] = out[c];
     afd_fc_apply(column, 1, s->scores[s->step_pos]);  /* one step's terms and bias */
     if (++s->step_pos == s->window) s->step_pos = 0;
@@ -31,8 +156,21 @@ static void stream_step(afd_stream_t *s, const int16_t *out)
         for (t = 0; t < s->window; t++) acc += s->scores[t][c];
         logits[c] = acc;
     }
+    cls = afd_argmax(logits);
+#if AFD_ATRIAL
+    if (s->atrial.per_window) {
+        atrial_window(&s->atrial, &atrial);
+        checked = &atrial;
+        if (atrial.organised && cls == AFD_AF_CLASS) {  /* not AF: the best of the others */
+            int32_t af = logits[AFD_AF_CLASS];
+            logits[AFD_AF_CLASS] = INT32_MIN;
+            cls = afd_argmax(logits);
+            logits[AFD_AF_CLASS] = af;
+        }
+    }
+#endif
     s->emitted++;
-    s->on_window(afd_argmax(logits), logits, s->user);
+    s->on_window(cls, logits, checked, s->user);
 }
 
 static void stream_block(afd_stream_t *s)
@@ -70,6 +208,9 @@ static void stream_block(afd_stream_t *s)
         int64_t v = e >= 0 ? (d >= 0 ? d << e : -((-d) << e))
                            : afd_asr64(d + ((int64_t)1 << (-e - 1)), -e);
         q = (int16_t)(v > top ? top : (v < -top - 1 ? -top - 1 : v));
+#if AFD_ATRIAL
+        atrial_push(s, q);
+#endif
         out = afd_net_push(&s->net, 0, &q);
         if (out) stream_step(s, out);
     }
@@ -136,6 +277,9 @@ int afd_stream_init(afd_stream_t *s, int32_t fs_in_hz, int32_t window_steps,
     s->emitted = 0;
     s->on_window = on_window;
     s->user = user;
+#if AFD_ATRIAL
+    atrial_init(s);
+#endif
     return 0;
 }
 

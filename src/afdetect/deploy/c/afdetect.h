@@ -47,25 +47,43 @@ typedef struct {
     int32_t outputs[AFD_N_CONVS]; /* parity of the outputs produced, for pooling pairs */
 } afd_net_t;
 
-#if AFD_RR
-/* The integer R-peak detector and RR statistics of a strip (afdetect.model.rr). */
-#define AFD_RR_WINDOW (2 * AFD_RR_REFRACTORY + 1)
-/* candidates are more than AFD_RR_REFRACTORY apart: at most this many per segment */
-#define AFD_RR_MAX_CANDIDATES (AFD_RR_SEGMENT / (AFD_RR_REFRACTORY + 1) + 2)
+/* ---- The integer R-peak detector (part of the instances; not used directly) ----
+   afdetect.model.rr.detect_beats, and the scan's streaming afdetect.monitor.beats: slope
+   d[m] = q[m+2] + q[m+1] - q[m-1] - q[m-2], energy e[m] the sum of |d| over the
+   AFD_BEAT_INTEGRATE samples ending at m; a candidate where e[m] beats every energy within
+   AFD_BEAT_REFRACTORY before it and is at least every one within it after; a beat where it
+   also exceeds a threshold, AFD_STRIP_THRESHOLD_EIGHTHS / 8 (strips, models with RR
+   features) or AFD_SCAN_THRESHOLD_EIGHTHS / 8 (the continuous mode) of the lower median
+   of the last AFD_BEAT_HISTORY segment maxima (AFD_BEAT_SEGMENT samples each).
+   Candidates are more than AFD_BEAT_REFRACTORY apart. */
+#define AFD_BEAT_SLOPES (AFD_BEAT_REFRACTORY + AFD_BEAT_INTEGRATE)
+#define AFD_BEAT_MAX_CANDIDATES \
+    ((AFD_BEAT_SEGMENT + AFD_BEAT_REFRACTORY) / (AFD_BEAT_REFRACTORY + 1))
 typedef struct {
-    int16_t q[5];                      /* the last five samples, newest last */
-    int32_t n_samples;                 /* real samples pushed */
-    int32_t abs_d[AFD_RR_INTEGRATE];   /* |slope| ring of the integration window */
-    int32_t d_pos, e_sum;
-    int32_t e[AFD_RR_WINDOW];          /* energies e[m - 2r .. m], ring; -1 before start */
-    int32_t e_pos, m;                  /* ring slot of e[m]; m: energies computed */
-    int32_t seg_fill, seg_max;         /* energies and their max in the open segment */
-    int32_t maxima[AFD_RR_HISTORY], n_maxima, maxima_pos;
-    int32_t threshold[2];              /* by segment parity: the last one closed and the
-                                          one awaiting its beats may differ at the end */
-    int32_t closed, done;              /* segments closed, and given their beats */
-    int32_t decided;                   /* candidate positions decided in that segment */
-    int32_t cand_pos[AFD_RR_MAX_CANDIDATES], cand_e[AFD_RR_MAX_CANDIDATES], n_cand;
+    /* scalars first: small offsets make short loads on Thumb-1 cores */
+    int32_t n_samples, n_e;               /* samples pushed, energies computed (saturate) */
+    int32_t d_pos, e_sum;                 /* ring slot of the newest |slope|; e of it */
+    int32_t leader_e, leader_age;         /* the newest energy above the ones before it,
+                                             awaiting those after; age -1: none */
+    int32_t seg_fill, seg_max;            /* energies and their max in the open segment */
+    int32_t n_maxima, maxima_pos;
+    int32_t threshold[2];                 /* by segment parity: the last one closed and the
+                                             one awaiting its beats may differ at the end */
+    uint32_t closed, done;                /* segments closed, and given their beats (wrap) */
+    int32_t decided;                      /* positions decided in the segment being decided */
+    int32_t n_cand;
+    int32_t maxima[AFD_BEAT_HISTORY];
+    int32_t cand_e[AFD_BEAT_MAX_CANDIDATES];
+    int16_t cand_off[AFD_BEAT_MAX_CANDIDATES];  /* candidates' offsets in their segment */
+    int16_t q[5];                         /* the last five samples, newest last */
+    int16_t abs_d[AFD_BEAT_SLOPES];       /* |slope| ring: the integration window and the
+                                             AFD_BEAT_REFRACTORY before it, to walk back */
+} afd_beats_t;
+
+#if AFD_RR
+/* RR statistics of a strip (afdetect.model.rr) from its beats */
+typedef struct {
+    afd_beats_t det;
     int32_t beats, last_beat, n_rr, total, r_min, r_max, r_prev, jumps, outliers;
     int64_t sum_abs_diff;
     int32_t recent[AFD_RR_MEDIAN_OF], n_recent, recent_pos;
@@ -113,8 +131,63 @@ int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_
    at AFD_SAMPLING_RATE_HZ each) over the last window_steps steps; every int32 sum is
    proven bounded for windows of up to AFD_MAX_WINDOW_STEPS steps, however long it runs
    (counters wrap or saturate). The front end works in blocks of AFD_BLOCK samples, so
-   decisions come in bursts at block ends. */
-typedef void (*afd_window_fn)(int cls, const int32_t logits[AFD_N_CLASSES], void *user);
+   decisions come in bursts at block ends.
+
+   The atrial check (afdetect.monitor.atrial; AFD_ATRIAL, on unless compiled with
+   -DAFD_ATRIAL=0): an R-peak detector on the quantised input (afdetect scan's, threshold
+   AFD_SCAN_THRESHOLD_EIGHTHS / 8) takes, before each R peak, the stretch from
+   AFD_ATRIAL_START to AFD_ATRIAL_END samples before it in AFD_ATRIAL_BINS bins of
+   AFD_ATRIAL_BIN samples, mean-free: s_k[b] = (AFD_ATRIAL_BINS * bin[b] - sum of the bins)
+   >> AFD_ATRIAL_SHIFT, |s_k[b]| < 2^15. A window of n beats (a beat counts in the step of
+   its R peak) gets two terms, exactly afdetect scan's:
+     templ  = sum_b (sum_k s_k[b])^2      (|sum_k s_k|^2, the template's energy)
+     spread = n * sum_k sum_b s_k[b]^2    (n times the beats' energy)
+   both 0 when n < AFD_ATRIAL_MIN_BEATS; 0 <= templ <= spread < 2^53 for windows of up to
+   AFD_MAX_WINDOW_STEPS steps. Their ratio, the coherence, is 1 when the same wave stands
+   before every QRS and about 1 / n when the stretches are unrelated. The window is
+   organised (P waves or flutter waves before every QRS: not AF) when templ * 256 >
+   AFD_ATRIAL_LIMIT * spread (AFD_ATRIAL_LIMIT / 256 = afdetect's max_atrial_coherence). */
+typedef struct {
+    int64_t templ;      /* |sum_k s_k|^2, in s units squared (only the ratio matters) */
+    int64_t spread;     /* n * sum_k |s_k|^2; templ / spread: the coherence, 0..1 */
+    int32_t beats;      /* n: R peaks in the window */
+    int32_t organised;  /* 1: templ * 256 > AFD_ATRIAL_LIMIT * spread: not AF */
+} afd_atrial_t;
+
+/* A window decision: cls the class index after the atrial check (an organised window
+   takes the largest of the other logits: never AF), logits the network's integer logits,
+   atrial the window's terms, or NULL when no check runs on this instance (compiled out,
+   or a window that is not a whole number of hops, or too many hops per window: see
+   afd_stream_init). Called from inside afd_stream_push; the pointers are valid during
+   the call only. */
+typedef void (*afd_window_fn)(int cls, const int32_t logits[AFD_N_CLASSES],
+                              const afd_atrial_t *atrial, void *user);
+
+#if AFD_ATRIAL
+/* The atrial check's state: the detector, the last AFD_ATRIAL_RING input samples (the
+   stretch before a peak plus the detector's delay), the stretches of the candidates
+   awaiting their segment's threshold, and per hop-block sums of the final beats. */
+#define AFD_ATRIAL_RING (AFD_ATRIAL_START + AFD_BEAT_INTEGRATE / 2 + 3)
+typedef struct {
+    int32_t sums[AFD_ATRIAL_BINS];  /* sum_k s_k over the block's beats */
+    int32_t count;                  /* its beats */
+    int64_t energy;                 /* sum_k |s_k|^2 */
+} afd_atrial_block_t;
+typedef struct {
+    int32_t q_pos, q_fill;   /* ring slot of the next sample; samples held (saturates) */
+    int32_t phase, step;     /* where a leader's R peak lies (the detector's delay before
+                                the sample pushed): offset in its step, step in its block */
+    uint32_t block, low;     /* its block; the oldest block held (both wrap) */
+    int32_t base;            /* the slot of block low */
+    int32_t per_window;      /* blocks per window; 0: no check on this instance */
+    int32_t held;            /* blocks this geometry holds at once */
+    afd_atrial_block_t blocks[AFD_ATRIAL_BLOCKS];
+    afd_beats_t det;
+    int16_t q[AFD_ATRIAL_RING];
+    int16_t pending[AFD_ATRIAL_BINS + 1];  /* the leader's stretch, then its block's low bits */
+    int16_t stretch[AFD_BEAT_MAX_CANDIDATES][AFD_ATRIAL_BINS + 1];  /* per candidate */
+} afd_atrial_state_t;
+#endif
 
 typedef struct {
     afd_net_t net;
@@ -134,13 +207,21 @@ typedef struct {
     int32_t emitted;
     afd_window_fn on_window;
     void *user;
+#if AFD_ATRIAL
+    afd_atrial_state_t atrial;
+#endif
 } afd_stream_t;
 
 /* Start monitoring in *s: input at fs_in_hz (AFD_MIN_FS_IN_HZ to AFD_MAX_FS_IN_HZ), a
    decision every hop_steps >= 1 steps over the last window_steps (1 to
-   AFD_MAX_WINDOW_STEPS), reported through on_window(class index, integer logits, user)
-   from inside afd_stream_push. Returns 0, or -1 for a rate or window outside those
-   ranges, no on_window, or a model with RR features (AFD_RR); on -1 *s is unchanged. */
+   AFD_MAX_WINDOW_STEPS), reported through on_window(class index, integer logits, atrial
+   terms, user) from inside afd_stream_push. Returns 0, or -1 for a rate or window outside
+   those ranges, no on_window, or a model with RR features (AFD_RR); on -1 *s is unchanged.
+   The atrial check runs when window_steps is a multiple of hop_steps and at most
+   AFD_ATRIAL_BLOCKS - 1 - AFD_ATRIAL_AHEAD_STEPS / hop_steps hops long (the default 18 / 6
+   is 3 of 3 at most), and the network answers after a window's beats are final
+   (AFD_STEP_LAG >= AFD_BEAT_LAG; export builds it only then); otherwise the windows come
+   with atrial NULL. */
 int afd_stream_init(afd_stream_t *s, int32_t fs_in_hz, int32_t window_steps,
                     int32_t hop_steps, afd_window_fn on_window, void *user);
 /* Push one raw count (clamped to -32768..32767). Every window it completes is reported,

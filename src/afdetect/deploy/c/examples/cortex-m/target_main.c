@@ -1,7 +1,8 @@
 /* afdetect firmware driver: reads afd_input.txt through semihosting.
      calibrate N      runs a 2-instruction loop N times: prints the SysTick ticks
      strip            then quantised samples: prints "class logits... ticks"
-     stream FS W H    then raw counts: prints "class logits..." per window, then
+     stream FS W H    then raw counts: prints "class logits... atrial ..." per window
+                      (afd_print.h), then
                       "ticks N": the ticks in afd_stream_push, printing excluded
    and "done". ticks: SysTick ticks spent in the engine (QEMU -icount: see README). */
 #include <stdio.h>
@@ -34,10 +35,11 @@ static uint32_t ticks(void)
 
 static uint32_t printing;  /* ticks spent printing decisions, not in the engine */
 
-static void timed_window(int cls, const int32_t logits[AFD_N_CLASSES], void *user)
+static void timed_window(int cls, const int32_t logits[AFD_N_CLASSES],
+                         const afd_atrial_t *atrial, void *user)
 {
     uint32_t t0 = ticks();
-    print_window(cls, logits, user);
+    print_window(cls, logits, atrial, user);
     printing += ticks() - t0;
 }
 

@@ -9,7 +9,8 @@
      afd_demo --stream FS WINDOW HOP raw.txt
    Continuous monitoring of raw ADC counts at FS Hz (AFD_MIN_FS_IN_HZ to AFD_MAX_FS_IN_HZ),
    read as they come (any length; FILE "-" reads standard input): one line per window
-   decision, "class logits...".
+   decision, "class logits... atrial TEMPL SPREAD BEATS ORGANISED" (the atrial check's
+   terms, afdetect.h; "atrial -" when it does not run).
    A file that is longer, holds anything but integers in range, or cannot be read, and a
    bad argument, are refused with one line on stderr: exit status 1 (2 for usage). */
 #include <errno.h>
