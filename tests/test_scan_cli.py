@@ -181,8 +181,8 @@ def test_exported_monitor_example_runs_clean_under_sanitizers(small_model,  # no
     readme = (tmp_path / "README.md").read_text()
     snippet = re.findall(r"```c\n(.*?)```", readme, re.S)[1]  # the continuous-mode example
     counts = np.round(synthetic_ecg(60.0, 250.0, 90.0) * 400).astype(int)
-    (tmp_path / "fw.c").write_text(snippet.replace("(void)logits; (void)user;",
-                                                   "(void)logits; ++*(int *)user;")
+    (tmp_path / "fw.c").write_text(snippet.replace("(void)logits; (void)atrial; (void)user;",
+                                                   "(void)logits; (void)atrial; ++*(int *)user;")
                                    .replace("on_window, 0)", "on_window, &windows)")
                                    .replace("void start_monitor", "static int windows;\n"
                                             "void start_monitor") + f"""
