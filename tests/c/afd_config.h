@@ -18,7 +18,7 @@
 #ifdef AFD_TEST_PACKED
 #define AFD_LAYOUT "packed"
 #define AFD_LAYOUT_PACKED 1
-#define AFD_HAS_BATCH 0
+#define AFD_HAS_BATCH 1
 #else
 #define AFD_LAYOUT "fast"
 #define AFD_LAYOUT_PACKED 0
@@ -28,7 +28,15 @@
 #define AFD_C_LAST 4
 #define AFD_MAX_C 4
 #define AFD_ACT_TOP 15
-#define AFD_RING_TOTAL 28   /* 1 x 2 x 5 + 3 x 2 x 3 */
+#define AFD_MAX_K 5
+#define AFD_BIAS_BITS 16
+/* tiles of 3 and 2 output times (small, so that tiles and buffers often fill part way):
+   buffers of 4 + 3 x 2 and 2 + 2 x 1 columns; the pooled output, 2 columns */
+#define AFD_MAX_TILE 3
+#define AFD_INPUT_TOTAL 10  /* 1 x 10 */
+#define AFD_ACT_TOTAL 20    /* 3 x 4, then 4 x 2 */
+#define AFD_OUT_AT 12
+#define AFD_OUT_CAP 2
 #define AFD_COLUMN_TOTAL 7  /* 3 + 4 */
 #ifdef AFD_TEST_RR  /* compiles afd_rr.c (checked against Python in tests/test_rr.py) */
 #define AFD_RR 1

@@ -4,6 +4,14 @@
 
 test_weights test_w;
 
+/* w bits of v at bit position *pos of buf, MSB first */
+static void put(uint8_t *buf, int32_t *pos, uint32_t v, int32_t w)
+{
+    int32_t i;
+    for (i = w - 1; i >= 0; i--, (*pos)++)
+        if ((v >> i) & 1u) buf[*pos >> 3] = (uint8_t)(buf[*pos >> 3] | (0x80u >> (*pos & 7)));
+}
+
 #if AFD_LAYOUT_PACKED
 /* Bitmap index (scheme 1), 3-bit codes (sign, 2-bit shift), 12-bit biases. */
 #define CODE_BITS 3
@@ -14,21 +22,13 @@ static uint8_t pf_index[4], pf_codes[8], pf_biases[8];
 static const uint8_t no_columns[1] = {0};
 
 const afd_layer afd_layers[AFD_N_CONVS] = {
-    {p0_index, no_columns, p0_codes, p0_biases, 15, 1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0,
-     1, 3, 5, 1, 2, 2, TEST_SHIFT0, 0, 0},
-    {p1_index, no_columns, p1_codes, p1_biases, 12, 1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0,
-     3, 4, 3, 3, 1, 1, TEST_SHIFT1, 10, 3},
+    {1, 3, 5, 2, 2, TEST_SHIFT0, 3, 10, 0, 0, p0_index, no_columns, p0_codes, p0_biases, 15,
+     1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, 1},
+    {3, 4, 3, 1, 1, TEST_SHIFT1, 2, 4, 0, 3, p1_index, no_columns, p1_codes, p1_biases, 12,
+     1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, 3},
 };
-const afd_layer afd_fc_layer = {pf_index, no_columns, pf_codes, pf_biases, 16, 1, 0,
-                                CODE_BITS, BIAS_BITS, 0, 0, 0, 4, 4, 1, 1, 1, 0, 0, 0, 0};
-
-/* w bits of v at bit position *pos of buf, MSB first */
-static void put(uint8_t *buf, int32_t *pos, uint32_t v, int32_t w)
-{
-    int32_t i;
-    for (i = w - 1; i >= 0; i--, (*pos)++)
-        if ((v >> i) & 1u) buf[*pos >> 3] = (uint8_t)(buf[*pos >> 3] | (0x80u >> (*pos & 7)));
-}
+const afd_layer afd_fc_layer = {4, 4, 1, 1, 0, 0, 0, 0, 0, 0, pf_index, no_columns, pf_codes,
+                                pf_biases, 16, 1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, 1};
 
 static void put_code(uint8_t *buf, int32_t *pos, const test_weight *w)
 {
@@ -69,56 +69,57 @@ static void fill_tables(void)
     }
 }
 #else
-/* Fast layout: row pointers, ring offsets (c * 2K + tap; whole kernels in layer 1) and
-   byte codes (sign << 7 | shift). */
-static uint16_t l0_row[4], l0_off[15], l1_row[5], l1_off[12], lf_row[5], lf_off[16];
-static uint8_t l0_code[15], l1_code[36], lf_code[16];
-static int32_t l0_bias[3], l1_bias[4], lf_bias[4];
+/* Fast layout: per-row record counts; records (input channel, then a tap and a code in
+   layer 0, the kernel's 3 codes in layer 1, one code in the classifier), 3-bit codes. */
+#define CODE_BITS 3
+static uint8_t l0_count[3], l1_count[4], lf_count[4];
+static uint8_t l0_records[8], l1_records[16], lf_records[8];
+static int16_t l0_bias[3], l1_bias[4], lf_bias[4];
 
 const afd_layer afd_layers[AFD_N_CONVS] = {
-    {l0_row, l0_off, l0_code, l0_bias, 1, 3, 5, 1, 2, 2, TEST_SHIFT0, 0, 0},
-    {l1_row, l1_off, l1_code, l1_bias, 3, 4, 3, 3, 1, 1, TEST_SHIFT1, 10, 3},
+    {1, 3, 5, 2, 2, TEST_SHIFT0, 3, 10, 0, 0, l0_records, l0_count, l0_bias, CODE_BITS, 0, 3,
+     0},
+    {3, 4, 3, 1, 1, TEST_SHIFT1, 2, 4, 0, 3, l1_records, l1_count, l1_bias, CODE_BITS, 2, 0,
+     1},
 };
-const afd_layer afd_fc_layer = {lf_row, lf_off, lf_code, lf_bias, 4, 4, 1, 1, 1, 0, 0, 0, 0};
+const afd_layer afd_fc_layer = {4, 4, 1, 1, 0, 0, 0, 0, 0, 0, lf_records, lf_count, lf_bias,
+                                CODE_BITS, 2, 0, 1};
 
-static uint8_t code_of(const test_weight *w)
+static void put_code(uint8_t *buf, int32_t *pos, const test_weight *w)
 {
-    return (uint8_t)(w->neg << 7 | w->shift);
+    put(buf, pos, (uint32_t)(w->neg << (CODE_BITS - 1) | w->shift), CODE_BITS);
 }
 
 static void fill_tables(void)
 {
-    int32_t o, c, t, j = 0, n = 0;
+    int32_t o, c, t, pos = 0;
     for (o = 0; o < 3; o++) {
-        l0_bias[o] = test_w.b0[o];
-        l0_row[o] = (uint16_t)j;
+        l0_bias[o] = (int16_t)test_w.b0[o];
         for (t = 0; t < 5; t++)
             if (test_w.w0[o][0][t].keep) {
-                l0_off[j] = (uint16_t)t;
-                l0_code[j++] = code_of(&test_w.w0[o][0][t]);
+                l0_count[o]++;
+                put(l0_records, &pos, (uint32_t)t, 3);
+                put_code(l0_records, &pos, &test_w.w0[o][0][t]);
             }
     }
-    l0_row[3] = (uint16_t)j;
-    for (o = 0, j = 0; o < 4; o++) {
-        l1_bias[o] = test_w.b1[o];
-        l1_row[o] = (uint16_t)j;
+    for (o = 0, pos = 0; o < 4; o++) {
+        l1_bias[o] = (int16_t)test_w.b1[o];
         for (c = 0; c < 3; c++)
             if (test_w.w1[o][c][0].keep) {
-                l1_off[j++] = (uint16_t)(c * 6);
-                for (t = 0; t < 3; t++) l1_code[n++] = code_of(&test_w.w1[o][c][t]);
+                l1_count[o]++;
+                put(l1_records, &pos, (uint32_t)c, 2);
+                for (t = 0; t < 3; t++) put_code(l1_records, &pos, &test_w.w1[o][c][t]);
             }
     }
-    l1_row[4] = (uint16_t)j;
-    for (o = 0, j = 0; o < 4; o++) {
-        lf_bias[o] = test_w.bf[o];
-        lf_row[o] = (uint16_t)j;
+    for (o = 0, pos = 0; o < 4; o++) {
+        lf_bias[o] = (int16_t)test_w.bf[o];
         for (c = 0; c < 4; c++)
             if (test_w.wf[o][c].keep) {
-                lf_off[j] = (uint16_t)c;
-                lf_code[j++] = code_of(&test_w.wf[o][c]);
+                lf_count[o]++;
+                put(lf_records, &pos, (uint32_t)c, 2);
+                put_code(lf_records, &pos, &test_w.wf[o][c]);
             }
     }
-    lf_row[4] = (uint16_t)j;
 }
 #endif
 
