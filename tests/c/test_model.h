@@ -6,13 +6,14 @@
 
 #define TEST_SHIFT0 3
 #define TEST_SHIFT1 2
+#define TEST_K1 9  /* layer 1's kernel: the length the cores' unrolled kernels take */
 
 typedef struct {
     int32_t keep, neg, shift;  /* kept; negative; the power of two */
 } test_weight;
 
 typedef struct {
-    test_weight w0[3][1][5], w1[4][3][3], wf[4][4];
+    test_weight w0[3][1][5], w1[4][3][TEST_K1], wf[4][4];
     int32_t b0[3], b1[4], bf[4];
 } test_weights;
 

@@ -17,15 +17,15 @@ static void put(uint8_t *buf, int32_t *pos, uint32_t v, int32_t w)
 #define CODE_BITS 3
 #define BIAS_BITS 12
 static uint8_t p0_index[4], p0_codes[8], p0_biases[8];
-static uint8_t p1_index[4], p1_codes[16], p1_biases[8];
+static uint8_t p1_index[4], p1_codes[48], p1_biases[8];
 static uint8_t pf_index[4], pf_codes[8], pf_biases[8];
 static const uint8_t no_columns[1] = {0};
 
 const afd_layer afd_layers[AFD_N_CONVS] = {
     {1, 3, 5, 2, 2, TEST_SHIFT0, 3, 10, 0, 0, p0_index, no_columns, p0_codes, p0_biases, 15,
      1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, 1},
-    {3, 4, 3, 1, 1, TEST_SHIFT1, 2, 4, 0, 3, p1_index, no_columns, p1_codes, p1_biases, 12,
-     1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, 3},
+    {3, 4, TEST_K1, 1, 4, TEST_SHIFT1, 2, TEST_K1 + 1, 0, 3, p1_index, no_columns, p1_codes,
+     p1_biases, 12, 1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, TEST_K1},
 };
 const afd_layer afd_fc_layer = {4, 4, 1, 1, 0, 0, 0, 0, 0, 0, pf_index, no_columns, pf_codes,
                                 pf_biases, 16, 1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, 1};
@@ -56,7 +56,7 @@ static void fill_tables(void)
         for (c = 0; c < 3; c++) {
             put(p1_index, &ib, (uint32_t)test_w.w1[o][c][0].keep, 1);
             if (test_w.w1[o][c][0].keep)
-                for (t = 0; t < 3; t++) put_code(p1_codes, &cb, &test_w.w1[o][c][t]);
+                for (t = 0; t < TEST_K1; t++) put_code(p1_codes, &cb, &test_w.w1[o][c][t]);
         }
     }
     ib = cb = bb = 0;
@@ -70,17 +70,17 @@ static void fill_tables(void)
 }
 #else
 /* Fast layout: per-row record counts; records (input channel, then a tap and a code in
-   layer 0, the kernel's 3 codes in layer 1, one code in the classifier), 3-bit codes. */
+   layer 0, the kernel's 9 codes in layer 1, one code in the classifier), 3-bit codes. */
 #define CODE_BITS 3
 static uint8_t l0_count[3], l1_count[4], lf_count[4];
-static uint8_t l0_records[8], l1_records[16], lf_records[8];
+static uint8_t l0_records[16], l1_records[48], lf_records[16];
 static int16_t l0_bias[3], l1_bias[4], lf_bias[4];
 
 const afd_layer afd_layers[AFD_N_CONVS] = {
     {1, 3, 5, 2, 2, TEST_SHIFT0, 3, 10, 0, 0, l0_records, l0_count, l0_bias, CODE_BITS, 0, 3,
      0},
-    {3, 4, 3, 1, 1, TEST_SHIFT1, 2, 4, 0, 3, l1_records, l1_count, l1_bias, CODE_BITS, 2, 0,
-     1},
+    {3, 4, TEST_K1, 1, 4, TEST_SHIFT1, 2, TEST_K1 + 1, 0, 3, l1_records, l1_count, l1_bias,
+     CODE_BITS, 2, 0, 1},
 };
 const afd_layer afd_fc_layer = {4, 4, 1, 1, 0, 0, 0, 0, 0, 0, lf_records, lf_count, lf_bias,
                                 CODE_BITS, 2, 0, 1};
@@ -108,7 +108,7 @@ static void fill_tables(void)
             if (test_w.w1[o][c][0].keep) {
                 l1_count[o]++;
                 put(l1_records, &pos, (uint32_t)c, 2);
-                for (t = 0; t < 3; t++) put_code(l1_records, &pos, &test_w.w1[o][c][t]);
+                for (t = 0; t < TEST_K1; t++) put_code(l1_records, &pos, &test_w.w1[o][c][t]);
             }
     }
     for (o = 0, pos = 0; o < 4; o++) {
@@ -151,7 +151,7 @@ void test_model_init(void)
         test_w.b1[o] = test_random(-60, 60);
         for (c = 0; c < 3; c++) {
             keep = c == o % 3 || test_random(0, 2) > 0;  /* every row keeps a kernel */
-            for (t = 0; t < 3; t++) random_weight(&test_w.w1[o][c][t], keep);
+            for (t = 0; t < TEST_K1; t++) random_weight(&test_w.w1[o][c][t], keep);
         }
         test_w.bf[o] = test_random(-50, 50);
         for (c = 0; c < 4; c++) random_weight(&test_w.wf[o][c], test_random(0, 3) > 0);

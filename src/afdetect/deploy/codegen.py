@@ -282,6 +282,8 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         n_classes=n_classes, fs=fs, input_bits=model.input_bits,
         input_frac=model.input_frac, act_top=2 ** model.act_bits - 1, n_convs=n_convs,
         c_last=c_last, max_c=max_c, max_k=max(layer.mask.shape[2] for layer in model.layers),
+        max_bits=max(layer.bits for layer in model.layers),
+        max_shift=max(int(layer.shift[layer.mask].max(initial=0)) for layer in model.layers),
         max_tile=max(t.tile for t in tilings), input_total=input_total, act_total=act_total,
         out_at=out_at, out_cap=out_cap, column_total=half_total, bias_bits=bias_bits,
         min_samples=int(metadata["preprocess"]["min_seconds"] * fs), max_samples=max_samples,
@@ -381,13 +383,15 @@ _CONFIG = """\
 #define AFD_LAYOUT_PACKED {packed}
 #define AFD_HAS_BATCH 1
 /* The network: conv layers, channels of the last and widest, the longest kernel, the
-   activation ceiling, the biases' width (fast layout), the largest tile of output times;
+   widest code and the largest exponent offset of any weight, the activation ceiling, the biases' width (fast layout), the largest tile of output times;
    the totals of the layers' input buffers (layer 0's int16, the others' activations, the
    last layer's pooled output at AFD_OUT_AT, AFD_OUT_CAP columns) and output columns. */
 #define AFD_N_CONVS {n_convs}
 #define AFD_C_LAST {c_last}
 #define AFD_MAX_C {max_c}
 #define AFD_MAX_K {max_k}
+#define AFD_MAX_BITS {max_bits}
+#define AFD_MAX_SHIFT {max_shift}
 #define AFD_ACT_TOP {act_top}
 #define AFD_BIAS_BITS {bias_bits}
 #define AFD_MAX_TILE {max_tile}

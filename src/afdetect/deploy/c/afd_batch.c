@@ -48,9 +48,11 @@ int afd_classify_batch(const int16_t *samples, int32_t n, int32_t logits[AFD_N_C
         const int32_t sign = (int32_t)1 << (L->bits - 1);
         afd_cursor cur;
         afd_kernel k;
+        int32_t codes[1 << AFD_MAX_BITS];
         conv = conv_length(len, L);
         out = bufs[l & 1];
-        afd_cursor_start(L, &cur);
+        afd_code_table(L->bits, codes);
+        afd_cursor_start(L, &cur, codes);
         for (o = 0; o < L->c_out; o++) {
             const int32_t bias = afd_cursor_row(L, &cur);
             for (x = 0; x < conv; x++) acc[x] = bias;
@@ -58,17 +60,17 @@ int afd_classify_batch(const int16_t *samples, int32_t n, int32_t logits[AFD_N_C
                 const int16_t *src = in + k.chan * len;
                 for (j = 0; j < k.n; j++) {
                     /* output x reads input x * stride + tap - pad, when inside */
-                    int32_t tap = k.tap[j] - L->pad, s = k.code[j] & (sign - 1);
+                    int32_t tap = k.tap[j] - L->pad, s = k.w[j] & (sign - 1);
                     lo = tap >= 0 ? 0 : (-tap + L->stride - 1) / L->stride;
                     hi = (len - 1 - tap) >= 0 ? (len - 1 - tap) / L->stride + 1 : 0;
                     if (hi > conv) hi = conv;
                     if (L->stride == 1) {  /* contiguous: the vectorised case */
                         const int16_t *p = src + tap;
-                        if (k.code[j] & sign)
+                        if (k.w[j] & sign)
                             for (x = lo; x < hi; x++) acc[x] -= (int32_t)((uint32_t)p[x] << s);
                         else
                             for (x = lo; x < hi; x++) acc[x] += (int32_t)((uint32_t)p[x] << s);
-                    } else if (k.code[j] & sign) {
+                    } else if (k.w[j] & sign) {
                         for (x = lo; x < hi; x++)
                             acc[x] -= (int32_t)((uint32_t)src[x * L->stride + tap] << s);
                     } else {

@@ -15,101 +15,155 @@ static int32_t row_offset(int32_t row, int32_t cap)
 #endif
 }
 
-/* A kernel's weights as the inner loops take them: w[j] = sign * 2^shift (AFD_MULTIPLY),
-   else w[j] = shift and neg[j] = all ones for a negative sign */
-typedef struct {
-    int32_t w[AFD_MAX_K];
-#if !AFD_MULTIPLY
-    uint32_t neg[AFD_MAX_K];
-#endif
-} weights_t;
+void afd_code_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS])
+{
+    int32_t code;
+    for (code = 0; code < (int32_t)1 << bits; code++) table[code] = code;
+}
 
-static void weights_of(const afd_kernel *k, int32_t bits, weights_t *ws)
+/* The layer's weight of each code, the per-layer table a tile's kernels are decoded
+   with: sign * 2^shift, or (no multiplier) the shift with a negative sign in bit 8 */
+static void weight_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS])
 {
     const int32_t sign = (int32_t)1 << (bits - 1);
-    int32_t j;
-    for (j = 0; j < k->n; j++) {
-        const int32_t e = k->code[j] & (sign - 1);
+    int32_t code;
+    for (code = 0; code < sign + sign; code++) {
+        const int32_t e = code & (sign - 1);
 #if AFD_MULTIPLY
-        ws->w[j] = k->code[j] & sign ? -((int32_t)1 << e) : (int32_t)1 << e;
+        table[code] = code & sign ? -((int32_t)1 << e) : (int32_t)1 << e;
 #else
-        ws->w[j] = e;
-        ws->neg[j] = k->code[j] & sign ? ~(uint32_t)0 : 0;
+        table[code] = code & sign ? e | 0x100 : e;
 #endif
     }
 }
 
 #if AFD_MULTIPLY
-#define TERM(ws, j, v) ((ws)->w[j] * (int32_t)(v))
+#define TERM(k, j, v) ((k)->w[j] * (int32_t)(v))
 #else
-#define TERM(ws, j, v) \
-    ((int32_t)((((uint32_t)(int32_t)(v) << (ws)->w[j]) ^ (ws)->neg[j]) - (ws)->neg[j]))
+/* x << shift, negated for a negative sign, in wrapping unsigned arithmetic */
+static int32_t shifted_term(int32_t w, int32_t x)
+{
+    const uint32_t neg = (uint32_t)0 - (uint32_t)(w >> 8);
+    return (int32_t)((((uint32_t)x << (w & 0xFF)) ^ neg) + (neg & 1u));
+}
+#define TERM(k, j, v) shifted_term((k)->w[j], (int32_t)(v))
 #endif
 
 /* acc[t] += sum over the kernel's taps of w_j x[t * stride + tap_j], t < m, for input
    of type TYPE (int16 samples for layer 0, activations after it) */
 #define APPLY_TAPS(NAME, TYPE)                                                          \
     static void NAME(int32_t *acc, const TYPE *x, int32_t stride, int32_t m,           \
-                     const afd_kernel *k, const weights_t *ws)                          \
+                     const afd_kernel *k)                                               \
     {                                                                                   \
+        const int32_t n = k->n;                                                         \
         int32_t j;                                                                      \
         for (; m > 0; m--, x += stride) {                                               \
             int32_t a = *acc;                                                           \
-            for (j = 0; j < k->n; j++) a += TERM(ws, j, x[k->tap[j]]);                  \
+            for (j = 0; j < n; j++) a += TERM(k, j, x[k->tap[j]]);                      \
             *acc++ = a;                                                                 \
         }                                                                               \
     }
 APPLY_TAPS(apply_samples, int16_t)
 APPLY_TAPS(apply_acts, afd_act_t)
 
-#if AFD_MULTIPLY
-/* A whole kernel of 9 taps: its weights held in registers over the tile */
-static void apply9(int32_t *acc, const afd_act_t *x, int32_t stride, int32_t m,
-                   const weights_t *ws)
+/* The unrolled kernels stay functions of their own: inlined, their weights would not all
+   get registers */
+#if defined(__GNUC__)
+#define AFD_NOINLINE __attribute__((noinline))
+#else
+#define AFD_NOINLINE
+#endif
+
+#if AFD_MULTIPLY && !AFD_DSP
+/* A whole kernel of 9 taps, m >= 1 output times: its weights held in registers */
+static AFD_NOINLINE void apply9(int32_t *acc, const afd_act_t *x, int32_t stride, int32_t m,
+                                const int32_t *w)
 {
-    const int32_t w0 = ws->w[0], w1 = ws->w[1], w2 = ws->w[2], w3 = ws->w[3],
-                  w4 = ws->w[4], w5 = ws->w[5], w6 = ws->w[6], w7 = ws->w[7],
-                  w8 = ws->w[8];
-    for (; m > 0; m--, x += stride)
+    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5],
+                  w6 = w[6], w7 = w[7], w8 = w[8];
+    do {
         *acc++ += w0 * x[0] + w1 * x[1] + w2 * x[2] + w3 * x[3] + w4 * x[4] + w5 * x[5] +
                   w6 * x[6] + w7 * x[7] + w8 * x[8];
+        x += stride;
+    } while (--m != 0);
+}
+#elif AFD_DSP
+/* Two weights in one word, for a dual 16-bit multiply-accumulate */
+static uint32_t pair(int32_t lo, int32_t hi)
+{
+    return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi & 0xFFFFu) << 16;
+}
+
+/* A whole kernel of 9 taps, m >= 1 output times, with dual multiply-accumulates: 4
+   activation bytes in one load, spread into halfwords (bytes 0 and 2, 1 and 3), each
+   pair against a pair of weights; the ninth tap alone */
+static AFD_NOINLINE void apply9(int32_t *acc, const afd_act_t *x, int32_t stride, int32_t m,
+                                const int32_t *w)
+{
+    const uint32_t w02 = pair(w[0], w[2]), w13 = pair(w[1], w[3]), w46 = pair(w[4], w[6]),
+                   w57 = pair(w[5], w[7]);
+    const int32_t w8 = w[8];
+    do {
+        const uint32_t a = afd_load4(x), b = afd_load4(x + 4);
+        int32_t sum = *acc + w8 * x[8];
+        sum = afd_smlad(afd_uxtb16(a), w02, sum);
+        sum = afd_smlad(afd_uxtb16_odd(a), w13, sum);
+        sum = afd_smlad(afd_uxtb16(b), w46, sum);
+        *acc++ = afd_smlad(afd_uxtb16_odd(b), w57, sum);
+        x += stride;
+    } while (--m != 0);
 }
 #endif
+
+/* acc[0..m-1] requantised (afd_requantise), max-pooled in pairs with *half first when
+   parity is 1; completed pairs to out. The usual right shift without its branches. */
+static void requantise_pool(const int32_t *acc, int32_t m, int32_t shift, int32_t parity,
+                            afd_act_t *half, afd_act_t *out)
+{
+    const int32_t round = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
+    int32_t t, v, prev = *half;
+    for (t = 0; t < m; t++, parity ^= 1) {
+        if (shift > 0) {
+            v = acc[t] > 0 ? (acc[t] + round) >> shift : 0;
+            if (v > AFD_ACT_TOP) v = AFD_ACT_TOP;
+        } else {
+            v = afd_requantise(acc[t], shift);
+        }
+        if (parity)
+            *out++ = (afd_act_t)(v > prev ? v : prev);
+        else
+            prev = v;
+    }
+    *half = (afd_act_t)prev;
+}
 
 int32_t afd_conv_tile(int32_t l, const void *x, int32_t m, afd_act_t *half, int32_t *parity,
                       afd_act_t *dst, int32_t dst_cap)
 {
     const afd_layer *L = &afd_layers[l];
-    const int32_t p0 = *parity;
+    /* the layer's fields in locals: stores of activations may alias anything */
+    const int32_t p0 = *parity, c_out = L->c_out, cap = L->cap, stride = L->stride;
+    const int32_t shift = L->shift;
     afd_cursor cur;
     afd_kernel k;
-    weights_t ws;
-    int32_t acc[AFD_MAX_TILE], o, t;
-    afd_cursor_start(L, &cur);
-    for (o = 0; o < L->c_out; o++, half++, dst += dst_cap) {
+    int32_t acc[AFD_MAX_TILE], table[1 << AFD_MAX_BITS], o, t;
+    weight_table(L->bits, table);
+    afd_cursor_start(L, &cur, table);
+    for (o = 0; o < c_out; o++, half++, dst += dst_cap) {
         const int32_t bias = afd_cursor_row(L, &cur);
-        afd_act_t *out = dst;
-        int32_t p = p0;
         for (t = 0; t < m; t++) acc[t] = bias;
         while (afd_cursor_kernel(L, &cur, &k)) {
-            const int32_t row = row_offset(k.chan, L->cap);
-            weights_of(&k, L->bits, &ws);
+            const int32_t row = row_offset(k.chan, cap);
             if (l == 0)
-                apply_samples(acc, (const int16_t *)x + row, L->stride, m, &k, &ws);
+                apply_samples(acc, (const int16_t *)x + row, stride, m, &k);
 #if AFD_MULTIPLY
             else if (k.n == 9 && L->k == 9)
-                apply9(acc, (const afd_act_t *)x + row, L->stride, m, &ws);
+                apply9(acc, (const afd_act_t *)x + row, stride, m, k.w);
 #endif
             else
-                apply_acts(acc, (const afd_act_t *)x + row, L->stride, m, &k, &ws);
+                apply_acts(acc, (const afd_act_t *)x + row, stride, m, &k);
         }
-        for (t = 0; t < m; t++, p ^= 1) {  /* requantise, ReLU, saturate, pool pairs */
-            const afd_act_t v = (afd_act_t)afd_requantise(acc[t], L->shift);
-            if (p)
-                *out++ = v > *half ? v : *half;
-            else
-                *half = v;
-        }
+        requantise_pool(acc, m, shift, p0, half, dst);
     }
     *parity = (p0 + m) & 1;
     return (p0 + m) >> 1;
@@ -121,13 +175,14 @@ void afd_fc_apply(const int32_t *in, int32_t times, int32_t out[AFD_N_CLASSES])
     const int32_t sign = (int32_t)1 << (L->bits - 1);
     afd_cursor cur;
     afd_kernel k;
-    int32_t c;
-    afd_cursor_start(L, &cur);
+    int32_t c, codes[1 << AFD_MAX_BITS];
+    afd_code_table(L->bits, codes);
+    afd_cursor_start(L, &cur, codes);
     for (c = 0; c < AFD_N_CLASSES; c++) {
         int32_t acc = afd_times_by_shifts(afd_cursor_row(L, &cur), times);
         while (afd_cursor_kernel(L, &cur, &k)) {
-            const int32_t v = afd_shifted(in[k.chan], k.code[0] & (sign - 1));
-            acc += k.code[0] & sign ? -v : v;
+            const int32_t v = afd_shifted(in[k.chan], k.w[0] & (sign - 1));
+            acc += k.w[0] & sign ? -v : v;
         }
         out[c] = acc;
     }

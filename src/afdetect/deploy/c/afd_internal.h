@@ -21,6 +21,72 @@ typedef int32_t afd_bias_t;
 #define AFD_MULTIPLY 0
 #endif
 
+/* 1: whole kernels of 9 taps use dual 16-bit multiply-accumulates (SMLAD), for cores
+   with the DSP extension (Cortex-M4/M7/M33); the default there when AFD_MULTIPLY is 1.
+   Needs 8-bit activations and weights within 16 bits. Elsewhere -DAFD_DSP=1 builds the
+   same code on portable C versions of the instructions (for testing). */
+#ifndef AFD_DSP
+#if defined(__ARM_FEATURE_DSP) && AFD_MULTIPLY && AFD_ACT_TOP <= 255 && AFD_MAX_SHIFT <= 14
+#define AFD_DSP 1
+#else
+#define AFD_DSP 0
+#endif
+#endif
+
+#if AFD_DSP
+#if defined(__ARM_FEATURE_DSP) && !defined(__ARM_BIG_ENDIAN)
+#include <string.h>
+/* 4 bytes from any address (Cortex-M4 loads unaligned words), little-endian */
+static inline uint32_t afd_load4(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+/* bytes 0 and 2 of x, zero-extended to halfwords; bytes 1 and 3 */
+static inline uint32_t afd_uxtb16(uint32_t x)
+{
+    uint32_t r;
+    __asm__("uxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t afd_uxtb16_odd(uint32_t x)
+{
+    uint32_t r;
+    __asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* acc + lo(x) lo(y) + hi(x) hi(y), signed halfwords */
+static inline int32_t afd_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+#else
+static inline uint32_t afd_load4(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint32_t afd_uxtb16(uint32_t x)
+{
+    return x & 0x00FF00FFu;
+}
+static inline uint32_t afd_uxtb16_odd(uint32_t x)
+{
+    return x >> 8 & 0x00FF00FFu;
+}
+static inline int32_t afd_half(uint32_t v)  /* a signed halfword */
+{
+    return (int32_t)(v & 0xFFFFu) - (int32_t)((v & 0x8000u) << 1);
+}
+static inline int32_t afd_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    return acc + afd_half(x) * afd_half(y) + afd_half(x >> 16) * afd_half(y >> 16);
+}
+#endif
+#endif
+
 /* Every conv layer computes a tile of up to `tile` output times at once: its input buffer
    holds the last cap = K - 1 + tile * stride input columns, one row of cap per input
    channel (int16 for layer 0, afd_act_t after it), and each kept kernel is decoded once
@@ -75,10 +141,14 @@ static inline uint32_t afd_take(afd_bits *b, int32_t w)
 
 /* ---- Kernels: what each layout's decoder yields, in C order of (output, input channel) ---- */
 typedef struct {
-    int32_t chan, n;           /* input channel; kept taps */
-    uint8_t tap[AFD_MAX_K];    /* their positions in the kernel, increasing */
-    uint8_t code[AFD_MAX_K];   /* their codes, (sign << (bits - 1)) | exponent offset */
+    int32_t chan, n;            /* input channel; kept taps */
+    const uint8_t *tap;         /* their positions in the kernel, increasing */
+    int32_t w[AFD_MAX_K];       /* their weights: table[code] (see afd_cursor_start) */
+    uint8_t taps[AFD_MAX_K];    /* tap's storage when not all K taps are kept */
 } afd_kernel;
+
+/* table[q] = q, q < 2^bits: the table that yields the codes themselves (afd_conv.c) */
+void afd_code_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS]);
 
 #if AFD_LAYOUT_PACKED
 typedef struct {
@@ -92,6 +162,7 @@ typedef struct {
     afd_walker w;
     afd_bits codes, biases;
     int32_t row, more;  /* the row being read; whether w holds an unread kept item */
+    const int32_t *table;
 } afd_cursor;
 #else
 typedef struct {
@@ -100,11 +171,14 @@ typedef struct {
     const uint8_t *count;
     const afd_bias_t *bias;
     int32_t chan, tap, code, held;  /* a record read ahead (group 1), when held */
+    const int32_t *table;
+    uint8_t all_taps[AFD_MAX_K];    /* 0 .. K - 1: a whole kernel's */
 } afd_cursor;
 #endif
 
-/* Start reading layer L's weights. */
-void afd_cursor_start(const afd_layer *L, afd_cursor *c);
+/* Start reading layer L's weights; a kernel's weight of code q = (sign << (bits - 1)) |
+   exponent offset will be table[q] (2^bits entries). */
+void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table);
 /* Move to the next output channel (rows in order, each once); returns its bias. */
 int32_t afd_cursor_row(const afd_layer *L, afd_cursor *c);
 /* The next kept kernel of the current row into *k (taps of one input channel); 0 at the

@@ -2,8 +2,11 @@
    records, each record an input channel and its codes, read from one bit stream. */
 #include "afd_internal.h"
 
-void afd_cursor_start(const afd_layer *L, afd_cursor *c)
+void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table)
 {
+    int32_t t;
+    c->table = table;
+    for (t = 0; t < L->k; t++) c->all_taps[t] = (uint8_t)t;
     c->records.p = L->records;
     c->records.acc = 0;
     c->records.n = 0;
@@ -35,15 +38,20 @@ static void read_weight(const afd_layer *L, afd_cursor *c)
 
 int afd_cursor_kernel(const afd_layer *L, afd_cursor *c, afd_kernel *k)
 {
-    int32_t j;
+    const int32_t bits = L->bits, n = L->k, *table = c->table;
+    const uint32_t mask = ((uint32_t)1 << bits) - 1;
+    int32_t j, i, w, count;
     if (L->whole) {  /* one record: a whole kernel */
         if (c->left == 0) return 0;
         c->left--;
         k->chan = (int32_t)afd_take(&c->records, L->chan_bits);
-        k->n = L->k;
-        for (j = 0; j < L->k; j++) {
-            k->tap[j] = (uint8_t)j;
-            k->code[j] = (uint8_t)afd_take(&c->records, L->bits);
+        k->n = n;
+        k->tap = c->all_taps;
+        for (j = 0; j < n; j += count) {  /* as many codes at a time as 24 bits hold */
+            uint32_t v;
+            for (count = 0, w = 0; j + count < n && w + bits <= 24; count++) w += bits;
+            v = afd_take(&c->records, w);
+            for (i = j + count - 1; i >= j; i--, v >>= bits) k->w[i] = table[v & mask];
         }
         return 1;
     }
@@ -53,9 +61,10 @@ int afd_cursor_kernel(const afd_layer *L, afd_cursor *c, afd_kernel *k)
     }
     k->chan = c->chan;
     k->n = 0;
+    k->tap = k->taps;
     do {  /* the row's consecutive weights of one input channel */
-        k->tap[k->n] = (uint8_t)c->tap;
-        k->code[k->n++] = (uint8_t)c->code;
+        k->taps[k->n] = (uint8_t)c->tap;
+        k->w[k->n++] = table[c->code];
         c->held = 0;
         if (c->left == 0) break;
         read_weight(L, c);

@@ -83,8 +83,9 @@ static int next_kept(const afd_layer *L, afd_walker *w)  /* 0 at the end */
     return 0;
 }
 
-void afd_cursor_start(const afd_layer *L, afd_cursor *c)
+void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table)
 {
+    c->table = table;
     walk_start(L, &c->w);
     c->codes.p = L->codes;
     c->biases.p = L->biases;
@@ -106,10 +107,11 @@ int afd_cursor_kernel(const afd_layer *L, afd_cursor *c, afd_kernel *k)
     if (!c->more || c->w.o != c->row) return 0;
     k->chan = c->w.c;
     k->n = 0;
+    k->tap = k->taps;
     do {  /* a kernel (group K), or the row's consecutive weights of one input channel */
         for (t = 0; t < L->group; t++) {
-            k->tap[k->n] = (uint8_t)(c->w.t + t);
-            k->code[k->n++] = (uint8_t)afd_take(&c->codes, L->bits);
+            k->taps[k->n] = (uint8_t)(c->w.t + t);
+            k->w[k->n++] = c->table[afd_take(&c->codes, L->bits)];
         }
         c->more = next_kept(L, &c->w);
     } while (L->group == 1 && c->more && c->w.o == c->row && c->w.c == k->chan);
