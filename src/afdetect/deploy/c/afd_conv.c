@@ -37,42 +37,51 @@ static void weight_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS])
     }
 }
 
-#if AFD_MULTIPLY
-#define TERM(k, j, v) ((k)->w[j] * (int32_t)(v))
-#else
-/* x << shift, negated for a negative sign, in wrapping unsigned arithmetic */
-static int32_t shifted_term(int32_t w, int32_t x)
-{
-    const uint32_t neg = (uint32_t)0 - (uint32_t)(w >> 8);
-    return (int32_t)((((uint32_t)x << (w & 0xFF)) ^ neg) + (neg & 1u));
-}
-#define TERM(k, j, v) shifted_term((k)->w[j], (int32_t)(v))
-#endif
-
-/* acc[t] += sum over the kernel's taps of w_j x[t * stride + tap_j], t < m, for input
-   of type TYPE (int16 samples for layer 0, activations after it) */
-#define APPLY_TAPS(NAME, TYPE)                                                          \
-    static void NAME(int32_t *acc, const TYPE *x, int32_t stride, int32_t m,           \
-                     const afd_kernel *k)                                               \
-    {                                                                                   \
-        const int32_t n = k->n;                                                         \
-        int32_t j;                                                                      \
-        for (; m > 0; m--, x += stride) {                                               \
-            int32_t a = *acc;                                                           \
-            for (j = 0; j < n; j++) a += TERM(k, j, x[k->tap[j]]);                      \
-            *acc++ = a;                                                                 \
-        }                                                                               \
-    }
-APPLY_TAPS(apply_samples, int16_t)
-APPLY_TAPS(apply_acts, afd_act_t)
-
-/* The unrolled kernels stay functions of their own: inlined, their weights would not all
-   get registers */
+/* The kernels' loops stay functions of their own: inlined, their weights and pointers would not
+   all get registers */
 #if defined(__GNUC__)
 #define AFD_NOINLINE __attribute__((noinline))
 #else
 #define AFD_NOINLINE
 #endif
+
+#if AFD_MULTIPLY
+#define TERM(w, v) ((w) * (int32_t)(v))
+#else
+/* v << shift, negated for a negative sign, in wrapping unsigned arithmetic */
+static int32_t shifted_term(int32_t w, int32_t v)
+{
+    const uint32_t neg = (uint32_t)0 - (uint32_t)(w >> 8);
+    return (int32_t)((((uint32_t)v << (w & 0xFF)) ^ neg) + (neg & 1u));
+}
+#define TERM(w, v) shifted_term(w, (int32_t)(v))
+#endif
+
+/* acc[t] += sum over the kernel's taps of w_j x[t * stride + tap_j], t < m, for input
+   of type TYPE (int16 samples for layer 0, activations after it); two output times at
+   a time, so each weight and tap is loaded once for both */
+#define APPLY_TAPS(NAME, TYPE)                                                          \
+    static AFD_NOINLINE void NAME(int32_t *acc, const TYPE *x, int32_t stride,         \
+                                  int32_t m, const afd_kernel *k)                       \
+    {                                                                                   \
+        const int32_t n = k->n;                                                         \
+        int32_t j;                                                                      \
+        for (; m >= 2; m -= 2, acc += 2, x += stride + stride) {                        \
+            const TYPE *y = x + stride;                                                 \
+            int32_t a = acc[0], b = acc[1];                                             \
+            for (j = 0; j < n; j++) {                                                   \
+                const int32_t w = k->w[j], tap = k->tap[j];                             \
+                a += TERM(w, x[tap]);                                                   \
+                b += TERM(w, y[tap]);                                                   \
+            }                                                                           \
+            acc[0] = a;                                                                 \
+            acc[1] = b;                                                                 \
+        }                                                                               \
+        if (m > 0)                                                                      \
+            for (j = 0; j < n; j++) acc[0] += TERM(k->w[j], x[k->tap[j]]);              \
+    }
+APPLY_TAPS(apply_samples, int16_t)
+APPLY_TAPS(apply_acts, afd_act_t)
 
 #if AFD_MULTIPLY && !AFD_DSP
 /* A whole kernel of 9 taps, m >= 1 output times: its weights held in registers */
@@ -115,26 +124,30 @@ static AFD_NOINLINE void apply9(int32_t *acc, const afd_act_t *x, int32_t stride
 }
 #endif
 
-/* acc[0..m-1] requantised (afd_requantise), max-pooled in pairs with *half first when
-   parity is 1; completed pairs to out. The usual right shift without its branches. */
+/* acc[0..m-1] max-pooled in pairs (with *half first when parity is 1) and requantised
+   (afd_requantise; it is monotonic, so pooling comes first and the pair needs one);
+   completed pairs to out, an unpaired last one to *half */
 static void requantise_pool(const int32_t *acc, int32_t m, int32_t shift, int32_t parity,
                             afd_act_t *half, afd_act_t *out)
 {
-    const int32_t round = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
-    int32_t t, v, prev = *half;
-    for (t = 0; t < m; t++, parity ^= 1) {
-        if (shift > 0) {
-            v = acc[t] > 0 ? (acc[t] + round) >> shift : 0;
-            if (v > AFD_ACT_TOP) v = AFD_ACT_TOP;
-        } else {
-            v = afd_requantise(acc[t], shift);
-        }
-        if (parity)
-            *out++ = (afd_act_t)(v > prev ? v : prev);
-        else
-            prev = v;
+    const int32_t *end = acc + m;
+    int32_t v;
+    if (parity) {
+        v = afd_requantise(*acc++, shift);
+        *out++ = (afd_act_t)(v > *half ? v : *half);
     }
-    *half = (afd_act_t)prev;
+    if (shift > 0) {  /* the usual case, without afd_requantise's branches on shift */
+        const int32_t round = (int32_t)1 << (shift - 1);
+        for (; acc + 1 < end; acc += 2) {
+            v = acc[0] > acc[1] ? acc[0] : acc[1];
+            v = v > 0 ? (v + round) >> shift : 0;
+            *out++ = (afd_act_t)(v > AFD_ACT_TOP ? AFD_ACT_TOP : v);
+        }
+    } else {
+        for (; acc + 1 < end; acc += 2)
+            *out++ = (afd_act_t)afd_requantise(acc[0] > acc[1] ? acc[0] : acc[1], shift);
+    }
+    if (acc < end) *half = (afd_act_t)afd_requantise(*acc, shift);
 }
 
 int32_t afd_conv_tile(int32_t l, const void *x, int32_t m, afd_act_t *half, int32_t *parity,

@@ -172,6 +172,7 @@ typedef struct {
     const afd_bias_t *bias;
     int32_t chan, tap, code, held;  /* a record read ahead (group 1), when held */
     const int32_t *table;
+    int32_t first, first_bits;      /* codes and bits of a record's first take */
     uint8_t all_taps[AFD_MAX_K];    /* 0 .. K - 1: a whole kernel's */
 } afd_cursor;
 #endif

@@ -4,9 +4,13 @@
 
 void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table)
 {
-    int32_t t;
+    int32_t t, w;
     c->table = table;
     for (t = 0; t < L->k; t++) c->all_taps[t] = (uint8_t)t;
+    /* a whole kernel's record in takes of up to 24 bits: the channel and the first codes */
+    for (t = 0, w = L->chan_bits; t < L->k && w + L->bits <= 24; t++) w += L->bits;
+    c->first = t;
+    c->first_bits = w;
     c->records.p = L->records;
     c->records.acc = 0;
     c->records.n = 0;
@@ -41,14 +45,16 @@ int afd_cursor_kernel(const afd_layer *L, afd_cursor *c, afd_kernel *k)
     const int32_t bits = L->bits, n = L->k, *table = c->table;
     const uint32_t mask = ((uint32_t)1 << bits) - 1;
     int32_t j, i, w, count;
+    uint32_t v;
     if (L->whole) {  /* one record: a whole kernel */
         if (c->left == 0) return 0;
         c->left--;
-        k->chan = (int32_t)afd_take(&c->records, L->chan_bits);
+        v = afd_take(&c->records, c->first_bits);
         k->n = n;
         k->tap = c->all_taps;
-        for (j = 0; j < n; j += count) {  /* as many codes at a time as 24 bits hold */
-            uint32_t v;
+        for (i = c->first - 1; i >= 0; i--, v >>= bits) k->w[i] = table[v & mask];
+        k->chan = (int32_t)v;
+        for (j = c->first; j < n; j += count) {  /* the rest, 24 bits at a time */
             for (count = 0, w = 0; j + count < n && w + bits <= 24; count++) w += bits;
             v = afd_take(&c->records, w);
             for (i = j + count - 1; i >= j; i--, v >>= bits) k->w[i] = table[v & mask];
