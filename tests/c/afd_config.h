@@ -31,7 +31,6 @@
 #define AFD_MAX_K 9
 #define AFD_MAX_BITS 3
 #define AFD_MAX_SHIFT 3
-#define AFD_BIAS_BITS 16
 /* tiles of 3 and 2 output times (small, so that tiles and buffers often fill part way):
    buffers of 4 + 3 x 2 and 8 + 2 x 1 columns; the pooled output, 2 columns */
 #define AFD_MAX_TILE 3

@@ -12,10 +12,16 @@ static void put(uint8_t *buf, int32_t *pos, uint32_t v, int32_t w)
         if ((v >> i) & 1u) buf[*pos >> 3] = (uint8_t)(buf[*pos >> 3] | (0x80u >> (*pos & 7)));
 }
 
+/* 12-bit two's complement biases in both layouts */
+#define BIAS_BITS 12
+static void put_bias(uint8_t *buf, int32_t *pos, int32_t b)
+{
+    put(buf, pos, (uint32_t)b & ((1u << BIAS_BITS) - 1), BIAS_BITS);
+}
+
 #if AFD_LAYOUT_PACKED
 /* Bitmap index (scheme 1), 3-bit codes (sign, 2-bit shift), 12-bit biases. */
 #define CODE_BITS 3
-#define BIAS_BITS 12
 static uint8_t p0_index[4], p0_codes[8], p0_biases[8];
 static uint8_t p1_index[4], p1_codes[48], p1_biases[8];
 static uint8_t pf_index[4], pf_codes[8], pf_biases[8];
@@ -35,10 +41,6 @@ static void put_code(uint8_t *buf, int32_t *pos, const test_weight *w)
     put(buf, pos, (uint32_t)(w->neg << (CODE_BITS - 1) | w->shift), CODE_BITS);
 }
 
-static void put_bias(uint8_t *buf, int32_t *pos, int32_t b)
-{
-    put(buf, pos, (uint32_t)b & ((1u << BIAS_BITS) - 1), BIAS_BITS);
-}
 
 static void fill_tables(void)
 {
@@ -74,16 +76,16 @@ static void fill_tables(void)
 #define CODE_BITS 3
 static uint8_t l0_count[3], l1_count[4], lf_count[4];
 static uint8_t l0_records[16], l1_records[48], lf_records[16];
-static int16_t l0_bias[3], l1_bias[4], lf_bias[4];
+static uint8_t l0_bias[8], l1_bias[8], lf_bias[8];
 
 const afd_layer afd_layers[AFD_N_CONVS] = {
     {1, 3, 5, 2, 2, TEST_SHIFT0, 3, 10, 0, 0, l0_records, l0_count, l0_bias, CODE_BITS, 0, 3,
-     0},
+     0, BIAS_BITS},
     {3, 4, TEST_K1, 1, 4, TEST_SHIFT1, 2, TEST_K1 + 1, 0, 3, l1_records, l1_count, l1_bias,
-     CODE_BITS, 2, 0, 1},
+     CODE_BITS, 2, 0, 1, BIAS_BITS},
 };
 const afd_layer afd_fc_layer = {4, 4, 1, 1, 0, 0, 0, 0, 0, 0, lf_records, lf_count, lf_bias,
-                                CODE_BITS, 2, 0, 1};
+                                CODE_BITS, 2, 0, 1, BIAS_BITS};
 
 static void put_code(uint8_t *buf, int32_t *pos, const test_weight *w)
 {
@@ -92,9 +94,9 @@ static void put_code(uint8_t *buf, int32_t *pos, const test_weight *w)
 
 static void fill_tables(void)
 {
-    int32_t o, c, t, pos = 0;
+    int32_t o, c, t, pos = 0, bb = 0;
     for (o = 0; o < 3; o++) {
-        l0_bias[o] = (int16_t)test_w.b0[o];
+        put_bias(l0_bias, &bb, test_w.b0[o]);
         for (t = 0; t < 5; t++)
             if (test_w.w0[o][0][t].keep) {
                 l0_count[o]++;
@@ -102,8 +104,8 @@ static void fill_tables(void)
                 put_code(l0_records, &pos, &test_w.w0[o][0][t]);
             }
     }
-    for (o = 0, pos = 0; o < 4; o++) {
-        l1_bias[o] = (int16_t)test_w.b1[o];
+    for (o = 0, pos = bb = 0; o < 4; o++) {
+        put_bias(l1_bias, &bb, test_w.b1[o]);
         for (c = 0; c < 3; c++)
             if (test_w.w1[o][c][0].keep) {
                 l1_count[o]++;
@@ -111,8 +113,8 @@ static void fill_tables(void)
                 for (t = 0; t < TEST_K1; t++) put_code(l1_records, &pos, &test_w.w1[o][c][t]);
             }
     }
-    for (o = 0, pos = 0; o < 4; o++) {
-        lf_bias[o] = (int16_t)test_w.bf[o];
+    for (o = 0, pos = bb = 0; o < 4; o++) {
+        put_bias(lf_bias, &bb, test_w.bf[o]);
         for (c = 0; c < 4; c++)
             if (test_w.wf[o][c].keep) {
                 lf_count[o]++;

@@ -20,7 +20,7 @@ import numpy as np
 
 from afdetect.atomic import write_text_atomic
 from afdetect.compress.integer import IntegerLayer, IntegerModel, conv_accumulator_bound
-from afdetect.compress.sparse_index import KERNEL, bits_for, whole_kernels
+from afdetect.compress.sparse_index import KERNEL, bits_for, signed_width, whole_kernels
 from afdetect.errors import AfdetectError
 from afdetect.model.rr import FEATURE_MAX, MEDIAN_OF, N_FEATURES, SCALE_BITS
 from afdetect.monitor.frontend import FrontEndConfig
@@ -102,7 +102,7 @@ def _bit_stream(fields: list[tuple[int, int]]) -> np.ndarray:
     return np.array([int(bits[i:i + 8], 2) for i in range(0, len(bits), 8)], dtype=np.uint8)
 
 
-def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, geometry: str, bias_type: str
+def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, geometry: str
                 ) -> tuple[str, str, tuple[int, int, int, int]]:
     """Tables and descriptor of one layer in the fast layout; (index, row count, code,
     bias) bytes (index: the records' channel and tap fields, their share of the stream)."""
@@ -127,16 +127,20 @@ def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, geometry: str, bias_
                             "counts at most 255 (export --layout packed)")
     records = _bit_stream(fields)
     index_bytes = int(counts.sum()) * (chan_bits + tap_bits) // 8
+    bias_bits = signed_width(layer.bias)
+    if bias_bits > 24:
+        raise AfdetectError(f"layer {i}: {bias_bits}-bit biases; the fast layout reads at "
+                            "most 24 bits at a time (export --layout packed)")
+    biases = _bit_stream([(int(b) & (2**bias_bits - 1), bias_bits) for b in layer.bias])
     table = "".join([
         _c_array("uint8_t", f"L{i}_records", records),
         _c_array("uint8_t", f"L{i}_count", counts),
-        _c_array(bias_type, f"L{i}_bias", layer.bias),
+        _c_array("uint8_t", f"L{i}_biases", biases),
     ])
-    descriptor = (f"    {{{geometry}, L{i}_records, L{i}_count, L{i}_bias, {layer.bits}, "
-                  f"{chan_bits}, {tap_bits}, {int(whole)}}}")
-    bias_bytes = (2 if bias_type == "int16_t" else 4) * c_out
+    descriptor = (f"    {{{geometry}, L{i}_records, L{i}_count, L{i}_biases, {layer.bits}, "
+                  f"{chan_bits}, {tap_bits}, {int(whole)}, {bias_bits}}}")
     return table, descriptor, (index_bytes, len(counts), len(records) - index_bytes,
-                               bias_bytes)
+                               len(biases))
 
 
 _SCHEME_IDS = {"dense": 0, "bitmap": 1, "relative": 2, "csr": 3}
@@ -219,8 +223,9 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         if not layer.padding < layer.mask.shape[2] <= tiled.cap:
             raise AfdetectError(f"padding {layer.padding} of a kernel of "
                                 f"{layer.mask.shape[2]}: the C engine needs pad < K")
-    biases = np.concatenate([layer.bias for layer in model.layers])
-    bias_bits = 16 if np.abs(biases).max() < 2**15 else 32
+        if max(layer.mask.shape[2], layer.stride) > 255 or abs(layer.requant_shift) > 127:
+            raise AfdetectError("the C engine takes kernels and strides of up to 255 and "
+                                "requantisation shifts of up to 127")
     tables, descriptors = [], []
     codes_bytes = index_bytes = row_bytes = bias_bytes = 0
     input_total = act_total = half_total = 0
@@ -245,7 +250,7 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
             table, descriptor, (n_index, n_codes, n_bias) = _packed_layer(i, layer, geometry)
         else:
             table, descriptor, (n_index, n_rows, n_codes, n_bias) = _fast_layer(
-                i, layer, is_conv, geometry, "int16_t" if bias_bits == 16 else "int32_t")
+                i, layer, is_conv, geometry)
             row_bytes += n_rows
         tables.append(table)
         index_bytes += n_index
@@ -285,7 +290,7 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         max_bits=max(layer.bits for layer in model.layers),
         max_shift=max(int(layer.shift[layer.mask].max(initial=0)) for layer in model.layers),
         max_tile=max(t.tile for t in tilings), input_total=input_total, act_total=act_total,
-        out_at=out_at, out_cap=out_cap, column_total=half_total, bias_bits=bias_bits,
+        out_at=out_at, out_cap=out_cap, column_total=half_total,
         min_samples=int(metadata["preprocess"]["min_seconds"] * fs), max_samples=max_samples,
         step_samples=model.convs[0].stride * 2 ** n_convs, max_window=max_window_steps,
         block=frontend.block, block_log2=frontend.block.bit_length() - 1,
@@ -393,7 +398,6 @@ _CONFIG = """\
 #define AFD_MAX_BITS {max_bits}
 #define AFD_MAX_SHIFT {max_shift}
 #define AFD_ACT_TOP {act_top}
-#define AFD_BIAS_BITS {bias_bits}
 #define AFD_MAX_TILE {max_tile}
 #define AFD_INPUT_TOTAL {input_total}
 #define AFD_ACT_TOTAL {act_total}

@@ -6,12 +6,6 @@
 
 #include "afdetect.h"
 
-/* Fast layout biases: int16 when the model's fit (AFD_BIAS_BITS from afd_config.h) */
-#if defined(AFD_BIAS_BITS) && AFD_BIAS_BITS <= 16
-typedef int16_t afd_bias_t;
-#else
-typedef int32_t afd_bias_t;
-#endif
 
 /* 1: weights are applied by multiplying with sign * 2^shift (cores whose multiply costs
    what a shift does: Cortex-M0+ with the single-cycle multiplier, M3/M4/M7/M33); 0:
@@ -92,8 +86,10 @@ static inline int32_t afd_smlad(uint32_t x, uint32_t y, int32_t acc)
    channel (int16 for layer 0, afd_act_t after it), and each kept kernel is decoded once
    per tile, then applied to every output time of the tile. */
 typedef struct {
-    int16_t c_in, c_out, k, stride, pad, shift;
-    int16_t tile;   /* most output times computed at once */
+    uint16_t c_in, c_out;
+    uint8_t k, stride, pad;
+    int8_t shift;   /* requantisation: a rounding right shift (left when negative) */
+    uint8_t tile;   /* most output times computed at once */
     uint16_t cap;   /* input buffer columns per channel */
     uint16_t buf;   /* its input buffer in afd_net_t: input (layer 0) or acts */
     uint16_t half;  /* its unpaired output column (c_out) in afd_net_t's half */
@@ -111,10 +107,9 @@ typedef struct {
        every row back to back in one MSB-first bit stream: the input channel (chan_bits),
        then, for whole kernels (whole = 1), the K codes of the kernel, else the tap
        (tap_bits) and the code of one kept weight; code = (sign << (bits - 1)) | exponent
-       offset, as in the .afq file. */
-    const uint8_t *records, *counts;
-    const afd_bias_t *bias;
-    int16_t bits, chan_bits, tap_bits, whole;
+       offset, as in the .afq file. The biases: bias_bits-bit two's complement, MSB first. */
+    const uint8_t *records, *counts, *biases;
+    uint8_t bits, chan_bits, tap_bits, whole, bias_bits;
 #endif
 } afd_layer;
 
@@ -137,6 +132,14 @@ static inline uint32_t afd_take(afd_bits *b, int32_t w)
     }
     b->n -= w;
     return (b->acc >> b->n) & (((uint32_t)1 << w) - 1);
+}
+
+/* The next w-bit two's complement value (2 <= w <= 24), times 2^shift */
+static inline int32_t afd_take_signed(afd_bits *b, int32_t w, int32_t shift)
+{
+    uint32_t v = afd_take(b, w);
+    if (v >> (w - 1)) v -= (uint32_t)1 << w;  /* the sign */
+    return (int32_t)(v << shift);  /* two's complement wrap: no multiply */
 }
 
 /* ---- Kernels: what each layout's decoder yields, in C order of (output, input channel) ---- */
@@ -166,10 +169,9 @@ typedef struct {
 } afd_cursor;
 #else
 typedef struct {
-    afd_bits records;
+    afd_bits records, biases;
     int32_t row, left;  /* the row being read; its records not yet read */
     const uint8_t *count;
-    const afd_bias_t *bias;
     int32_t chan, tap, code, held;  /* a record read ahead (group 1), when held */
     const int32_t *table;
     int32_t first, first_bits;      /* codes and bits of a record's first take */

@@ -15,7 +15,9 @@ void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table)
     c->records.acc = 0;
     c->records.n = 0;
     c->count = L->counts;
-    c->bias = L->bias;
+    c->biases.p = L->biases;
+    c->biases.acc = 0;
+    c->biases.n = 0;
     c->row = -1;
     c->left = 0;
     c->held = 0;
@@ -23,11 +25,10 @@ void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table)
 
 int32_t afd_cursor_row(const afd_layer *L, afd_cursor *c)
 {
-    (void)L;
     c->row++;
     c->left = *c->count++;
     c->held = 0;
-    return *c->bias++;
+    return afd_take_signed(&c->biases, L->bias_bits, 0);
 }
 
 /* One group-1 record (input channel, tap, code) into c's read-ahead */

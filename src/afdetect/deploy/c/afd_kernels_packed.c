@@ -2,13 +2,6 @@
    in afd_internal.h), read in order, for the least flash. */
 #include "afd_internal.h"
 
-static int32_t take_bias(const afd_layer *L, afd_bits *b)
-{
-    uint32_t v = afd_take(b, L->bias_width);
-    if (v >> (L->bias_width - 1)) v -= (uint32_t)1 << L->bias_width;  /* sign */
-    return (int32_t)(v << L->bias_shift);  /* two's complement wrap: no multiply */
-}
-
 /* A cursor over the kept weights (group 1) or kernels (group K) in C order. */
 static void walk_start(const afd_layer *L, afd_walker *w)
 {
@@ -98,7 +91,7 @@ void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table)
 int32_t afd_cursor_row(const afd_layer *L, afd_cursor *c)
 {
     c->row++;
-    return take_bias(L, &c->biases);
+    return afd_take_signed(&c->biases, L->bias_width, L->bias_shift);
 }
 
 int afd_cursor_kernel(const afd_layer *L, afd_cursor *c, afd_kernel *k)
