@@ -30,9 +30,9 @@ static void weight_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS])
     for (code = 0; code < sign + sign; code++) {
         const int32_t e = code & (sign - 1);
 #if AFD_MULTIPLY
-        table[code] = code & sign ? -((int32_t)1 << e) : (int32_t)1 << e;
+        table[code] = (code & sign) ? -((int32_t)1 << e) : (int32_t)1 << e;
 #else
-        table[code] = code & sign ? e | 0x100 : e;
+        table[code] = (code & sign) ? e | 0x100 : e;
 #endif
     }
 }
@@ -195,7 +195,7 @@ void afd_fc_apply(const int32_t *in, int32_t times, int32_t out[AFD_N_CLASSES])
         int32_t acc = afd_times_by_shifts(afd_cursor_row(L, &cur), times);
         while (afd_cursor_kernel(L, &cur, &k)) {
             const int32_t v = afd_shifted(in[k.chan], k.w[0] & (sign - 1));
-            acc += k.w[0] & sign ? -v : v;
+            acc += (k.w[0] & sign) ? -v : v;
         }
         out[c] = acc;
     }

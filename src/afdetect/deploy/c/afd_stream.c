@@ -41,7 +41,6 @@ static void stream_block(afd_stream_t *s)
 {
     int64_t total = 0, total_sq = 0, num, den, sum = 0, sq = 0;
     int32_t i, k, e, n;
-    int16_t q;
     const int32_t top = (1 << (AFD_INPUT_BITS - 1)) - 1;
     for (i = 0; i < AFD_BLOCK; i++) {
         sum += s->block[i];
@@ -70,8 +69,8 @@ static void stream_block(afd_stream_t *s)
         int64_t d = s->block[i];
         int64_t v = e >= 0 ? (d >= 0 ? d << e : -((-d) << e))
                            : afd_asr64(d + ((int64_t)1 << (-e - 1)), -e);
-        q = (int16_t)(v > top ? top : (v < -top - 1 ? -top - 1 : v));
-        afd_net_push(&s->net, q, stream_step, s);
+        afd_net_push(&s->net, (int16_t)(v > top ? top : (v < -top - 1 ? -top - 1 : v)),
+                     stream_step, s);
     }
     afd_net_flush(&s->net, stream_step, s);  /* this block's steps, decided now */
     s->block_fill = 0;
