@@ -66,7 +66,13 @@ static int32_t shifted_term(int32_t w, int32_t v)
     {                                                                                   \
         const int32_t n = k->n;                                                         \
         int32_t j;                                                                      \
-        for (; m >= 2; m -= 2, acc += 2, x += stride + stride) {                        \
+        if (m & 1) { /* an odd one first: the pairs then run to the end */              \
+            for (j = 0; j < n; j++) acc[0] += TERM(k->w[j], x[k->tap[j]]);              \
+            acc++;                                                                      \
+            x += stride;                                                                \
+            m--;                                                                        \
+        }                                                                               \
+        for (; m > 0; m -= 2, acc += 2, x += stride + stride) {                         \
             const TYPE *y = x + stride;                                                 \
             int32_t a = acc[0], b = acc[1];                                             \
             for (j = 0; j < n; j++) {                                                   \
@@ -77,8 +83,6 @@ static int32_t shifted_term(int32_t w, int32_t v)
             acc[0] = a;                                                                 \
             acc[1] = b;                                                                 \
         }                                                                               \
-        if (m > 0)                                                                      \
-            for (j = 0; j < n; j++) acc[0] += TERM(k->w[j], x[k->tap[j]]);              \
     }
 APPLY_TAPS(apply_samples, int16_t)
 APPLY_TAPS(apply_acts, afd_act_t)

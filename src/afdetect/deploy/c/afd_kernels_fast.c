@@ -6,7 +6,7 @@ void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table)
 {
     int32_t t, w;
     c->table = table;
-    for (t = 0; t < L->k; t++) c->all_taps[t] = (uint8_t)t;
+    for (t = 0; t < L->k && t < AFD_MAX_K; t++) c->all_taps[t] = (uint8_t)t;
     /* a whole kernel's record in takes of up to 24 bits: the channel and the first codes */
     for (t = 0, w = L->chan_bits; t < L->k && w + L->bits <= 24; t++) w += L->bits;
     c->first = t;

@@ -40,22 +40,17 @@ static void drain(afd_net_t *net, int32_t l, afd_sink_fn sink, void *ctx)
     afd_act_t *dst = net->acts + (last ? AFD_OUT_AT : afd_layers[l + 1].buf);
     int32_t at = 0, j;
     for (;;) {
-        int32_t m = 0, end = at + L->k, room, pairs, next = at;
-        for (; end <= net->fill[l] && m < L->tile; m++, end += L->stride) next += L->stride;
-        if (m == 0) break;
-        room = cap - net->fill[l + 1];
-        if ((net->parity[l] + m) >> 1 > room && !last) {
+        int32_t m = 0, end = at + L->k, pairs, most = L->tile;
+        if (end > net->fill[l]) break;  /* no window complete */
+        if ((net->parity[l] + most) >> 1 > cap - net->fill[l + 1] && !last)
             drain(net, l + 1, sink, ctx);  /* the next layer makes room */
-            room = cap - net->fill[l + 1];
-        }
-        if ((net->parity[l] + m) >> 1 > room) {  /* still short: a smaller tile */
-            m = 2 * room - net->parity[l];
-            for (next = at, j = 0; j < m; j++) next += L->stride;
-        }
+        if ((net->parity[l] + most) >> 1 > cap - net->fill[l + 1])  /* a smaller tile */
+            most = 2 * (cap - net->fill[l + 1]) - net->parity[l];
+        for (; end <= net->fill[l] && m < most; m++) end += L->stride;
         pairs = afd_conv_tile(l, input_of(net, l, at), m, net->half + L->half,
                               &net->parity[l], dst + net->fill[l + 1], cap);
         net->fill[l + 1] += pairs;
-        at = next;
+        at = end - L->k;  /* the next tile's first window */
         if (last) {
             for (j = 0; j < net->fill[l + 1]; j++) sink(ctx, dst + j, cap);
             net->fill[l + 1] = 0;
