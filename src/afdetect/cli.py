@@ -228,8 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="c: the C99 integer engine of a compressed model (default); onnx: a "
                         "float model as an ONNX graph file (--out FILE.onnx)")
     p.add_argument("--layout", choices=("fast", "packed"), default="fast",
-                   help="weights as byte codes and 16-bit offsets (fast, default) or exactly "
-                        "as the model file packs them, decoded on the fly (packed: least flash)")
+                   help="weights as records of an input channel and its codes (fast, "
+                        "default) or exactly as the model file packs them (packed: least "
+                        "flash); both decode each kernel once per tile of output times")
     p.add_argument("--target", default=None,
                    help="host (default), cortex-m4 or cortex-m0plus: cross-compile, and with "
                         "--check run under QEMU")

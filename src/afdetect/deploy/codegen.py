@@ -113,7 +113,8 @@ def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, geometry: str
     codes = (layer.sign < 0).astype(np.int64) << (layer.bits - 1) | layer.shift
     fields: list[tuple[int, int]] = []
     counts = np.zeros(c_out, dtype=np.int64)
-    for o, c, t in zip(*np.nonzero(layer.mask)):  # C order: a kernel's taps consecutive
+    # C order: a kernel's taps consecutive
+    for o, c, t in zip(*np.nonzero(layer.mask), strict=True):
         if whole and t > 0:
             continue
         counts[o] += 1
@@ -219,7 +220,7 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         raise AfdetectError("the C engine takes one input channel (a single lead)")
     act_bytes = 1 if model.act_bits <= 8 else 2
     tilings = [tiling(layer, 2 if i == 0 else act_bytes) for i, layer in enumerate(model.convs)]
-    for layer, tiled in zip(model.convs, tilings):
+    for layer, tiled in zip(model.convs, tilings, strict=True):
         if not layer.padding < layer.mask.shape[2] <= tiled.cap:
             raise AfdetectError(f"padding {layer.padding} of a kernel of "
                                 f"{layer.mask.shape[2]}: the C engine needs pad < K")
@@ -388,9 +389,10 @@ _CONFIG = """\
 #define AFD_LAYOUT_PACKED {packed}
 #define AFD_HAS_BATCH 1
 /* The network: conv layers, channels of the last and widest, the longest kernel, the
-   widest code and the largest exponent offset of any weight, the activation ceiling, the biases' width (fast layout), the largest tile of output times;
-   the totals of the layers' input buffers (layer 0's int16, the others' activations, the
-   last layer's pooled output at AFD_OUT_AT, AFD_OUT_CAP columns) and output columns. */
+   widest code and the largest exponent offset of any weight, the activation ceiling,
+   the largest tile of output times; the totals of the layers' input buffers (layer 0's
+   int16, the others' activations, the last layer's pooled output at AFD_OUT_AT,
+   AFD_OUT_CAP columns) and output columns. */
 #define AFD_N_CONVS {n_convs}
 #define AFD_C_LAST {c_last}
 #define AFD_MAX_C {max_c}

@@ -29,12 +29,11 @@
 
 #if AFD_DSP
 #if defined(__ARM_FEATURE_DSP) && !defined(__ARM_BIG_ENDIAN)
-#include <string.h>
-/* 4 bytes from any address (Cortex-M4 loads unaligned words), little-endian */
+/* 4 bytes from any address (Cortex-M4 loads unaligned words), little-endian: one LDR */
 static inline uint32_t afd_load4(const uint8_t *p)
 {
     uint32_t v;
-    memcpy(&v, p, sizeof v);
+    __builtin_memcpy(&v, p, sizeof v);
     return v;
 }
 /* bytes 0 and 2 of x, zero-extended to halfwords; bytes 1 and 3 */
