@@ -87,7 +87,31 @@ static int32_t shifted_term(int32_t w, int32_t v)
 APPLY_TAPS(apply_samples, int16_t)
 APPLY_TAPS(apply_acts, afd_act_t)
 
-#if AFD_MULTIPLY && !AFD_DSP
+#if !AFD_MULTIPLY
+/* A whole kernel of 9 taps, m >= 1 output times, with shifts: a negative weight's term
+   -(x << e) is ((x ^ ~0) << e) + 2^e, so each tap is an exclusive or, a shift and an add,
+   and the negative weights' 2^e are added once per output time */
+static AFD_NOINLINE void apply9(int32_t *acc, const afd_act_t *x, int32_t stride, int32_t m,
+                                const int32_t *w)
+{
+    uint32_t e[9], neg[9], fix = 0;
+    int32_t j;
+    for (j = 0; j < 9; j++) {
+        e[j] = (uint32_t)w[j] & 0xFFu;
+        neg[j] = (uint32_t)0 - ((uint32_t)w[j] >> 8);
+        fix += neg[j] & ((uint32_t)1 << e[j]);
+    }
+    do {
+        *acc = (int32_t)((uint32_t)*acc + fix + ((x[0] ^ neg[0]) << e[0]) +
+                         ((x[1] ^ neg[1]) << e[1]) + ((x[2] ^ neg[2]) << e[2]) +
+                         ((x[3] ^ neg[3]) << e[3]) + ((x[4] ^ neg[4]) << e[4]) +
+                         ((x[5] ^ neg[5]) << e[5]) + ((x[6] ^ neg[6]) << e[6]) +
+                         ((x[7] ^ neg[7]) << e[7]) + ((x[8] ^ neg[8]) << e[8]));
+        acc++;
+        x += stride;
+    } while (--m != 0);
+}
+#elif !AFD_DSP
 /* A whole kernel of 9 taps, m >= 1 output times: its weights held in registers */
 static AFD_NOINLINE void apply9(int32_t *acc, const afd_act_t *x, int32_t stride, int32_t m,
                                 const int32_t *w)
@@ -173,10 +197,8 @@ int32_t afd_conv_tile(int32_t l, const void *x, int32_t m, afd_act_t *half, int3
             const int32_t row = row_offset(k.chan, cap);
             if (l == 0)
                 apply_samples(acc, (const int16_t *)x + row, stride, m, &k);
-#if AFD_MULTIPLY
             else if (k.n == 9 && L->k == 9)
                 apply9(acc, (const afd_act_t *)x + row, stride, m, k.w);
-#endif
             else
                 apply_acts(acc, (const afd_act_t *)x + row, stride, m, &k);
         }
