@@ -1,6 +1,6 @@
 /* A small hand-made model configuration for the runtime's unit tests (tests/c): two conv
-   layers (the second pruned by whole kernels of 9 taps) and the classifier, independent of any
-   trained model. AFD_TEST_PACKED selects the packed layout's kernels. */
+   layers (15 taps pruned weight by weight, then whole kernels of 9 taps) and the
+   classifier, independent of any trained model. AFD_TEST_PACKED selects the packed layout's kernels. */
 #ifndef AFD_CONFIG_H
 #define AFD_CONFIG_H
 
@@ -28,13 +28,13 @@
 #define AFD_C_LAST 4
 #define AFD_MAX_C 4
 #define AFD_ACT_TOP 15
-#define AFD_MAX_K 9
+#define AFD_MAX_K 15
 #define AFD_MAX_BITS 3
 #define AFD_MAX_SHIFT 3
 /* tiles of 3 and 2 output times (small, so that tiles and buffers often fill part way):
-   buffers of 4 + 3 x 2 and 8 + 2 x 1 columns; the pooled output, 2 columns */
+   buffers of 14 + 3 x 2 and 8 + 2 x 1 columns; the pooled output, 2 columns */
 #define AFD_MAX_TILE 3
-#define AFD_INPUT_TOTAL 10  /* 1 x 10 */
+#define AFD_INPUT_TOTAL 20  /* 1 x 20 */
 #define AFD_ACT_TOTAL 38    /* 3 x 10, then 4 x 2 */
 #define AFD_OUT_AT 30
 #define AFD_OUT_CAP 2

@@ -22,13 +22,14 @@ static void put_bias(uint8_t *buf, int32_t *pos, int32_t b)
 #if AFD_LAYOUT_PACKED
 /* Bitmap index (scheme 1), 3-bit codes (sign, 2-bit shift), 12-bit biases. */
 #define CODE_BITS 3
-static uint8_t p0_index[4], p0_codes[8], p0_biases[8];
+static uint8_t p0_index[8], p0_codes[24], p0_biases[8];
 static uint8_t p1_index[4], p1_codes[48], p1_biases[8];
 static uint8_t pf_index[4], pf_codes[8], pf_biases[8];
 static const uint8_t no_columns[1] = {0};
 
 const afd_layer afd_layers[AFD_N_CONVS] = {
-    {1, 3, 5, 2, 2, TEST_SHIFT0, 3, 10, 0, 0, p0_index, no_columns, p0_codes, p0_biases, 15,
+    {1, 3, TEST_K0, 2, 7, TEST_SHIFT0, 3, TEST_K0 + 5, 0, 0, p0_index, no_columns, p0_codes,
+     p0_biases, 3 * TEST_K0,
      1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, 1},
     {3, 4, TEST_K1, 1, 4, TEST_SHIFT1, 2, TEST_K1 + 1, 0, 3, p1_index, no_columns, p1_codes,
      p1_biases, 12, 1, 0, CODE_BITS, BIAS_BITS, 0, 0, 0, TEST_K1},
@@ -47,7 +48,7 @@ static void fill_tables(void)
     int32_t o, c, t, ib = 0, cb = 0, bb = 0;
     for (o = 0; o < 3; o++) {
         put_bias(p0_biases, &bb, test_w.b0[o]);
-        for (t = 0; t < 5; t++) {
+        for (t = 0; t < TEST_K0; t++) {
             put(p0_index, &ib, (uint32_t)test_w.w0[o][0][t].keep, 1);
             if (test_w.w0[o][0][t].keep) put_code(p0_codes, &cb, &test_w.w0[o][0][t]);
         }
@@ -75,11 +76,12 @@ static void fill_tables(void)
    layer 0, the kernel's 9 codes in layer 1, one code in the classifier), 3-bit codes. */
 #define CODE_BITS 3
 static uint8_t l0_count[3], l1_count[4], lf_count[4];
-static uint8_t l0_records[16], l1_records[48], lf_records[16];
+static uint8_t l0_records[48], l1_records[48], lf_records[16];
 static uint8_t l0_bias[8], l1_bias[8], lf_bias[8];
 
 const afd_layer afd_layers[AFD_N_CONVS] = {
-    {1, 3, 5, 2, 2, TEST_SHIFT0, 3, 10, 0, 0, l0_records, l0_count, l0_bias, CODE_BITS, 0, 3,
+    {1, 3, TEST_K0, 2, 7, TEST_SHIFT0, 3, TEST_K0 + 5, 0, 0, l0_records, l0_count, l0_bias,
+     CODE_BITS, 0, 4,
      0, BIAS_BITS},
     {3, 4, TEST_K1, 1, 4, TEST_SHIFT1, 2, TEST_K1 + 1, 0, 3, l1_records, l1_count, l1_bias,
      CODE_BITS, 2, 0, 1, BIAS_BITS},
@@ -97,10 +99,10 @@ static void fill_tables(void)
     int32_t o, c, t, pos = 0, bb = 0;
     for (o = 0; o < 3; o++) {
         put_bias(l0_bias, &bb, test_w.b0[o]);
-        for (t = 0; t < 5; t++)
+        for (t = 0; t < TEST_K0; t++)
             if (test_w.w0[o][0][t].keep) {
                 l0_count[o]++;
-                put(l0_records, &pos, (uint32_t)t, 3);
+                put(l0_records, &pos, (uint32_t)t, 4);
                 put_code(l0_records, &pos, &test_w.w0[o][0][t]);
             }
     }
@@ -147,7 +149,7 @@ void test_model_init(void)
     int32_t o, c, t, keep;
     for (o = 0; o < 3; o++) {
         test_w.b0[o] = test_random(-200, 200);
-        for (t = 0; t < 5; t++) random_weight(&test_w.w0[o][0][t], test_random(0, 3) > 0);
+        for (t = 0; t < TEST_K0; t++) random_weight(&test_w.w0[o][0][t], test_random(0, 3) > 0);
     }
     for (o = 0; o < 4; o++) {
         test_w.b1[o] = test_random(-60, 60);
