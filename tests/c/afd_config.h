@@ -26,7 +26,6 @@
 #endif
 #define AFD_N_CONVS 2
 #define AFD_C_LAST 4
-#define AFD_MAX_C 4
 #define AFD_ACT_TOP 15
 #define AFD_MAX_K 15
 #define AFD_MAX_BITS 3

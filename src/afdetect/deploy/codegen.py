@@ -265,7 +265,6 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         raise AfdetectError("the layers' input buffers need more than 64 KB")
     n_convs = len(model.convs)
     c_last = model.convs[-1].mask.shape[0]
-    max_c = max(layer.mask.shape[0] for layer in model.convs)
     out_at, out_cap = act_total, tilings[-1].tile // 2 + 1  # the last layer's pooled output
     act_total += c_last * out_cap
     ring_bytes = 2 * input_total + act_bytes * act_total
@@ -287,7 +286,7 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         layout=layout, packed=int(layout == "packed"),
         n_classes=n_classes, fs=fs, input_bits=model.input_bits,
         input_frac=model.input_frac, act_top=2 ** model.act_bits - 1, n_convs=n_convs,
-        c_last=c_last, max_c=max_c, max_k=max(layer.mask.shape[2] for layer in model.layers),
+        c_last=c_last, max_k=max(layer.mask.shape[2] for layer in model.layers),
         max_bits=max(layer.bits for layer in model.layers),
         max_shift=max(int(layer.shift[layer.mask].max(initial=0)) for layer in model.layers),
         max_tile=max(t.tile for t in tilings), input_total=input_total, act_total=act_total,
@@ -388,14 +387,13 @@ _CONFIG = """\
 #define AFD_LAYOUT "{layout}"
 #define AFD_LAYOUT_PACKED {packed}
 #define AFD_HAS_BATCH 1
-/* The network: conv layers, channels of the last and widest, the longest kernel, the
+/* The network: conv layers, channels of the last layer, the longest kernel, the
    widest code and the largest exponent offset of any weight, the activation ceiling,
    the largest tile of output times; the totals of the layers' input buffers (layer 0's
    int16, the others' activations, the last layer's pooled output at AFD_OUT_AT,
    AFD_OUT_CAP columns) and output columns. */
 #define AFD_N_CONVS {n_convs}
 #define AFD_C_LAST {c_last}
-#define AFD_MAX_C {max_c}
 #define AFD_MAX_K {max_k}
 #define AFD_MAX_BITS {max_bits}
 #define AFD_MAX_SHIFT {max_shift}
