@@ -145,10 +145,10 @@ def test_c_engine_runs_kernel_pruned_layers_by_kernel(tmp_path: Path) -> None:
     model = to_integer(_quantised(samples, granularity="kernel"))
     export(model, METADATA, tmp_path)
     source = (tmp_path / "src" / "afd_model_tables.c").read_text()
-    # each layer's k and whole (1: a record per whole kernel)
-    groups = re.findall(r"\{\d+, \d+, (\d+), [^{}]*L\d_biases, \d+, \d+, \d+, (\d),", source)
+    # each layer's k and tap bits (0: a record per whole kernel)
+    groups = re.findall(r"\{\d+, \d+, (\d+), [^{}]*L\d_biases, \d+, \d+, (\d+),", source)
     # conv1 has one input channel: pruned by weight; the classifier's kernels are single
-    assert groups == [("7", "0"), ("5", "1"), ("3", "1"), ("1", "1")]
+    assert groups == [("7", "3"), ("5", "0"), ("3", "0"), ("1", "0")]
     result = check(model, METADATA, build(tmp_path), RECORDS)
     assert len(result.records) == 12 and result.identical
 

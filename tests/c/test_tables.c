@@ -81,13 +81,12 @@ static uint8_t l0_bias[8], l1_bias[8], lf_bias[8];
 
 const afd_layer afd_layers[AFD_N_CONVS] = {
     {1, 3, TEST_K0, 2, 7, TEST_SHIFT0, 3, TEST_K0 + 5, 0, 0, l0_records, l0_count, l0_bias,
-     CODE_BITS, 0, 4,
-     0, BIAS_BITS},
+     CODE_BITS, 0, 4, BIAS_BITS},
     {3, 4, TEST_K1, 1, 4, TEST_SHIFT1, 2, TEST_K1 + 1, 0, 3, l1_records, l1_count, l1_bias,
-     CODE_BITS, 2, 0, 1, BIAS_BITS},
+     CODE_BITS, 2, 0, BIAS_BITS},
 };
 const afd_layer afd_fc_layer = {4, 4, 1, 1, 0, 0, 0, 0, 0, 0, lf_records, lf_count, lf_bias,
-                                CODE_BITS, 2, 0, 1, BIAS_BITS};
+                                CODE_BITS, 2, 0, BIAS_BITS};
 
 static void put_code(uint8_t *buf, int32_t *pos, const test_weight *w)
 {

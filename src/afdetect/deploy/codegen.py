@@ -139,7 +139,7 @@ def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, geometry: str
         _c_array("uint8_t", f"L{i}_biases", biases),
     ])
     descriptor = (f"    {{{geometry}, L{i}_records, L{i}_count, L{i}_biases, {layer.bits}, "
-                  f"{chan_bits}, {tap_bits}, {int(whole)}, {bias_bits}}}")
+                  f"{chan_bits}, {tap_bits}, {bias_bits}}}")
     return table, descriptor, (index_bytes, len(counts), len(records) - index_bytes,
                                len(biases))
 

@@ -22,7 +22,8 @@ void afd_code_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS])
 }
 
 /* The layer's weight of each code, the per-layer table a tile's kernels are decoded
-   with: sign * 2^shift, or (no multiplier) the shift with a negative sign in bit 8 */
+   with: sign * 2^shift, or (no multiplier) the shift with a negative sign in bit 8.
+   Shifts above 30 do not occur: the export proves the int32 accumulators bounded. */
 static void weight_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS])
 {
     const int32_t sign = (int32_t)1 << (bits - 1);
@@ -30,15 +31,16 @@ static void weight_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS])
     for (code = 0; code < sign + sign; code++) {
         const int32_t e = code & (sign - 1);
 #if AFD_MULTIPLY
-        table[code] = (code & sign) ? -((int32_t)1 << e) : (int32_t)1 << e;
+        const int32_t v = e > 30 ? 0 : (int32_t)1 << e;
+        table[code] = (code & sign) ? -v : v;
 #else
         table[code] = (code & sign) ? e | 0x100 : e;
 #endif
     }
 }
 
-/* The kernels' loops stay functions of their own: inlined, their weights and pointers would not
-   all get registers */
+/* The kernels' loops stay functions of their own: inlined, their weights and pointers
+   would not all get registers */
 #if defined(__GNUC__)
 #define AFD_NOINLINE __attribute__((noinline))
 #else

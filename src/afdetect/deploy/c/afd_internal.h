@@ -104,11 +104,11 @@ typedef struct {
 #else
     /* Fast layout: per output channel a count of records (counts[o]), then the records of
        every row back to back in one MSB-first bit stream: the input channel (chan_bits),
-       then, for whole kernels (whole = 1), the K codes of the kernel, else the tap
+       then, for whole kernels (tap_bits = 0), the K codes of the kernel, else the tap
        (tap_bits) and the code of one kept weight; code = (sign << (bits - 1)) | exponent
        offset, as in the .afq file. The biases: bias_bits-bit two's complement, MSB first. */
     const uint8_t *records, *counts, *biases;
-    uint8_t bits, chan_bits, tap_bits, whole, bias_bits;
+    uint8_t bits, chan_bits, tap_bits, bias_bits;
 #endif
 } afd_layer;
 

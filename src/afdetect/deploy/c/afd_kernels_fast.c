@@ -45,7 +45,7 @@ int afd_cursor_kernel(const afd_layer *L, afd_cursor *c, afd_kernel *k)
 {
     const int32_t bits = L->bits, n = L->k, *table = c->table;
     const uint32_t mask = ((uint32_t)1 << bits) - 1;
-    if (L->whole) {  /* one record: a whole kernel */
+    if (L->tap_bits == 0) {  /* one record: a whole kernel */
         int32_t j, i, w, count;
         uint32_t v;
         if (c->left == 0) return 0;
