@@ -1,5 +1,7 @@
 """The C runtime on its own: unit tests in C (tests/c) on a hand-made model, in both weight
-layouts, with strict warnings, under AddressSanitizer and UBSan, and cppcheck clean."""
+layouts, shift-only and multiplying (the dual multiply-accumulate kernels of Cortex-M4 on
+their portable C instructions too), with strict warnings, under AddressSanitizer and UBSan,
+and cppcheck clean."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ TESTS = Path(__file__).parent / "c"
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Werror")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 LAYOUTS = {"fast": (), "fast-multiply": ("-DAFD_MULTIPLY=1",),
+           "fast-dsp": ("-DAFD_MULTIPLY=1", "-DAFD_DSP=1"),
            "packed": ("-DAFD_TEST_PACKED",),
+           "packed-dsp": ("-DAFD_TEST_PACKED", "-DAFD_MULTIPLY=1", "-DAFD_DSP=1"),
            # the continuous mode with the atrial check built in (this net is too quick for
            # it to run: afd_stream_init turns it off, and the windows say so)
            "fast-atrial": ("-DAFD_TEST_ATRIAL",)}
@@ -28,9 +32,8 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc
 
 def _sources(layout: str) -> list[str]:
     kernels = layout.split("-")[0]
-    names = [n for n in COMMON_SOURCES if n.endswith(".c")] + [f"afd_kernels_{kernels}.c"]
-    if kernels == "fast":
-        names.append("afd_batch.c")
+    names = [n for n in COMMON_SOURCES if n.endswith(".c")] + [f"afd_kernels_{kernels}.c",
+                                                                "afd_batch.c"]
     return [str(RUNTIME / n) for n in names] + [str(TESTS / "test_runtime.c"),
                                                 str(TESTS / "test_tables.c")]
 
@@ -78,7 +81,7 @@ def test_runtime_compiles_for_rr_models_with_strict_warnings() -> None:
 
 @pytest.mark.skipif(shutil.which("cppcheck") is None, reason="needs cppcheck")
 @pytest.mark.parametrize("define", ["", "-DAFD_MULTIPLY=1", "-DAFD_TEST_PACKED",
-                                    "-DAFD_TEST_RR", "-DAFD_TEST_ATRIAL"])
+                                    "-DAFD_TEST_RR", "-DAFD_TEST_ATRIAL", "-DAFD_DSP=1"])
 def test_runtime_is_cppcheck_clean(define: str) -> None:
     cmd = ["cppcheck", "--error-exitcode=1", "--enable=warning,style,performance,portability",
            "--std=c99", "--quiet", *([define] if define else []), f"-I{TESTS}", f"-I{RUNTIME}",

@@ -147,9 +147,10 @@ def test_c_engine_runs_kernel_pruned_layers_by_kernel(tmp_path: Path) -> None:
     model = to_integer(_quantised(samples, granularity="kernel"))
     export(model, METADATA, tmp_path)
     source = (tmp_path / "src" / "afd_model_tables.c").read_text()
-    groups = re.findall(r"L\d_bias, \d+, \d+, (\d+), (\d+),", source)  # k, group
-    # conv1 has one input channel; the classifier's weights are single
-    assert groups == [("7", "1"), ("5", "5"), ("3", "3"), ("1", "1")]
+    # each layer's k and tap bits (0: a record per whole kernel)
+    groups = re.findall(r"\{\d+, \d+, (\d+), [^{}]*L\d_biases, \d+, \d+, (\d+),", source)
+    # conv1 has one input channel: pruned by weight; the classifier's kernels are single
+    assert groups == [("7", "3"), ("5", "0"), ("3", "0"), ("1", "0")]
     result = check(model, METADATA, build(tmp_path), RECORDS)
     assert len(result.records) == 12 and result.identical
 
@@ -330,7 +331,7 @@ def test_library_has_no_float_malloc_or_multiply_in_inference(model, layout: str
         assert not writable, (obj.name, writable)
     names = {name for name, _ in functions}
     assert {"afd_strip_push", "afd_strip_finish", "afd_strip_init", "afd_net_push",
-            "afd_conv_column", "afd_fc_apply"} <= names
+            "afd_conv_tile", "afd_fc_apply", "afd_cursor_kernel"} <= names
     for name, body in functions:
         if name in ("afd_quantise_input", "afd_stream_push", "stream_resampled",
                     "stream_block", "afd_stream_init", "gcd32",

@@ -235,11 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="c: the C99 integer engine of a compressed model (default); onnx: a "
                         "float model as an ONNX graph file (--out FILE.onnx)")
     p.add_argument("--layout", choices=("fast", "packed"), default="fast",
-                   help="weights as byte codes and 16-bit offsets (fast, default) or exactly "
-                        "as the model file packs them, decoded on the fly (packed: least flash)")
+                   help="weights as records of an input channel and its codes (fast, "
+                        "default) or exactly as the model file packs them (packed: least "
+                        "flash); both decode each kernel once per tile of output times")
     p.add_argument("--target", default=None,
                    help="host (default), cortex-m4 or cortex-m0plus: cross-compile, and with "
                         "--check run under QEMU")
+    p.add_argument("--no-atrial-check", dest="atrial_check", action="store_false",
+                   help="leave the continuous mode's atrial check out (about 1.4 KB of flash "
+                        "and 1.1 KB of RAM less; the windows are then the network's alone)")
     p.set_defaults(run=_export)
 
     p = sub.add_parser("download", help="fetch CinC 2017 (or any PhysioNet database)")
@@ -1050,7 +1054,8 @@ def _export(args: argparse.Namespace) -> int:
     name, _, model, metadata = _load_compressed_model(args.model, "export")
     target = get_target(args.target or "host")
     require_toolchain(target)
-    sizes = export(model, metadata, args.out, layout=args.layout)
+    sizes = export(model, metadata, args.out, layout=args.layout,
+                   atrial_check=args.atrial_check)
     if not target.is_host:
         return _export_target(args, name, model, metadata, target)
     if not args.check:

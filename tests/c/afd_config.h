@@ -1,6 +1,6 @@
 /* A small hand-made model configuration for the runtime's unit tests (tests/c): two conv
-   layers (the second pruned by whole kernels) and the classifier, independent of any
-   trained model. AFD_TEST_PACKED selects the packed layout's kernels. */
+   layers (15 taps pruned weight by weight, then whole kernels of 9 taps) and the
+   classifier, independent of any trained model. AFD_TEST_PACKED selects the packed layout's kernels. */
 #ifndef AFD_CONFIG_H
 #define AFD_CONFIG_H
 
@@ -18,7 +18,7 @@
 #ifdef AFD_TEST_PACKED
 #define AFD_LAYOUT "packed"
 #define AFD_LAYOUT_PACKED 1
-#define AFD_HAS_BATCH 0
+#define AFD_HAS_BATCH 1
 #else
 #define AFD_LAYOUT "fast"
 #define AFD_LAYOUT_PACKED 0
@@ -26,9 +26,17 @@
 #endif
 #define AFD_N_CONVS 2
 #define AFD_C_LAST 4
-#define AFD_MAX_C 4
 #define AFD_ACT_TOP 15
-#define AFD_RING_TOTAL 28   /* 1 x 2 x 5 + 3 x 2 x 3 */
+#define AFD_MAX_K 15
+#define AFD_MAX_BITS 3
+#define AFD_MAX_SHIFT 3
+/* tiles of 3 and 2 output times (small, so that tiles and buffers often fill part way):
+   buffers of 14 + 3 x 2 and 8 + 2 x 1 columns; the pooled output, 2 columns */
+#define AFD_MAX_TILE 3
+#define AFD_INPUT_TOTAL 20  /* 1 x 20 */
+#define AFD_ACT_TOTAL 38    /* 3 x 10, then 4 x 2 */
+#define AFD_OUT_AT 30
+#define AFD_OUT_CAP 2
 #define AFD_COLUMN_TOTAL 7  /* 3 + 4 */
 #ifdef AFD_TEST_RR  /* compiles afd_rr.c (checked against Python in tests/test_rr.py) */
 #define AFD_RR 1

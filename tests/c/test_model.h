@@ -5,14 +5,16 @@
 #include "afd_internal.h"
 
 #define TEST_SHIFT0 3
+#define TEST_K0 15  /* layer 0's kernel, pruned weight by weight (the shipped models' length) */
 #define TEST_SHIFT1 2
+#define TEST_K1 9  /* layer 1's kernel: the length the cores' unrolled kernels take */
 
 typedef struct {
     int32_t keep, neg, shift;  /* kept; negative; the power of two */
 } test_weight;
 
 typedef struct {
-    test_weight w0[3][1][5], w1[4][3][3], wf[4][4];
+    test_weight w0[3][1][TEST_K0], w1[4][3][TEST_K1], wf[4][4];
     int32_t b0[3], b1[4], bf[4];
 } test_weights;
 

@@ -67,8 +67,8 @@ static int ref_classify(const int16_t *x, int32_t n, int32_t logits[AFD_N_CLASSE
     static int32_t a[N_MAX], b[4 * N_MAX];
     int32_t len, i, c, o, sums[4] = {0, 0, 0, 0};
     for (i = 0; i < n; i++) a[i] = x[i];
-    len = ref_layer(1, 3, 5, 2, 2, TEST_SHIFT0, &test_w.w0[0][0][0], test_w.b0, a, n, b);
-    len = ref_layer(3, 4, 3, 1, 1, TEST_SHIFT1, &test_w.w1[0][0][0], test_w.b1, b, len, a);
+    len = ref_layer(1, 3, TEST_K0, 2, 7, TEST_SHIFT0, &test_w.w0[0][0][0], test_w.b0, a, n, b);
+    len = ref_layer(3, 4, TEST_K1, 1, 4, TEST_SHIFT1, &test_w.w1[0][0][0], test_w.b1, b, len, a);
     for (c = 0; c < 4; c++)
         for (i = 0; i < len; i++) sums[c] += a[c * len + i];
     for (o = 0; o < AFD_N_CLASSES; o++) {

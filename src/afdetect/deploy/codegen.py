@@ -20,7 +20,7 @@ import numpy as np
 
 from afdetect.atomic import write_text_atomic
 from afdetect.compress.integer import IntegerLayer, IntegerModel, conv_accumulator_bound
-from afdetect.compress.sparse_index import KERNEL, bits_for, whole_kernels
+from afdetect.compress.sparse_index import KERNEL, bits_for, signed_width, whole_kernels
 from afdetect.errors import AfdetectError
 from afdetect.model.rr import FEATURE_MAX, MEDIAN_OF, N_FEATURES, SCALE_BITS, RRConfig
 from afdetect.monitor.atrial import SHIFT, THRESHOLD_BITS, AtrialConfig
@@ -38,8 +38,9 @@ ATRIAL_BLOCKS = 4  # hop-blocks the atrial check holds: windows of 3 hops (18 / 
 @dataclass(frozen=True)
 class ExportSizes:
     """Memory of the exported engine, in bytes: const tables (flash), and the RAM of one
-    instance, the larger of ``afd_strip_t`` and ``afd_stream_t`` (rings and columns of the
-    network, the rest of the instance; C alignment may add a few bytes)."""
+    instance, the larger of ``afd_strip_t`` and ``afd_stream_t`` (``ram_rings``: the
+    layers' input buffers, ``ram_columns``: their unpaired output columns and the pooled
+    output; the rest of the instance; C alignment may add a few bytes)."""
 
     weight_codes: int
     weight_indices: int
@@ -75,39 +76,82 @@ def accumulator_bound(model: IntegerModel, steps: int) -> int:
     return max(bound, int(per_class.max()), int(peak.max()))
 
 
-def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, ring_at: int, col_at: int
+TILE_BYTES = 1536  # a layer's input buffer holds about this much: tile = its output times
+MAX_TILE = 32      # beyond this a kernel's decoding is already a small share of its use
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How a conv layer streams: ``tile`` output times computed at once from an input
+    buffer of ``cap = K - 1 + tile * stride`` columns per input channel."""
+
+    tile: int
+    cap: int
+
+
+def tiling(layer: IntegerLayer, value_bytes: int) -> Tiling:
+    """The tile of a conv layer whose inputs take ``value_bytes`` bytes each: as many
+    output times (even, 2 to :data:`MAX_TILE`) as fit a buffer of about
+    :data:`TILE_BYTES`."""
+    _, c_in, k = layer.mask.shape
+    fit = (TILE_BYTES // (value_bytes * c_in) - (k - 1)) // layer.stride
+    tile = max(2, min(MAX_TILE, fit) // 2 * 2)
+    return Tiling(tile, k - 1 + tile * layer.stride)
+
+
+def _bit_stream(fields: list[tuple[int, int]]) -> np.ndarray:
+    """(value, width) fields packed MSB first into bytes, the last one zero-padded."""
+    bits = "".join(format(v, f"0{w}b") for v, w in fields if w > 0)
+    bits += "0" * (-len(bits) % 8)
+    return np.array([int(bits[i:i + 8], 2) for i in range(0, len(bits), 8)], dtype=np.uint8)
+
+
+def _fast_layer(i: int, layer: IntegerLayer, is_conv: bool, geometry: str
                 ) -> tuple[str, str, tuple[int, int, int, int]]:
-    """Tables and descriptor of one layer in the fast layout; (index, row pointer, code,
-    bias) bytes."""
+    """Tables and descriptor of one layer in the fast layout; (index, row count, code,
+    bias) bytes (index: the records' channel and tap fields, their share of the stream)."""
     c_out, c_in, k = layer.mask.shape
-    ring = 2 * k
-    kernels = whole_kernels(layer.mask) if is_conv else None
-    group = 1 if kernels is None else k  # weights located by one index entry
-    if kernels is None:
-        out, src, tap = np.nonzero(layer.mask)
-    else:
-        out, src = np.nonzero(kernels)
-        tap = np.zeros_like(src)
-    rows = np.searchsorted(out, np.arange(c_out + 1))
-    offsets = src * ring + tap if is_conv else src
-    kept = np.nonzero(layer.mask)  # C order: a kernel's taps are consecutive
-    codes = (layer.sign[kept] < 0).astype(np.int64) << 7 | layer.shift[kept]
+    whole = (whole_kernels(layer.mask) is not None) if is_conv else k == 1
+    chan_bits = (c_in - 1).bit_length()
+    tap_bits = 0 if whole else (k - 1).bit_length()
+    codes = (layer.sign < 0).astype(np.int64) << (layer.bits - 1) | layer.shift
+    fields: list[tuple[int, int]] = []
+    counts = np.zeros(c_out, dtype=np.int64)
+    # C order: a kernel's taps consecutive
+    for o, c, t in zip(*np.nonzero(layer.mask), strict=True):
+        if whole and t > 0:
+            continue
+        counts[o] += 1
+        fields.append((int(c), chan_bits))
+        if whole:
+            fields += [(int(v), layer.bits) for v in codes[o, c]]
+        else:
+            fields += [(int(t), tap_bits), (int(codes[o, c, t]), layer.bits)]
+    if counts.max(initial=0) > 255:
+        raise AfdetectError(f"layer {i}: {counts.max()} kernels in one row; the fast layout "
+                            "counts at most 255 (export --layout packed)")
+    records = _bit_stream(fields)
+    index_bytes = int(counts.sum()) * (chan_bits + tap_bits) // 8
+    bias_bits = signed_width(layer.bias)
+    if bias_bits > 24:
+        raise AfdetectError(f"layer {i}: {bias_bits}-bit biases; the fast layout reads at "
+                            "most 24 bits at a time (export --layout packed)")
+    biases = _bit_stream([(int(b) & (2**bias_bits - 1), bias_bits) for b in layer.bias])
     table = "".join([
-        _c_array("uint16_t", f"L{i}_row", rows),
-        _c_array("uint16_t", f"L{i}_off", offsets),
-        _c_array("uint8_t", f"L{i}_code", codes),
-        _c_array("int32_t", f"L{i}_bias", layer.bias),
+        _c_array("uint8_t", f"L{i}_records", records),
+        _c_array("uint8_t", f"L{i}_count", counts),
+        _c_array("uint8_t", f"L{i}_biases", biases),
     ])
-    descriptor = (f"    {{L{i}_row, L{i}_off, L{i}_code, L{i}_bias, {c_in}, {c_out}, {k}, "
-                  f"{group}, {layer.stride}, {layer.padding}, {layer.requant_shift}, "
-                  f"{ring_at}, {col_at}}}")
-    return table, descriptor, (2 * len(offsets), 2 * len(rows), len(codes), 4 * c_out)
+    descriptor = (f"    {{{geometry}, L{i}_records, L{i}_count, L{i}_biases, {layer.bits}, "
+                  f"{chan_bits}, {tap_bits}, {bias_bits}}}")
+    return table, descriptor, (index_bytes, len(counts), len(records) - index_bytes,
+                               len(biases))
 
 
 _SCHEME_IDS = {"dense": 0, "bitmap": 1, "relative": 2, "csr": 3}
 
 
-def _packed_layer(i: int, layer: IntegerLayer, is_conv: bool, ring_at: int, col_at: int
+def _packed_layer(i: int, layer: IntegerLayer, geometry: str
                   ) -> tuple[str, str, tuple[int, int, int]]:
     """Tables and descriptor of one layer in the packed layout: the file's blocks as
     bytes; (index, code, bias) bytes."""
@@ -130,12 +174,10 @@ def _packed_layer(i: int, layer: IntegerLayer, is_conv: bool, ring_at: int, col_
         _c_array("uint8_t", f"P{i}_biases", np.frombuffer(packed.biases, dtype=np.uint8)),
     ])
     descriptor = (
-        f"    {{P{i}_index, P{i}_columns, P{i}_codes, P{i}_biases, {entries}, "
+        f"    {{{geometry}, P{i}_index, P{i}_columns, P{i}_codes, P{i}_biases, {entries}, "
         f"{_SCHEME_IDS[base]}, {index.param}, {layer.bits}, {packed.bias_width}, "
         f"{packed.bias_shift}, {bits_for(row_len)}, {bits_for(max(row_len - 1, 0))}, "
-        f"{c_in}, {c_out}, {k}, {group}, {layer.stride}, {layer.padding}, "
-        f"{layer.requant_shift if is_conv else 0}, "
-        f"{ring_at}, {col_at}}}")
+        f"{group}}}")
     n_index = sum(len(st) for st in index.streams)
     return table, descriptor, (n_index, len(packed.codes), len(packed.biases))
 
@@ -150,17 +192,19 @@ def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: in
 
 def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float = 600.0,
              frontend: FrontEndConfig | None = None,
-             max_window_steps: int = MAX_WINDOW_STEPS, layout: str = "fast"
-             ) -> tuple[dict[str, str], ExportSizes]:
+             max_window_steps: int = MAX_WINDOW_STEPS, layout: str = "fast",
+             atrial_check: bool = True) -> tuple[dict[str, str], ExportSizes]:
     """The C library for ``model`` as ``{path in the export: text}``, and its static sizes.
 
     Paths: ``src/`` holds the runtime (copied, see :func:`runtime_files`) with the
     generated ``src/afd_config.h`` and ``src/afd_model_tables.c``; ``examples/`` the host
     demo. Strips may be up to ``max_seconds`` long; the continuous mode takes windows of up
     to ``max_window_steps`` steps and any number of samples. Both are proven free of int32
-    overflow here. ``layout`` "fast" holds the weights as byte codes and 16-bit offsets
-    (direct indexing; adds the host batch mode); "packed" holds them exactly as the .afq
-    file packs them and decodes them on the fly, for the smallest flash.
+    overflow here. Both layouts decode each kept kernel once per tile of output times
+    (:func:`tiling`) and share the arithmetic and the host batch mode. ``layout`` "fast"
+    holds the weights as per-row record counts and one bit stream of records (an input
+    channel and its codes), decoded with few instructions; "packed" holds them exactly as
+    the .afq file packs them (its sparse index schemes), for the least flash.
     """
     fs = int(metadata["fs"])
     frontend = frontend or FrontEndConfig()
@@ -176,19 +220,42 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     n_classes = model.classifier.mask.shape[0]
     if layout not in LAYOUTS:
         raise AfdetectError(f"unknown layout {layout!r} (layouts: {', '.join(LAYOUTS)})")
+    if model.convs[0].mask.shape[1] != 1:
+        raise AfdetectError("the C engine takes one input channel (a single lead)")
+    act_bytes = 1 if model.act_bits <= 8 else 2
+    tilings = [tiling(layer, 2 if i == 0 else act_bytes) for i, layer in enumerate(model.convs)]
+    for layer, tiled in zip(model.convs, tilings, strict=True):
+        if not layer.padding < layer.mask.shape[2] <= tiled.cap:
+            raise AfdetectError(f"padding {layer.padding} of a kernel of "
+                                f"{layer.mask.shape[2]}: the C engine needs pad < K")
+        if max(layer.mask.shape[2], layer.stride) > 255 or abs(layer.requant_shift) > 127:
+            raise AfdetectError("the C engine takes kernels and strides of up to 255 and "
+                                "requantisation shifts of up to 127")
     tables, descriptors = [], []
-    codes_bytes = index_bytes = row_bytes = bias_bytes = ring_bytes = column_bytes = 0
+    codes_bytes = index_bytes = row_bytes = bias_bytes = 0
+    input_total = act_total = half_total = 0
     fc_descriptor = ""
     for i, layer in enumerate(model.layers):
         is_conv = i < len(model.convs)
         c_out, c_in, k = layer.mask.shape
-        ring_at, col_at = (ring_bytes // 2, column_bytes // 4) if is_conv else (0, 0)
+        if is_conv:
+            tiled = tilings[i]
+            buf = input_total if i == 0 else act_total
+            geometry = (f"{c_in}, {c_out}, {k}, {layer.stride}, {layer.padding}, "
+                        f"{layer.requant_shift}, {tiled.tile}, {tiled.cap}, {buf}, "
+                        f"{half_total}")
+            if i == 0:
+                input_total += c_in * tiled.cap
+            else:
+                act_total += c_in * tiled.cap
+            half_total += c_out
+        else:
+            geometry = f"{c_in}, {c_out}, {k}, 1, 0, 0, 0, 0, 0, 0"
         if layout == "packed":
-            table, descriptor, (n_index, n_codes, n_bias) = _packed_layer(
-                i, layer, is_conv, ring_at, col_at)
+            table, descriptor, (n_index, n_codes, n_bias) = _packed_layer(i, layer, geometry)
         else:
             table, descriptor, (n_index, n_rows, n_codes, n_bias) = _fast_layer(
-                i, layer, is_conv, ring_at, col_at)
+                i, layer, is_conv, geometry)
             row_bytes += n_rows
         tables.append(table)
         index_bytes += n_index
@@ -196,14 +263,17 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
         bias_bytes += n_bias
         if is_conv:
             descriptors.append(descriptor)
-            ring_bytes += 2 * c_in * 2 * k  # each column stored twice: windows contiguous
-            column_bytes += 2 * c_out * 2  # output column and pooled-pair partner
         else:
             fc_descriptor = descriptor.strip()
+    if max(input_total, act_total) >= 2**16:
+        raise AfdetectError("the layers' input buffers need more than 64 KB")
     n_convs = len(model.convs)
     c_last = model.convs[-1].mask.shape[0]
-    max_c = max(layer.mask.shape[0] for layer in model.convs)
-    net = ring_bytes + column_bytes + 4 * 4 * n_convs
+    out_at, out_cap = act_total, tilings[-1].tile // 2 + 1  # the last layer's pooled output
+    act_total += c_last * out_cap
+    ring_bytes = 2 * input_total + act_bytes * act_total
+    column_bytes = act_bytes * half_total
+    net = ring_bytes + column_bytes + 4 * (2 * n_convs + 1)
     strip = net + 4 * c_last + 8
     beats = model.rr or SCAN_DETECTOR.rr
     if model.rr is not None:  # afd_rr_t: the detector; 11 int32 scalars, one int64, a ring
@@ -212,7 +282,8 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     lag = step_lag(model)
     # the check needs a window's beats final when its last step comes out: a network that
     # answers sooner (the small test nets) goes without it
-    has_atrial = (model.rr is None and EpisodeRule().max_atrial_coherence is not None
+    has_atrial = (atrial_check and model.rr is None
+                  and EpisodeRule().max_atrial_coherence is not None
                   and lag >= beats.integrate // 2 + beats.segment + beats.refractory + 1)
     stream = (net + 2 * frontend.block + 2 * frontend.block + 16 * frontend.span
               + 4 * n_classes * max_window_steps + 4 * 24 + 8
@@ -220,11 +291,14 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
                         column_bytes, max(strip, stream) - ring_bytes - column_bytes)
     config = _CONFIG.format(
-        layout=layout, packed=int(layout == "packed"), has_batch=int(layout == "fast"),
+        layout=layout, packed=int(layout == "packed"),
         n_classes=n_classes, fs=fs, input_bits=model.input_bits,
         input_frac=model.input_frac, act_top=2 ** model.act_bits - 1, n_convs=n_convs,
-        c_last=c_last, max_c=max_c, ring_total=ring_bytes // 2,
-        column_total=column_bytes // 4,
+        c_last=c_last, max_k=max(layer.mask.shape[2] for layer in model.layers),
+        max_bits=max(layer.bits for layer in model.layers),
+        max_shift=max(int(layer.shift[layer.mask].max(initial=0)) for layer in model.layers),
+        max_tile=max(t.tile for t in tilings), input_total=input_total, act_total=act_total,
+        out_at=out_at, out_cap=out_cap, column_total=half_total,
         min_samples=int(metadata["preprocess"]["min_seconds"] * fs), max_samples=max_samples,
         step_samples=model.convs[0].stride * 2 ** n_convs, max_window=max_window_steps,
         block=frontend.block, block_log2=frontend.block.bit_length() - 1,
@@ -262,8 +336,7 @@ def runtime_files(layout: str, rr: bool) -> dict[str, str]:
     names = [*COMMON_SOURCES, f"afd_kernels_{layout}.c"]
     if rr:
         names.append("afd_rr.c")
-    if layout == "fast":
-        names.append("afd_batch.c")
+    names.append("afd_batch.c")
     files = {f"src/{name}": (root / name).read_text() for name in names}
     for name in DEMO_FILES:
         files[f"examples/{name}"] = (root / "examples" / name).read_text()
@@ -277,8 +350,9 @@ def firmware_files() -> dict[str, str]:
     return {f"examples/{name}": (root / name).read_text() for name in FIRMWARE_FILES}
 
 
-# The runtime every export holds; the layout's kernels, afd_rr.c and afd_batch.c join them.
-COMMON_SOURCES = ("afdetect.h", "afd_internal.h", "afd_net.c", "afd_strip.c",
+# The runtime every export holds; the layout's decoder, afd_rr.c and afd_batch.c join
+# them (afd_beats.c compiles to nothing where neither RR features nor the atrial check use it).
+COMMON_SOURCES = ("afdetect.h", "afd_internal.h", "afd_net.c", "afd_conv.c", "afd_strip.c",
                   "afd_stream.c", "afd_quantise.c", "afd_beats.c")
 DEMO_FILES = ("afd_print.h", "demo/demo.c")
 FIRMWARE_FILES = ("cortex-m/startup.c", "cortex-m/target.ld", "cortex-m/target_main.c")
@@ -326,18 +400,27 @@ _CONFIG = """\
 #define AFD_BLOCK {block}
 #define AFD_BLOCK_LOG2 {block_log2}
 #define AFD_SPAN {span}
-/* Weight layout of this export: "fast" (byte codes, 16-bit offsets; with the batch mode)
-   or "packed" (the .afq file's bit-packed blocks, decoded on the fly). */
+/* Weight layout of this export: "fast" (records of an input channel and its codes, read
+   once per tile) or "packed" (the .afq file's bit-packed blocks, decoded once per tile). */
 #define AFD_LAYOUT "{layout}"
 #define AFD_LAYOUT_PACKED {packed}
-#define AFD_HAS_BATCH {has_batch}
-/* The network: conv layers, channels of the last and widest, activation ceiling, and the
-   int16 totals of every layer's ring (c_in x 2K) and output column (c_out). */
+#define AFD_HAS_BATCH 1
+/* The network: conv layers, channels of the last layer, the longest kernel, the
+   widest code and the largest exponent offset of any weight, the activation ceiling,
+   the largest tile of output times; the totals of the layers' input buffers (layer 0's
+   int16, the others' activations, the last layer's pooled output at AFD_OUT_AT,
+   AFD_OUT_CAP columns) and output columns. */
 #define AFD_N_CONVS {n_convs}
 #define AFD_C_LAST {c_last}
-#define AFD_MAX_C {max_c}
+#define AFD_MAX_K {max_k}
+#define AFD_MAX_BITS {max_bits}
+#define AFD_MAX_SHIFT {max_shift}
 #define AFD_ACT_TOP {act_top}
-#define AFD_RING_TOTAL {ring_total}
+#define AFD_MAX_TILE {max_tile}
+#define AFD_INPUT_TOTAL {input_total}
+#define AFD_ACT_TOTAL {act_total}
+#define AFD_OUT_AT {out_at}
+#define AFD_OUT_CAP {out_cap}
 #define AFD_COLUMN_TOTAL {column_total}
 /* 1 when the classifier also reads RR-interval features from an integer R-peak detector
    on the same input (afdetect.model.rr); the continuous mode then refuses to start. */

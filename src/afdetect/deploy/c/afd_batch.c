@@ -1,4 +1,4 @@
-/* Batch mode (fast layout): a whole recording layer by layer, at host speed.
+/* Batch mode: a whole recording layer by layer, at host speed.
    The same arithmetic as afd_classify, reordered: each kept weight walks all output times
    at once, so the compiler vectorises the shift-adds. Needs afd_batch_work_bytes(n) bytes
    of caller memory, aligned for int32_t. */
@@ -44,28 +44,33 @@ int afd_classify_batch(const int16_t *samples, int32_t n, int32_t logits[AFD_N_C
     bufs[1] = bufs[0] + most_act;
     for (l = 0; l < AFD_N_CONVS; l++) {
         const afd_layer *L = &afd_layers[l];
-        const uint8_t *code = L->code;
-        const int32_t ring = 2 * L->k, half = L->shift > 0 ? 1 << (L->shift - 1) : 0;
+        const int32_t half = L->shift > 0 ? 1 << (L->shift - 1) : 0;
+        const int32_t sign = (int32_t)1 << (L->bits - 1);
+        afd_cursor cur;
+        afd_kernel k;
+        int32_t codes[1 << AFD_MAX_BITS];
         conv = conv_length(len, L);
         out = bufs[l & 1];
+        afd_code_table(L->bits, codes);
+        afd_cursor_start(L, &cur, codes);
         for (o = 0; o < L->c_out; o++) {
-            for (x = 0; x < conv; x++) acc[x] = L->bias[o];
-            for (j = L->row[o]; j < L->row[o + 1]; j++) {
-                const int16_t *src = in + (int32_t)(L->off[j] / ring) * len;
-                int32_t tap0 = L->off[j] % ring;
-                for (t = 0; t < L->group; t++, code++) {
+            const int32_t bias = afd_cursor_row(L, &cur);
+            for (x = 0; x < conv; x++) acc[x] = bias;
+            while (afd_cursor_kernel(L, &cur, &k)) {
+                const int16_t *src = in + k.chan * len;
+                for (j = 0; j < k.n; j++) {
                     /* output x reads input x * stride + tap - pad, when inside */
-                    int32_t tap = tap0 + t - L->pad, s = *code & 0x7F;
+                    int32_t tap = k.tap[j] - L->pad, s = k.w[j] & (sign - 1);
                     lo = tap >= 0 ? 0 : (-tap + L->stride - 1) / L->stride;
                     hi = (len - 1 - tap) >= 0 ? (len - 1 - tap) / L->stride + 1 : 0;
                     if (hi > conv) hi = conv;
                     if (L->stride == 1) {  /* contiguous: the vectorised case */
                         const int16_t *p = src + tap;
-                        if (*code & 0x80)
+                        if (k.w[j] & sign)
                             for (x = lo; x < hi; x++) acc[x] -= (int32_t)((uint32_t)p[x] << s);
                         else
                             for (x = lo; x < hi; x++) acc[x] += (int32_t)((uint32_t)p[x] << s);
-                    } else if (*code & 0x80) {
+                    } else if (k.w[j] & sign) {
                         for (x = lo; x < hi; x++)
                             acc[x] -= (int32_t)((uint32_t)src[x * L->stride + tap] << s);
                     } else {

@@ -6,45 +6,186 @@
 
 #include "afdetect.h"
 
-/* 1: the fast layout's kernels multiply by sign * 2^shift (faster where a multiply costs
-   what a shift does, as on Cortex-M3/M4/M7/M33); 0: shifts and adds only, no multiplier
-   (Cortex-M0/M0+, ASIC estimates). Same results either way. -DAFD_MULTIPLY=1 to choose. */
+
+/* 1: weights are applied by multiplying with sign * 2^shift (cores whose multiply costs
+   what a shift does: Cortex-M0+ with the single-cycle multiplier, M3/M4/M7/M33); 0:
+   shifts and adds only, no multiplier (Cortex-M0+ with the small multiplier, ASIC
+   estimates). Same results either way. -DAFD_MULTIPLY=1 to choose. */
 #ifndef AFD_MULTIPLY
 #define AFD_MULTIPLY 0
 #endif
 
-#if AFD_LAYOUT_PACKED
-/* Packed layout: each layer's blocks exactly as the .afq file stores them, decoded on the
-   fly at every use: the sparse index (scheme 0 dense, 1 bitmap, 2 relative with r-bit
-   gaps and fillers of 2^r - 1, 3 csr with per-row counts and columns; over the (c_out,
-   c_in) kernel grid when group = K), the codes ((sign << (bits - 1)) | exponent offset,
-   MSB first) and the biases (bias_width-bit two's complement, << bias_shift). */
+/* 1: whole kernels of 9 taps use dual 16-bit multiply-accumulates (SMLAD), for cores
+   with the DSP extension (Cortex-M4/M7/M33); the default there when AFD_MULTIPLY is 1.
+   Needs 8-bit activations and weights within 16 bits. Elsewhere -DAFD_DSP=1 builds the
+   same code on portable C versions of the instructions (for testing). */
+#ifndef AFD_DSP
+#if defined(__ARM_FEATURE_DSP) && AFD_MULTIPLY && AFD_ACT_TOP <= 255 && AFD_MAX_SHIFT <= 14
+#define AFD_DSP 1
+#else
+#define AFD_DSP 0
+#endif
+#endif
+
+#if AFD_DSP
+#if defined(__ARM_FEATURE_DSP) && !defined(__ARM_BIG_ENDIAN)
+/* 4 bytes from any address (Cortex-M4 loads unaligned words), little-endian: one LDR */
+static inline uint32_t afd_load4(const uint8_t *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+/* bytes 0 and 2 of x, zero-extended to halfwords; bytes 1 and 3 */
+static inline uint32_t afd_uxtb16(uint32_t x)
+{
+    uint32_t r;
+    __asm__("uxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t afd_uxtb16_odd(uint32_t x)
+{
+    uint32_t r;
+    __asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* acc + lo(x) lo(y) + hi(x) hi(y), signed halfwords */
+static inline int32_t afd_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+#else
+static inline uint32_t afd_load4(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint32_t afd_uxtb16(uint32_t x)
+{
+    return x & 0x00FF00FFu;
+}
+static inline uint32_t afd_uxtb16_odd(uint32_t x)
+{
+    return x >> 8 & 0x00FF00FFu;
+}
+static inline int32_t afd_half(uint32_t v)  /* a signed halfword */
+{
+    return (int32_t)(v & 0xFFFFu) - (int32_t)((v & 0x8000u) << 1);
+}
+static inline int32_t afd_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    return acc + afd_half(x) * afd_half(y) + afd_half(x >> 16) * afd_half(y >> 16);
+}
+#endif
+#endif
+
+/* Every conv layer computes a tile of up to `tile` output times at once: its input buffer
+   holds the last cap = K - 1 + tile * stride input columns, one row of cap per input
+   channel (int16 for layer 0, afd_act_t after it), and each kept kernel is decoded once
+   per tile, then applied to every output time of the tile. */
 typedef struct {
+    uint16_t c_in, c_out;
+    uint8_t k, stride, pad;
+    int8_t shift;   /* requantisation: a rounding right shift (left when negative) */
+    uint8_t tile;   /* most output times computed at once */
+    uint16_t cap;   /* input buffer columns per channel */
+    uint16_t buf;   /* its input buffer in afd_net_t: input (layer 0) or acts */
+    uint16_t half;  /* its unpaired output column (c_out) in afd_net_t's half */
+#if AFD_LAYOUT_PACKED
+    /* Packed layout: each layer's blocks exactly as the .afq file stores them: the sparse
+       index (scheme 0 dense, 1 bitmap, 2 relative with r-bit gaps and fillers of 2^r - 1,
+       3 csr with per-row counts and columns; over the (c_out, c_in) kernel grid when
+       group = K), the codes ((sign << (bits - 1)) | exponent offset, MSB first) and the
+       biases (bias_width-bit two's complement, << bias_shift). */
     const uint8_t *index, *columns, *codes, *biases;
     int32_t entries;  /* relative: entries incl. fillers; bitmap, dense: positions */
-    int16_t scheme, param, bits, bias_width, bias_shift, count_bits, column_bits;
-    int16_t c_in, c_out, k, group, stride, pad, shift;
-    uint16_t ring, col;  /* offsets of the layer's ring and columns in afd_net_t */
-} afd_layer;
+    int16_t scheme, param, bits, bias_width, bias_shift, count_bits, column_bits, group;
 #else
-/* Fast layout. Per layer: index entries grouped by output channel (row[o] .. row[o + 1]
-   - 1), each locating `group` consecutive kept weights (1, or a whole kernel of K taps):
-   off = input channel * 2K + first tap (ring offset; the input channel for the
-   classifier); then the codes of every kept weight in the same order,
-   code = sign << 7 | shift. */
-typedef struct {
-    const uint16_t *row;
-    const uint16_t *off;
-    const uint8_t *code;
-    const int32_t *bias;
-    int16_t c_in, c_out, k, group, stride, pad, shift;
-    uint16_t ring, col;  /* offsets of the layer's ring and columns in afd_net_t */
-} afd_layer;
+    /* Fast layout: per output channel a count of records (counts[o]), then the records of
+       every row back to back in one MSB-first bit stream: the input channel (chan_bits),
+       then, for whole kernels (tap_bits = 0), the K codes of the kernel, else the tap
+       (tap_bits) and the code of one kept weight; code = (sign << (bits - 1)) | exponent
+       offset, as in the .afq file. The biases: bias_bits-bit two's complement, MSB first. */
+    const uint8_t *records, *counts, *biases;
+    uint8_t bits, chan_bits, tap_bits, bias_bits;
 #endif
+} afd_layer;
 
 /* The model (afd_model_tables.c): conv layers in order, then the classifier. */
 extern const afd_layer afd_layers[AFD_N_CONVS];
 extern const afd_layer afd_fc_layer;
+
+/* ---- Bit streams: w bits at a time, MSB first (w <= 24) ---- */
+typedef struct {
+    const uint8_t *p;
+    uint32_t acc;
+    int32_t n;
+} afd_bits;
+
+static inline uint32_t afd_take(afd_bits *b, int32_t w)
+{
+    while (b->n < w) {
+        b->acc = (b->acc << 8) | *b->p++;
+        b->n += 8;
+    }
+    b->n -= w;
+    return (b->acc >> b->n) & (((uint32_t)1 << w) - 1);
+}
+
+/* The next w-bit two's complement value (2 <= w <= 24), times 2^shift */
+static inline int32_t afd_take_signed(afd_bits *b, int32_t w, int32_t shift)
+{
+    uint32_t v = afd_take(b, w);
+    if (v >> (w - 1)) v -= (uint32_t)1 << w;  /* the sign */
+    return (int32_t)(v << shift);  /* two's complement wrap: no multiply */
+}
+
+/* ---- Kernels: what each layout's decoder yields, in C order of (output, input channel) ---- */
+typedef struct {
+    int32_t chan, n;            /* input channel; kept taps */
+    const uint8_t *tap;         /* their positions in the kernel, increasing */
+    int32_t w[AFD_MAX_K];       /* their weights: table[code] (see afd_cursor_start) */
+    uint8_t taps[AFD_MAX_K];    /* tap's storage when not all K taps are kept */
+} afd_kernel;
+
+/* table[q] = q, q < 2^bits: the table that yields the codes themselves (afd_conv.c) */
+void afd_code_table(int32_t bits, int32_t table[1 << AFD_MAX_BITS]);
+
+#if AFD_LAYOUT_PACKED
+typedef struct {
+    afd_bits index, columns;
+    int32_t o, c, t, xoff;   /* output and input channel, tap; c * K */
+    int32_t left, pending;   /* entries or positions (rows for csr) left; step to take */
+    int32_t row, row_left, prev;
+} afd_walker;
+
+typedef struct {
+    afd_walker w;
+    afd_bits codes, biases;
+    int32_t row, more;  /* the row being read; whether w holds an unread kept item */
+    const int32_t *table;
+} afd_cursor;
+#else
+typedef struct {
+    afd_bits records, biases;
+    int32_t row, left;  /* the row being read; its records not yet read */
+    const uint8_t *count;
+    int32_t chan, tap, code, held;  /* a record read ahead (group 1), when held */
+    const int32_t *table;
+    int32_t first, first_bits;      /* codes and bits of a record's first take */
+    uint8_t all_taps[AFD_MAX_K];    /* 0 .. K - 1: a whole kernel's */
+} afd_cursor;
+#endif
+
+/* Start reading layer L's weights; a kernel's weight of code q = (sign << (bits - 1)) |
+   exponent offset will be table[q] (2^bits entries). */
+void afd_cursor_start(const afd_layer *L, afd_cursor *c, const int32_t *table);
+/* Move to the next output channel (rows in order, each once); returns its bias. */
+int32_t afd_cursor_row(const afd_layer *L, afd_cursor *c);
+/* The next kept kernel of the current row into *k (taps of one input channel); 0 at the
+   row's end. */
+int afd_cursor_kernel(const afd_layer *L, afd_cursor *c, afd_kernel *k);
 
 /* ---- Shared integer arithmetic ---- */
 
@@ -93,22 +234,30 @@ static inline int64_t afd_asr64(int64_t x, int32_t s)
     return x >= 0 ? x >> s : ~((~x) >> s);
 }
 
-/* ---- Layer kernels (afd_kernels_fast.c or afd_kernels_packed.c) ---- */
+/* ---- Layer arithmetic (afd_conv.c) ---- */
 
-/* One output column of conv layer L; x: its ring at the oldest column of the window. */
-void afd_conv_column(const afd_layer *L, const int16_t *x, int16_t *col);
+/* Where the last layer's pooled columns go: col[c * stride], c < AFD_C_LAST. */
+typedef void (*afd_sink_fn)(void *ctx, const afd_act_t *col, int32_t stride);
+
+/* Layer l's outputs first .. first + m - 1 (m <= tile) from its input buffer x (the
+   column of output `first` at x[0]), requantised, and max-pooled in pairs with the
+   layer's unpaired half column (*parity: 1 when it holds one): completed pairs go to dst
+   (rows of dst_cap, from column 0). Returns the pairs written. */
+int32_t afd_conv_tile(int32_t l, const void *x, int32_t m, afd_act_t *half, int32_t *parity,
+                      afd_act_t *dst, int32_t dst_cap);
 /* The classifier: out[c] = bias[c] * times + sum of sign * (in[channel] << shift). */
 void afd_fc_apply(const int32_t *in, int32_t times, int32_t out[AFD_N_CLASSES]);
 
 /* ---- The streaming network (afd_net.c) ---- */
 
-/* Empty rings, then each layer's left padding. */
+/* Empty buffers, then each layer's left padding. */
 void afd_net_reset(afd_net_t *net);
-/* Push one input column (layer l's c_in values) into layer l; returns the last layer's
-   pooled output column (AFD_C_LAST values) when this push completes one, else NULL. */
-const int16_t *afd_net_push(afd_net_t *net, int32_t l, const int16_t *in);
-/* Zeros: layer l's padding column */
-extern const int16_t afd_zeros[AFD_MAX_C];
+/* Push one input sample into layer 0; last-layer columns it completes go to sink. */
+void afd_net_push(afd_net_t *net, int16_t sample, afd_sink_fn sink, void *ctx);
+/* Compute every output whose window is complete, layer by layer (a stream's block end). */
+void afd_net_flush(afd_net_t *net, afd_sink_fn sink, void *ctx);
+/* End of a strip: each layer's right padding after the columns it got, then flush. */
+void afd_net_finish(afd_net_t *net, afd_sink_fn sink, void *ctx);
 /* The index of the largest logit, the first of equals */
 int afd_argmax(const int32_t logits[AFD_N_CLASSES]);
 

@@ -137,15 +137,17 @@ static void atrial_init(afd_stream_t *s)
 #endif
 
 /* One model step: its class scores; a window decision every hop once the window is full */
-static void stream_step(afd_stream_t *s, const int16_t *out)
+/* The network's sink: one model step (a pooled last-layer column) */
+static void stream_step(void *ctx, const afd_act_t *out, int32_t stride)
 {
+    afd_stream_t *s = (afd_stream_t *)ctx;
     int32_t c, t, logits[AFD_N_CLASSES], column[AFD_C_LAST];
     const afd_atrial_t *checked = NULL;
     int cls;
 #if AFD_ATRIAL
     afd_atrial_t atrial;
 #endif
-    for (c = 0; c < AFD_C_LAST; c++) column[c] = out[c];
+    for (c = 0; c < AFD_C_LAST; c++, out += stride) column[c] = *out;
     afd_fc_apply(column, 1, s->scores[s->step_pos]);  /* one step's terms and bias */
     if (++s->step_pos == s->window) s->step_pos = 0;
     if (s->step_fill < s->window) s->step_fill++;
@@ -203,7 +205,6 @@ static void stream_block(afd_stream_t *s)
     }
     e = AFD_INPUT_FRAC_BITS - k;
     for (i = 0; i < AFD_BLOCK; i++) {
-        const int16_t *out;
         int64_t d = s->block[i];
         int64_t v = e >= 0 ? (d >= 0 ? d << e : -((-d) << e))
                            : afd_asr64(d + ((int64_t)1 << (-e - 1)), -e);
@@ -211,9 +212,9 @@ static void stream_block(afd_stream_t *s)
 #if AFD_ATRIAL
         atrial_push(s, q);
 #endif
-        out = afd_net_push(&s->net, 0, &q);
-        if (out) stream_step(s, out);
+        afd_net_push(&s->net, q, stream_step, s);
     }
+    afd_net_flush(&s->net, stream_step, s);  /* this block's steps, decided now */
     s->block_fill = 0;
 }
 

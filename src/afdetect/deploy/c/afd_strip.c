@@ -2,13 +2,12 @@
    of the last layer's activations at the end. */
 #include "afd_internal.h"
 
-/* Push a column into layer l, summing any last-layer output it completes */
-static void push_at(afd_strip_t *s, int32_t l, const int16_t *in)
+/* The network's sink: the last layer's pooled column into the time sums */
+static void sum_column(void *ctx, const afd_act_t *col, int32_t stride)
 {
-    const int16_t *out = afd_net_push(&s->net, l, in);
+    afd_strip_t *s = (afd_strip_t *)ctx;
     int32_t c;
-    if (!out) return;
-    for (c = 0; c < AFD_C_LAST; c++) s->sums[c] += out[c];
+    for (c = 0; c < AFD_C_LAST; c++, col += stride) s->sums[c] += *col;
     s->steps++;
 }
 
@@ -30,16 +29,13 @@ void afd_strip_push(afd_strip_t *s, int16_t sample)
 #if AFD_RR
     afd_rr_push(&s->rr, sample);
 #endif
-    push_at(s, 0, &sample);
+    afd_net_push(&s->net, sample, sum_column, s);
 }
 
 int afd_strip_finish(afd_strip_t *s, int32_t logits[AFD_N_CLASSES])
 {
-    int32_t l, i;
     if (s->pushed < AFD_MIN_SAMPLES) return -1;
-    /* right padding, layer by layer: each layer's zeros follow the columns it got */
-    for (l = 0; l < AFD_N_CONVS; l++)
-        for (i = 0; i < afd_layers[l].pad; i++) push_at(s, l, afd_zeros);
+    afd_net_finish(&s->net, sum_column, s);  /* right padding, the last tiles */
 #if AFD_RR
     afd_fc_with_rr(s->sums, s->steps, &s->rr, logits);
 #else

@@ -35,16 +35,21 @@ extern "C" {
 extern const char *const afd_class_names[AFD_N_CLASSES];
 
 /* ---- The network's streaming state (part of both instances; not used directly) ----
-   Per conv layer: a ring of its last K input columns, each stored twice so every window
-   is contiguous; its output column and the pooled-pair partner. Packed back to back. */
+   Per conv layer: an input buffer of its last cap columns (rows of cap per input
+   channel; int16 samples for layer 0, activations after it), and its unpaired output
+   column waiting for its pooling partner; the last layer's pooled columns, before they
+   are summed or scored. Packed back to back. */
+#if AFD_ACT_TOP <= 255
+typedef uint8_t afd_act_t;   /* an activation, 0..AFD_ACT_TOP */
+#else
+typedef uint16_t afd_act_t;
+#endif
 typedef struct {
-    int16_t rings[AFD_RING_TOTAL];
-    int16_t columns[AFD_COLUMN_TOTAL];
-    int16_t pooled[AFD_COLUMN_TOTAL];
-    int32_t fill[AFD_N_CONVS];    /* input columns received, padding included (saturates) */
-    int32_t pos[AFD_N_CONVS];     /* ring slot of the newest column */
-    int32_t phase[AFD_N_CONVS];   /* countdown to the next output (stride) */
-    int32_t outputs[AFD_N_CONVS]; /* parity of the outputs produced, for pooling pairs */
+    int16_t input[AFD_INPUT_TOTAL];
+    afd_act_t acts[AFD_ACT_TOTAL];
+    afd_act_t half[AFD_COLUMN_TOTAL];
+    int32_t fill[AFD_N_CONVS + 1];  /* columns in each buffer; the last: pooled output */
+    int32_t parity[AFD_N_CONVS];    /* 1: the layer holds an unpaired output */
 } afd_net_t;
 
 /* ---- The integer R-peak detector (part of the instances; not used directly) ----
