@@ -174,7 +174,7 @@ def summary(report: dict) -> dict:
                            if r["ref_duration"] or r["det_af"]},
             "af_free_records_over_5pct": sorted(
                 n for n, r in report["records"].items()
-                if not r["ref_duration"] and r["detected_burden"] > 0.05)}
+                if not r["ref_duration"] and (r["detected_burden"] or 0.0) > 0.05)}
 
 
 def main() -> None:

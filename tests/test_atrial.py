@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import DATA
+from conftest import DATA, synthetic_ecg
 from test_cli import run
 
 from afdetect.io.records import open_stream
@@ -108,6 +108,8 @@ def test_sinus_rhythm_is_organised_and_af_is_not(compressed) -> None:
     sinus = scan_stream(compressed, open_stream(RECORD_100))
     limit = EpisodeRule().max_atrial_coherence
     assert np.mean(sinus.atrial_coherence > limit) > 0.9
+    windows = list(sinus.window_dicts())
+    assert [w["atrial_organised"] for w in windows] == list(sinus.atrial_coherence > limit)
     af = scan_stream(compressed, open_stream(A01))
     assert np.all(af.atrial_coherence < limit)
     assert af.af_burden == 1.0
@@ -120,4 +122,30 @@ def test_scan_json_gives_each_windows_coherence_and_the_checked_label() -> None:
     assert out["rule"]["max_atrial_coherence"] == EpisodeRule().max_atrial_coherence
     windows = out["recordings"][0]["windows"]
     assert all(0 <= w["atrial_coherence"] < 0.5 for w in windows)
+    assert not any(w["atrial_organised"] for w in windows)
     assert {w["label"] for w in windows} == {"A"}
+
+
+@pytest.mark.parametrize("hop_s", [3.4, 6.8, 10.24])
+def test_hops_of_a_few_steps_stream_in_any_recording_length(compressed, hop_s: float) -> None:
+    # the last chunk's final beats run past the steps the network has emitted; windows
+    # past those must wait, whatever the length (the tail window then lies off the grid)
+    from afdetect.io.signal import stream_from_array
+
+    rng = np.random.default_rng(3)
+    for k in range(0, 14, 3):
+        seconds = 400 + k * 512 / 300
+        x = synthetic_ecg(seconds, 300.0, 70.0, seed=k) + 0.02 * rng.standard_normal(
+            int(seconds * 300))
+        stream = stream_from_array(x, 300.0)
+        scan = scan_stream(compressed, stream, ScanConfig(hop_s=hop_s))
+        assert len(scan.atrial_terms) == len(scan.window_starts)
+
+
+def test_a_review_of_a_scan_made_with_the_check_off_names_the_difference() -> None:
+    from afdetect.review.recordings import _settings_problem
+
+    document = {"rule": {**EpisodeRule(max_atrial_coherence=None).to_dict()},
+                "window_s": 30.72, "hop_s": 10.24}
+    problem = _settings_problem(document, ScanConfig())
+    assert problem == "max_atrial_coherence off not 0.5625"

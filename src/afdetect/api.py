@@ -104,7 +104,8 @@ class Model:
                 by default the file's (WFDB, EDF), none for arrays, CSV and .npy.
         Returns:
             a :class:`~afdetect.monitor.scan.RecordingScan` (``.episodes``,
-            ``.af_burden``, ``.probabilities`` per window, ``.start``, ``.beats``,
+            ``.af_burden``, ``.probabilities`` per window (the network's;
+            ``.window_labels`` after the atrial check), ``.start``, ``.beats``,
             ``.heart_rate()``, ``.hourly()``, ``.to_dict()``).
         """
         config = dataclasses.replace(ScanConfig(), window_s=window_s, hop_s=hop_s,

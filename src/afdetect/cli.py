@@ -287,8 +287,8 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
                    help="shorter runs of other rhythms join their neighbours (default 60)")
     p.add_argument("--atrial-check", type=_atrial_limit, metavar="C|off",
                    help="windows whose atrial coherence (the same P or flutter wave before "
-                        "every QRS, 0 to 1) exceeds C are not AF; 'off' trusts the network "
-                        "alone (default 0.5625)")
+                        "every QRS, 0 to 1) exceeds C (compared in steps of 1/256) are not "
+                        "AF; 'off' trusts the network alone (default 0.5625)")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for PyTorch (default 1)")
 
@@ -725,7 +725,8 @@ def _evaluate_review(args: argparse.Namespace, options: Any) -> int:
     from afdetect.review.scoring import review_report
 
     given = [name for name in ("model", "window", "hop", "threshold", "min_episode",
-                               "min_gap", "min_rhythm") if getattr(args, name) is not None]
+                               "min_gap", "min_rhythm", "atrial_check")
+             if getattr(args, name) is not None]
     if given:
         raise AfdetectError(f"--{given[0].replace('_', '-')} does not apply to --review: the "
                             "review's episodes are scored as they are")

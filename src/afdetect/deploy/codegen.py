@@ -27,6 +27,7 @@ from afdetect.monitor.atrial import SHIFT, THRESHOLD_BITS, AtrialConfig
 from afdetect.monitor.beats import SCAN_DETECTOR, STRIP_DETECTOR
 from afdetect.monitor.episodes import AF, EpisodeRule
 from afdetect.monitor.frontend import FrontEndConfig
+from afdetect.monitor.stack import integer_stack
 from afdetect.runtime.format import pack_layer
 
 INT32_MAX = 2**31 - 1
@@ -477,13 +478,10 @@ _CONFIG_ATRIAL = """\
 
 
 def step_lag(model: IntegerModel) -> int:
-    """Input samples from the end of a model step to the last sample its output needs:
-    the streaming network emits step t once sample ``(t + 1) * step + lag - 1`` is in
-    (each layer's pooled output u needs conv outputs up to ``2u + 1``)."""
-    need = 0  # the last layer's pooled output 0
-    for conv in reversed(model.convs):
-        need = (2 * need + 1) * conv.stride - conv.padding + conv.mask.shape[2] - 1
-    return need + 1 - model.convs[0].stride * 2 ** len(model.convs)
+    """Input samples from the end of a model step to the last sample its output needs
+    (:attr:`afdetect.monitor.stack.StreamingStack.lag`): the streaming network emits step
+    t once sample ``(t + 1) * step + lag - 1`` is in."""
+    return integer_stack(model).lag
 
 
 def _detector_bytes(rr: RRConfig) -> int:

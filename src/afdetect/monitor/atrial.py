@@ -136,21 +136,28 @@ class AtrialStream:
     ``hop_steps`` from step 0, plus any other start asked for at :meth:`finish` (the
     scan's tail window), which lies within the last ``window_steps + hop_steps`` steps.
 
+    The state is bounded but for the terms of the windows done (two int64 per window).
+
     Args:
         config: the stretch.
         downsampling: model samples per step.
         window_steps: steps per window.
         hop_steps: steps between window starts.
+        lead_steps: how many steps a final beat may lie past the steps the caller has
+            said are known (``known`` of :meth:`push`): the network's output lag.
+        final_lag: model samples by which a beat may become final after its R peak
+            (the detector's decision delay).
     """
 
     def __init__(self, config: AtrialConfig, downsampling: int, window_steps: int,
-                 hop_steps: int) -> None:
+                 hop_steps: int, lead_steps: int = 8, final_lag: int = 4 * 300) -> None:
         self.config = config
         self.downsampling = downsampling
         self.window_steps, self.hop_steps = window_steps, hop_steps
         # steps kept: a window being filled, the hop before it (for the tail window) and
-        # the few steps by which a beat's finality lags the input
-        self._ring = window_steps + 2 * hop_steps + 8
+        # the steps by which final beats run ahead of the known ones
+        self._ring = window_steps + 2 * hop_steps + lead_steps + 1
+        self._keep = config.start + final_lag  # input kept behind the newest sample
         self._sums = np.zeros((self._ring, config.n_bins), dtype=np.int64)
         self._energy = np.zeros(self._ring, dtype=np.int64)
         self._count = np.zeros(self._ring, dtype=np.int64)
@@ -169,15 +176,13 @@ class AtrialStream:
         now known."""
         self._q = np.concatenate([self._q, np.asarray(q, dtype=np.int64)])
         self._add(peaks, final_through // self.downsampling)
-        # a peak becomes final at most this far behind its input
-        keep = self.config.start + 4 * self.config.fs
-        cut = max(0, len(self._q) - keep)
+        cut = max(0, len(self._q) - self._keep)
         self._q, self._q0 = self._q[cut:], self._q0 + cut
 
     def finish(self, peaks: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """The last R peaks -> (n_windows, 2) int64 terms of the windows starting at
-        ``starts`` (the scan's)."""
-        self._add(peaks, self._low)
+        ``starts`` (the scan's, in order; every beat is now known)."""
+        self._add(peaks, int(starts[-1]) + self.window_steps if len(starts) else self._low)
         out = np.zeros((len(starts), len(WINDOW_TERMS)), dtype=np.int64)
         for i, start in enumerate(starts):
             k, off_grid = divmod(int(start), self.hop_steps)
@@ -189,10 +194,13 @@ class AtrialStream:
         is complete: one that ends before the first step of a peak not yet added, or by
         ``known_steps`` (every peak before that step is in ``peaks`` or was added)."""
         peaks = np.asarray(peaks, dtype=np.int64)
-        peaks = peaks[(peaks - self.config.start >= self._q0)
-                      & (peaks - self.config.end <= self._q0 + len(self._q))
-                      & (peaks // self.downsampling >= self._low)]
+        early = peaks - self.config.start < self._q0
+        if early.any() and self._q0 > 0:  # only the recording's first beats lack a stretch
+            raise RuntimeError("atrial check: a beat became final after its stretch was gone")
+        peaks = peaks[~early]
         steps = peaks // self.downsampling
+        if len(steps) and steps[0] < self._low:
+            raise RuntimeError("atrial check: a beat arrived for a window already done")
         i = 0
         while True:
             # the peaks whose steps the ring holds now; a longer chunk waits for windows
@@ -205,7 +213,9 @@ class AtrialStream:
                 np.add.at(self._energy, rows, (s * s).sum(axis=1))
                 np.add.at(self._count, rows, 1)
             i = j
-            bound = int(steps[i]) if i < len(peaks) else known_steps
+            # every peak before the first not added is in: windows end by it, and by the
+            # steps known to exist (a window past them may not be the scan's)
+            bound = min(int(steps[i]), known_steps) if i < len(peaks) else known_steps
             first = self._next
             while self._next + self.window_steps <= bound:
                 if self._n_done == len(self._done):

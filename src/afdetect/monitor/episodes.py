@@ -104,7 +104,10 @@ def checked_probabilities(probabilities: np.ndarray, atrial_terms: np.ndarray,
     checked = probabilities.copy()
     hit = organised(atrial_terms, rule.max_atrial_coherence)
     checked[hit, AF] = 0.0
-    checked[hit] /= np.maximum(checked[hit].sum(axis=1, keepdims=True), 1e-300)
+    rest = checked[hit].sum(axis=1, keepdims=True)
+    # P(AF) of exactly 1 (the others underflowed): the other classes share it evenly
+    checked[hit] = np.where(rest > 0, checked[hit] / np.where(rest > 0, rest, 1.0),
+                            (np.arange(checked.shape[1]) != AF) / (checked.shape[1] - 1))
     return checked
 
 

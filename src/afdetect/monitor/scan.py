@@ -38,6 +38,7 @@ from afdetect.models import Classifier, CompressedClassifier, FloatClassifier, s
 from afdetect.monitor.atrial import AtrialConfig, AtrialStream, coherence
 from afdetect.monitor.beats import BeatStream
 from afdetect.monitor.episodes import (
+    AF,
     Episode,
     EpisodeRule,
     checked_probabilities,
@@ -206,7 +207,8 @@ class RecordingScan:
         probabilities: (n_windows, n_classes) the network's window class probabilities.
         integer_logits: (n_windows, n_classes) int64 for the compressed model, else None.
         atrial_terms: (n_windows, 2) int64 terms of the atrial check
-            (:mod:`afdetect.monitor.atrial`); :attr:`atrial_coherence` gives the ratio.
+            (:mod:`afdetect.monitor.atrial`); :attr:`atrial_coherence` gives the ratio
+            (NaN where fewer than ``min_beats`` beats, or only flat stretches, were seen).
         rule: the episode rule that made ``steps`` and ``episodes``.
         steps: (n_steps, n_classes) mean probabilities per step after the atrial check
             (see episodes).
@@ -259,7 +261,7 @@ class RecordingScan:
     @property
     def atrial_coherence(self) -> np.ndarray:
         """(n_windows,) coherence of the activity before the QRS complexes, in [0, 1];
-        NaN where a window holds too few beats to tell."""
+        NaN where a window holds too few beats to tell (or only flat stretches)."""
         return coherence(self.atrial_terms)
 
     @property
@@ -329,16 +331,18 @@ class RecordingScan:
 
     def window_dicts(self) -> Iterator[dict[str, Any]]:
         """Each window as the JSON gives it, one at a time (a day holds 8,640)."""
-        for s, p, label, c, r in zip(self.window_starts, self.probabilities,
-                                     self.window_labels, self.atrial_coherence,
-                                     self.window_rates(), strict=True):
+        checked = self.checked_probabilities
+        for s, p, checked_p, ratio, r in zip(self.window_starts, self.probabilities,
+                                             checked, self.atrial_coherence,
+                                             self.window_rates(), strict=True):
             start_s, end_s = float(s) * self.step_s, float(s + self.window_steps) * self.step_s
             yield {"start_s": round(start_s, 3), "end_s": round(end_s, 3),
                    **span_of(self.start, start_s, end_s),
-                   "label": CLASSES[int(label)],
+                   "label": CLASSES[int(checked_p.argmax())],
                    "probabilities": {c: round(float(v), 6)
                                      for c, v in zip(CLASSES, p, strict=True)},
-                   "atrial_coherence": None if np.isnan(c) else round(float(c), 4),
+                   "atrial_coherence": None if np.isnan(ratio) else round(float(ratio), 4),
+                   "atrial_organised": bool(checked_p[AF] == 0 and p[AF] > 0),
                    "heart_rate_bpm": as_heart_rate(r)}
 
 
@@ -448,8 +452,11 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
                                         f"one {window_steps * step_s:.1f}-s window needs "
                                         f"{min_s:.1f} s (use `afdetect predict` for strips)")
     beats = BeatStream(*resample_ratio(stream.fs, model.fs))
+    rr = beats.config.rr
     atrial = AtrialStream(replace(config.atrial, fs=model.fs), model.downsampling,
-                          window_steps, hop_steps)
+                          window_steps, hop_steps,
+                          lead_steps=-(-model.stack().lag // model.downsampling) + 1,
+                          final_lag=rr.segment + rr.refractory + rr.integrate + 4)
     scores = step_scores_of(model, stream, config, progress, beats, atrial)
     last_peaks = beats.finish_model()
     starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)

@@ -59,6 +59,16 @@ class StreamingStack:
         self._inputs = [torch.zeros(1, b.c_in, b.padding, dtype=dtype) for b in blocks]
         self._unpaired: list[torch.Tensor | None] = [None] * len(blocks)
 
+    @property
+    def lag(self) -> int:
+        """Input samples from the end of a step's span to the last sample its output
+        needs: step t comes out once sample ``(t + 1) * downsampling + lag - 1`` is in
+        (each block's pooled output u needs its conv outputs up to ``2u + 1``)."""
+        need = 0  # the last block's pooled output 0
+        for block in reversed(self.blocks):
+            need = (2 * need + 1) * block.stride - block.padding + block.kernel - 1
+        return need + 1 - self.blocks[0].stride * 2 ** len(self.blocks)
+
     @torch.no_grad()
     def push(self, samples: np.ndarray) -> torch.Tensor:
         """Model input samples (n,) -> completed last-block columns (c_last, n_steps)."""

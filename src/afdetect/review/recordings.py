@@ -134,6 +134,11 @@ def read_scan(path: str | Path, config: ScanConfig | None = None
     return settings, out
 
 
+def _shown(value: Any) -> str:
+    """A rule field as the settings message gives it (a check turned off is "off")."""
+    return "off" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _settings_problem(document: dict[str, Any], config: ScanConfig) -> str | None:
     """How the scan ``document`` was made differently from ``config``, or None.
 
@@ -143,7 +148,8 @@ def _settings_problem(document: dict[str, Any], config: ScanConfig) -> str | Non
     rule = document.get("rule")
     if isinstance(rule, dict):
         asked = config.rule.to_dict()
-        differ = [f"{k} {rule.get(k)} not {v:g}" for k, v in asked.items() if rule.get(k) != v]
+        differ = [f"{k} {_shown(rule.get(k))} not {_shown(v)}" for k, v in asked.items()
+                  if rule.get(k) != v]
         if differ:
             return ", ".join(differ)
     window, hop = document.get("window_s"), document.get("hop_s")

@@ -40,14 +40,11 @@ def reviewed_scan(recording: ReviewRecording, review: Adjudication, beats: np.nd
     window_starts = np.round(starts_s / step_s).astype(np.int64)
     probabilities = np.array([[w["probabilities"].get(c, 0.0) for c in CLASSES]
                               for w in windows], dtype=np.float64).reshape(-1, len(CLASSES))
-    # the atrial check's terms again from the coherence the JSON gives (to 1e-4; none in
-    # scans written before the check), for the checked P(AF) the report draws
-    coherence = np.array([w.get("atrial_coherence") if w.get("atrial_coherence") is not None
-                          else math.nan for w in windows], dtype=np.float64)
-    known = np.isfinite(coherence)
-    terms = np.zeros((len(windows), 2), dtype=np.int64)
-    terms[known] = np.stack([np.round(coherence[known] * 2**24),
-                             np.full(known.sum(), 2**24)], axis=1).astype(np.int64)
+    # the atrial check as the scan decided it (`atrial_organised`; scans written before the
+    # check have none), for the checked P(AF) the report draws: terms (1, 1) exceed any
+    # limit below 1, terms (0, 1) none
+    terms = np.array([[int(bool(w.get("atrial_organised"))), 1] for w in windows],
+                     dtype=np.int64).reshape(-1, 2)
     rule = scan_rule(recording.scan_settings) or EpisodeRule(max_atrial_coherence=None)
     return RecordingScan(review.record, stream.source, stream.fs, stream.n_samples,
                          stream.duration_s, stream.lead, step_s, window_starts, window_steps,

@@ -262,7 +262,9 @@ def _overview(r: Reviewed) -> dict[str, Any]:
             "sidecar": str(rec.sidecar_path),
             "windows": {"start_s": [w["start_s"] for w in windows],
                         "end_s": [w["end_s"] for w in windows],
-                        "p_af": [w["probabilities"]["A"] for w in windows]},
+                        # P(AF) as the episodes saw it: 0 where the atrial check ruled
+                        "p_af": [0.0 if w.get("atrial_organised") else w["probabilities"]["A"]
+                                 for w in windows]},
             "algorithm_episodes": [e.to_dict() for e in r.review.algorithm_episodes],
             "reference": None if rec.reference is None else [
                 {"rhythm": i.rhythm, "start_s": round(i.start_s, 3), "end_s": round(i.end_s, 3)}
