@@ -39,7 +39,7 @@ RESULTS = Path(__file__).parent / "results"
 class WithoutAtrialCheck:
     """Stands in for the scan's AtrialStream (same calls, no work), to time the check."""
 
-    def __init__(self, *args: object) -> None:
+    def __init__(self, *args: object, **kwargs: object) -> None:
         pass
 
     def push(self, *args: object) -> None:
