@@ -282,10 +282,14 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     atrial = AtrialConfig(fs=fs)
     lag = step_lag(model)
     # the check needs a window's beats final when its last step comes out: a network that
-    # answers sooner (the small test nets) goes without it
+    # answers sooner (the small test nets) goes without it; and its blocks of held steps
+    # rest on the front end's blocks ending at step boundaries (the stream flushes the
+    # network at each), else a beat could land past them
+    step = model.convs[0].stride * 2 ** len(model.convs)
     has_atrial = (atrial_check and model.rr is None
                   and EpisodeRule().max_atrial_coherence is not None
-                  and lag >= beats.integrate // 2 + beats.segment + beats.refractory + 1)
+                  and lag >= beats.integrate // 2 + beats.segment + beats.refractory + 1
+                  and step % frontend.block == 0)
     stream = (net + 2 * frontend.block + 2 * frontend.block + 16 * frontend.span
               + 4 * n_classes * max_window_steps + 4 * 24 + 8
               + (_atrial_bytes(beats, atrial) if has_atrial else 0))
