@@ -704,19 +704,25 @@ def _evaluate_episodes(args: argparse.Namespace) -> int:
     report.update(model=model.name, data=str(args.data), window_s=round(window_s, 6),
                   hop_s=round(hop_s, 6), rule=config.rule.to_dict(),
                   skipped={f.path: f.problem for f in failures})
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        flutter = ", reference flutter excluded from +P" if options.exclude_flutter else ""
-        print(f"model {model.name} on {args.data}: {len(scored)} records, compared from "
-              f"{options.start_s:g} s{flutter} (as WFDB's epicmp -f {options.start_s:g}"
-              f"{' -x' if options.exclude_flutter else ''})")
-        _print_episode_report(report, options)
+    _emit_episode_report(args, report, options,
+                         f"model {model.name} on {args.data}: {len(scored)} records")
     for failure in failures:
         print(f"afdetect: skipped {failure}", file=sys.stderr)
     if args.plot:
         _plot_episode_burden(report, args.plot, model.name)
     return 0
+
+
+def _emit_episode_report(args: argparse.Namespace, report: dict[str, Any], options: Any,
+                         heading: str) -> None:
+    """An EC57 report as JSON (``--json``) or as a heading and the tables."""
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    flutter = ", reference flutter excluded from +P" if options.exclude_flutter else ""
+    print(f"{heading}, compared from {options.start_s:g} s{flutter} (as WFDB's epicmp -f "
+          f"{options.start_s:g}{' -x' if options.exclude_flutter else ''})")
+    _print_episode_report(report, options)
 
 
 def _evaluate_review(args: argparse.Namespace, options: Any) -> int:
@@ -741,14 +747,9 @@ def _evaluate_review(args: argparse.Namespace, options: Any) -> int:
     if report is None:
         raise AfdetectError("no review could be scored")
     report.update(decision=args.decision, data=str(args.data), annotator=args.annotator)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        flutter = ", reference flutter excluded from +P" if options.exclude_flutter else ""
-        print(f"{args.decision} episodes of {len(report['records'])} review(s) against the "
-              f"{args.annotator!r} annotations in {args.data}, compared from "
-              f"{options.start_s:g} s{flutter}")
-        _print_episode_report(report, options)
+    _emit_episode_report(args, report, options,
+                         f"{args.decision} episodes of {len(report['records'])} review(s) "
+                         f"against the {args.annotator!r} annotations in {args.data}")
     if args.plot:
         _plot_episode_burden(report, args.plot, f"{args.decision} review")
     return 1 if failures else 0

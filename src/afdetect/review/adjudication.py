@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any, Literal
 from afdetect import CLASSES
 from afdetect.atomic import OutputError, write_json_atomic, write_text_atomic
 from afdetect.errors import AfdetectError, InputError
+from afdetect.io.json_file import read_json
 from afdetect.monitor.episodes import Episode
 from afdetect.monitor.report import ReviewMark
 from afdetect.monitor.rhythm import write_rhythm_annotations, written_by_afdetect
@@ -114,13 +114,7 @@ class Adjudication:
         sidecar, of another record, or malformed.
         """
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(path, "no such review sidecar") from None
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise InputError(path, "unreadable review sidecar "
-                                   f"({str(exc).splitlines()[0]})") from None
+        data = read_json(path, "review sidecar")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise InputError(path, f"not a review sidecar (no \"format\": \"{FORMAT}\"; "
                                    "`afdetect review` writes RECORD.review.json)")

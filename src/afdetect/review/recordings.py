@@ -9,7 +9,6 @@ same format. The sidecar ``RECORD.review.json`` lies next to the scan it adjudic
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import wfdb
 from afdetect import CLASSES
 from afdetect.atomic import write_json_atomic
 from afdetect.errors import InputError
+from afdetect.io.json_file import read_json
 from afdetect.io.records import WFDB_SUFFIXES, SignalStream, open_stream
 from afdetect.monitor.rhythm import RhythmInterval, read_rhythm
 from afdetect.monitor.scan import RecordingScan, ScanConfig, StepModel, scan_header, scan_stream
@@ -109,13 +109,7 @@ def read_scan(path: str | Path, config: ScanConfig | None = None
     """(the top of the document: model, step, window, hop, rule; the recordings by record
     name) of a scan JSON file, checked as :func:`read_scan_file` does."""
     path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such scan file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(path, f"not a readable scan JSON file ({str(exc).splitlines()[0]})"
-                         ) from None
+    document = read_json(path, "scan file")
     recordings = document.get("recordings") if isinstance(document, dict) else None
     if not isinstance(recordings, list):
         raise InputError(path, "not a scan: no 'recordings' list (write one with "
