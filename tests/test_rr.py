@@ -20,6 +20,8 @@ from afdetect.io.records import read_record
 from afdetect.model import AFNet
 from afdetect.model.rr import (
     FEATURE_NAMES,
+    N_FEATURES,
+    SCALE_BITS,
     RRConfig,
     batch_features,
     detect_beats,
@@ -158,9 +160,16 @@ def test_c_detector_equals_python_on_real_records_and_edge_lengths(tmp_path: Pat
         assert [int(v) for v in line.split()] == signal_features(s, CONFIG).tolist(), len(s)
 
 
-def test_rr_model_predicts_strips_and_refuses_scans_in_one_line(tmp_path: Path) -> None:
-    from test_cli import assert_clean_error, run
+def test_rr_model_predicts_strips_and_scans_long_recordings(tmp_path: Path) -> None:
+    """A model with RR features scans: each window's logits are the CNN's plus the RR
+    columns of the beats the scan found in it, on the classifier grid a strip uses."""
+    from test_cli import run
 
+    from afdetect.io.records import open_stream
+    from afdetect.models import load_classifier
+    from afdetect.monitor.beats import BeatStream
+    from afdetect.monitor.frontend import IntegerFrontEnd, resample_ratio
+    from afdetect.monitor.scan import scan_stream, step_model, window_rr_features
     from afdetect.runtime.format import save_compressed
 
     samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
@@ -169,6 +178,32 @@ def test_rr_model_predicts_strips_and_refuses_scans_in_one_line(tmp_path: Path) 
         "fs": 300, "preprocess": PreprocessConfig().to_dict(), "classes": ["N", "A", "O", "~"]})
     result = run("predict", "--model", tmp_path / "rr.afq", RECORDS[0], "--json")
     assert result.returncode == 0, result.stderr
-    long = Path(__file__).parent / "data" / "mitdb" / "100"
-    assert_clean_error(run("scan", "--model", tmp_path / "rr.afq", long),
-                       "models with RR features classify strips")
+    long = Path(__file__).parent / "data" / "mitdb" / "100.hea"
+    result = run("scan", "--model", tmp_path / "rr.afq", long, "--json")
+    assert result.returncode == 0, result.stderr
+
+    scanner = step_model(load_classifier(tmp_path / "rr.afq"))
+    # the same scan with the RR columns' weights zeroed: the difference is the RR term
+    blind = step_model(load_classifier(tmp_path / "rr.afq"))
+    blind.model.classifier.sign[:, -N_FEATURES:] = 0
+    scan = scan_stream(scanner, open_stream(long))
+    cnn_only = scan_stream(blind, open_stream(long)).integer_logits
+    stream = open_stream(long)
+    front = IntegerFrontEnd(stream.fs, 300, model.input_frac, model.input_bits)
+    q = np.concatenate([front.push(c) for c in stream.chunks(stream.n_samples)])
+    beats = BeatStream(*resample_ratio(stream.fs, 300), keep_model=True)
+    beats.push_model(q)
+    beats.finish_model()
+    steps, ds = scan.window_steps, scanner.downsampling
+    features = window_rr_features(beats.model_beats(), scan.window_starts, steps, ds, 300)
+    fc = model.classifier
+    columns = (features * steps) << (fc.in_frac - SCALE_BITS)
+    weights = fc.sign[:, -N_FEATURES:, 0].astype(np.int64) << fc.shift[:, -N_FEATURES:, 0]
+    assert np.array_equal(scan.integer_logits - cnn_only, columns @ weights.T)
+    # record 100 is regular sinus rhythm: the scan's beats give almost every window the
+    # rate and mean interval the strip detector gives the same stretch of input (its
+    # thresholds start afresh at the window's first sample, the scan's run on)
+    strips = np.array([signal_features(q[start * ds:(start + steps) * ds], CONFIG)
+                       for start in scan.window_starts])
+    assert (np.abs(features[:, :2] - strips[:, :2]).max(axis=1) <= 1).mean() > 0.95
+    assert features[:, 0].min() > 0  # beats were found in every window

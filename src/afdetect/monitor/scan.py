@@ -9,7 +9,9 @@ every ``hop_steps``, plus one ending at the last step so that the tail is decide
 
 A window's logits are the classifier applied to the mean of the last block's columns in
 it, exactly as a strip's are over the whole strip; the conv blocks just see the recording
-around the window instead of zero padding.
+around the window instead of zero padding. A model with RR features
+(:mod:`afdetect.model.rr`) gets them from the R peaks the scan's beat detector found in
+the window (:func:`window_rr_features`), where a strip's come from its own detector pass.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from afdetect.data.preprocess import MIN_FS, block_peak_to_peak, check_millivolt
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
+from afdetect.model.rr import N_FEATURES, SCALE_BITS, rr_features
 from afdetect.models import Classifier, CompressedClassifier, FloatClassifier, softmax
 from afdetect.monitor.atrial import AtrialConfig, AtrialStream, coherence
 from afdetect.monitor.beats import BeatStream
@@ -102,12 +105,19 @@ class StepModel(Protocol):
 
     def stack(self) -> StreamingStack: ...
 
+    @property
+    def has_rr(self) -> bool:
+        """Whether the classifier also reads RR features (:mod:`afdetect.model.rr`)."""
+        ...
+
     def step_scores(self, columns: torch.Tensor) -> np.ndarray:
         """(c_last, n_steps) columns -> (n_steps, n_classes) additive class scores."""
         ...
 
-    def window_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
-        """(n_windows, n_classes) score sums over ``n_steps`` steps -> float logits."""
+    def window_logits(self, sums: np.ndarray, n_steps: int,
+                      rr: np.ndarray | None = None) -> np.ndarray:
+        """(n_windows, n_classes) score sums over ``n_steps`` steps, and for a model with
+        RR features their integers (n_windows, N_FEATURES), -> float logits."""
         ...
 
 
@@ -131,6 +141,10 @@ class IntegerStepModel:
     def input_bits(self) -> int:
         return self.model.input_bits
 
+    @property
+    def has_rr(self) -> bool:
+        return self.model.rr is not None
+
     def stack(self) -> StreamingStack:
         return integer_stack(self.model)
 
@@ -139,14 +153,26 @@ class IntegerStepModel:
         return dense_weights(self.model.classifier)[:, :, 0].astype(np.int64)
 
     def step_scores(self, columns: torch.Tensor) -> np.ndarray:
-        return (self._classifier_weights @ columns.numpy().astype(np.int64)).T
+        weights = self._classifier_weights[:, :len(columns)]  # the RR columns come later
+        return (weights @ columns.numpy().astype(np.int64)).T
 
-    def integer_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
-        """The C engine's window logits: int64 (n_windows, n_classes)."""
-        return sums + self.model.classifier.bias[None, :] * n_steps
+    def integer_logits(self, sums: np.ndarray, n_steps: int,
+                       rr: np.ndarray | None = None) -> np.ndarray:
+        """The C engine's window logits: int64 (n_windows, n_classes). The RR features
+        enter as a strip's do (:meth:`IntegerModel.classifier_columns`): ``f * T`` on the
+        classifier's input grid."""
+        logits = sums + self.model.classifier.bias[None, :] * n_steps
+        if self.has_rr:
+            if rr is None:
+                raise ValueError(f"{self.name} reads RR features: pass them")
+            shift = self.model.classifier.in_frac - SCALE_BITS
+            columns = (np.asarray(rr, dtype=np.int64) * n_steps) << shift
+            logits = logits + columns @ self._classifier_weights[:, -N_FEATURES:].T
+        return logits
 
-    def window_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
-        return self.integer_logits(sums, n_steps) * self.model.logit_scale(n_steps)
+    def window_logits(self, sums: np.ndarray, n_steps: int,
+                      rr: np.ndarray | None = None) -> np.ndarray:
+        return self.integer_logits(sums, n_steps, rr) * self.model.logit_scale(n_steps)
 
 
 @dataclass
@@ -163,16 +189,30 @@ class FloatStepModel:
     def downsampling(self) -> int:
         return self.network.config.downsampling
 
+    @property
+    def has_rr(self) -> bool:
+        return self.network.config.rr is not None
+
     def stack(self) -> StreamingStack:
         return float_stack(self.network)
 
-    def step_scores(self, columns: torch.Tensor) -> np.ndarray:
-        weight = self.network.classifier.weight.detach().double().numpy()
-        return (weight @ columns.double().numpy()).T
+    @cached_property
+    def _weight(self) -> np.ndarray:
+        return self.network.classifier.weight.detach().double().numpy()
 
-    def window_logits(self, sums: np.ndarray, n_steps: int) -> np.ndarray:
+    def step_scores(self, columns: torch.Tensor) -> np.ndarray:
+        return (self._weight[:, :len(columns)] @ columns.double().numpy()).T
+
+    def window_logits(self, sums: np.ndarray, n_steps: int,
+                      rr: np.ndarray | None = None) -> np.ndarray:
         bias = self.network.classifier.bias.detach().double().numpy()
-        return sums / n_steps + bias[None, :]
+        logits = sums / n_steps + bias[None, :]
+        if self.has_rr:
+            if rr is None:
+                raise ValueError(f"{self.name} reads RR features: pass them")
+            features = np.asarray(rr, dtype=np.float64) / 2.0 ** SCALE_BITS
+            logits = logits + features @ self._weight[:, -N_FEATURES:].T
+        return logits
 
 
 def step_model(classifier: Classifier) -> IntegerStepModel | FloatStepModel:
@@ -181,20 +221,36 @@ def step_model(classifier: Classifier) -> IntegerStepModel | FloatStepModel:
     if isinstance(classifier, CompressedClassifier):
         steps: IntegerStepModel | FloatStepModel = IntegerStepModel(
             classifier.name, classifier.model, fs)
-        rr = classifier.model.rr
     elif isinstance(classifier, FloatClassifier):
         steps = FloatStepModel(classifier.name, classifier.model.network, fs)
-        rr = classifier.model.network.config.rr
         if classifier.model.network.config.pooling != "mean":  # a window is a sum of steps
             raise AfdetectError(f"{classifier.name}: models with "
                                 f"{classifier.model.network.config.pooling} pooling classify "
                                 "strips; scanning long recordings with them is not supported")
     else:
         raise TypeError(f"cannot scan with {type(classifier).__name__}")
-    if rr is not None:
-        raise AfdetectError(f"{classifier.name}: models with RR features classify strips; "
-                            "scanning long recordings with them is not supported yet")
     return steps
+
+
+def window_rr_features(peaks: np.ndarray, starts: np.ndarray, window_steps: int,
+                       downsampling: int, fs: int) -> np.ndarray:
+    """RR features of each window, int64 (n_windows, N_FEATURES).
+
+    Args:
+        peaks: (n_beats,) model-rate R-peak indices of the whole recording, in order.
+        starts: (n_windows,) first model step of each window.
+        window_steps, downsampling: steps per window, model samples per step.
+        fs: the model rate, Hz.
+    Returns:
+        :func:`afdetect.model.rr.rr_features` of the peaks in each window's model samples
+        ``[start * downsampling, (start + window_steps) * downsampling)``, as a strip of
+        that length would have them.
+    """
+    n_samples = window_steps * downsampling
+    first = np.searchsorted(peaks, starts * downsampling)
+    last = np.searchsorted(peaks, starts * downsampling + n_samples)
+    return np.array([rr_features(peaks[a:b], n_samples, fs) for a, b in
+                     zip(first, last, strict=True)], dtype=np.int64).reshape(-1, N_FEATURES)
 
 
 @dataclass
@@ -451,7 +507,7 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
         raise InputError(stream.source, f"too short to scan: {stream.duration_s:.1f} s; "
                                         f"one {window_steps * step_s:.1f}-s window needs "
                                         f"{min_s:.1f} s (use `afdetect predict` for strips)")
-    beats = BeatStream(*resample_ratio(stream.fs, model.fs))
+    beats = BeatStream(*resample_ratio(stream.fs, model.fs), keep_model=model.has_rr)
     rr = beats.config.rr
     atrial = AtrialStream(replace(config.atrial, fs=model.fs), model.downsampling,
                           window_steps, hop_steps,
@@ -464,9 +520,12 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
         starts = np.append(starts, len(scores) - window_steps)
     sums = window_sums(scores, starts, window_steps)
     del scores  # per-step arrays are what grows with the length: free each once used
-    integer = (model.integer_logits(sums, window_steps)
+    features = (window_rr_features(beats.model_beats(), starts, window_steps,
+                                   model.downsampling, model.fs) if model.has_rr else None)
+    integer = (model.integer_logits(sums, window_steps, features)
                if isinstance(model, IntegerStepModel) else None)
-    probabilities = softmax(model.window_logits(sums, window_steps).astype(np.float64))
+    probabilities = softmax(model.window_logits(sums, window_steps, features
+                                                ).astype(np.float64))
     scan = RecordingScan(stream.name, stream.source, stream.fs, stream.n_samples,
                          stream.duration_s, stream.lead, step_s, starts, window_steps,
                          probabilities, integer, atrial.finish(last_peaks, starts),
