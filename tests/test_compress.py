@@ -23,11 +23,13 @@ from afdetect.compress.bitwidth import choose_layer_bits, quantisation_errors, w
 from afdetect.compress.integer import IntegerLayer, IntegerModel, simulate_logits, to_integer
 from afdetect.compress.network import CompressibleNet, QuantSpec, fold_batchnorm
 from afdetect.compress.prune import (
+    SENSITIVITY_GRID,
     GradualPruner,
     allocate_sparsity,
     group_sizes,
     magnitude_mask,
     polynomial_sparsity,
+    sensitivity,
 )
 from afdetect.compress.quantise import pow2_quantise, window_size
 from afdetect.compress.recipe import calibrate_fractions, calibration_batch
@@ -136,6 +138,16 @@ def test_polynomial_schedule_and_allocation() -> None:
     errors = np.array([[0.2, 0.6], [0.1, 0.3]])
     s = allocate_sparsity(errors, [100, 100], 0.7, (0.5, 0.9))
     assert s == pytest.approx([0.3 + 0.8 / 3, 0.3 + 1.6 / 3], abs=1e-6)
+
+
+def test_sensitivity_of_a_model_with_rr_features(samples) -> None:
+    """The classifier of an RR model reads the pooled features and the RR features: its
+    output error is measured on both, as the model computes it."""
+    net = _pruned(0.0, config=SMALL_RR)
+    x = calibration_batch(samples, 4, seed=0)
+    errors = sensitivity(net, x, group_sizes(net, "weight"))
+    assert errors.shape == (net.n_layers, len(SENSITIVITY_GRID))
+    assert np.all(np.isfinite(errors)) and np.all(errors[:, -1] > 0)
 
 
 def test_index_encodings_hand_computed() -> None:

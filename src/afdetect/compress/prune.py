@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from afdetect.compress.network import CompressibleNet
+from afdetect.model.rr import FLOAT_INPUT_FRAC, batch_features
 
 SENSITIVITY_GRID = (0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 GRANULARITIES = ("weight", "kernel")
@@ -72,7 +73,11 @@ def sensitivity(net: CompressibleNet, x: torch.Tensor, groups: list[int],
         if net.norms is not None:
             h = net.norms[i](h)
         h = F.max_pool1d(F.relu(h), 2)
-    inputs.append(h.mean(dim=2))
+    pooled = h.mean(dim=2)
+    if net.config.rr is not None:  # the classifier also reads the RR features, last
+        pooled = torch.cat([pooled, batch_features(x, None, FLOAT_INPUT_FRAC, net.config.rr)],
+                           dim=1)
+    inputs.append(pooled)
     result = np.zeros((net.n_layers, len(grid)))
     for i, (weight, _) in enumerate(net.weighted_layers()):
         w = weight.detach() * net.mask(i)
