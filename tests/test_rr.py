@@ -169,7 +169,8 @@ def test_rr_model_predicts_strips_and_scans_long_recordings(tmp_path: Path) -> N
     from afdetect.models import load_classifier
     from afdetect.monitor.beats import BeatStream
     from afdetect.monitor.frontend import IntegerFrontEnd, resample_ratio
-    from afdetect.monitor.scan import scan_stream, step_model, window_rr_features
+    from afdetect.monitor.rr_windows import window_rr_features
+    from afdetect.monitor.scan import scan_stream, step_model
     from afdetect.runtime.format import save_compressed
 
     samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
@@ -191,11 +192,10 @@ def test_rr_model_predicts_strips_and_scans_long_recordings(tmp_path: Path) -> N
     stream = open_stream(long)
     front = IntegerFrontEnd(stream.fs, 300, model.input_frac, model.input_bits)
     q = np.concatenate([front.push(c) for c in stream.chunks(stream.n_samples)])
-    beats = BeatStream(*resample_ratio(stream.fs, 300), keep_model=True)
-    beats.push_model(q)
-    beats.finish_model()
+    beats = BeatStream(*resample_ratio(stream.fs, 300))
+    peaks = np.concatenate([beats.push_model(q), beats.finish_model()])
     steps, ds = scan.window_steps, scanner.downsampling
-    features = window_rr_features(beats.model_beats(), scan.window_starts, steps, ds, 300)
+    features = window_rr_features(peaks, scan.window_starts, steps, ds, 300)
     fc = model.classifier
     columns = (features * steps) << (fc.in_frac - SCALE_BITS)
     weights = fc.sign[:, -N_FEATURES:, 0].astype(np.int64) << fc.shift[:, -N_FEATURES:, 0]
@@ -207,3 +207,27 @@ def test_rr_model_predicts_strips_and_scans_long_recordings(tmp_path: Path) -> N
                        for start in scan.window_starts])
     assert (np.abs(features[:, :2] - strips[:, :2]).max(axis=1) <= 1).mean() > 0.95
     assert features[:, 0].min() > 0  # beats were found in every window
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_window_rr_stream_equals_the_windows_at_once_in_any_chunking(seed: int) -> None:
+    """The scan's streamed RR features of every window (hop grid and tail) are those of
+    the whole recording's peaks, however the peaks arrive."""
+    from afdetect.monitor.rr_windows import WindowRRStream, window_rr_features
+
+    rng = np.random.default_rng(seed)
+    window, hop, ds, fs = 18, 6, 32, 300
+    peaks = np.cumsum(rng.integers(61, 400, 600))  # model samples, one beat per 61 or more
+    n_steps = int(peaks[-1] // ds) + int(rng.integers(0, 40))
+    starts = np.arange(0, n_steps - window + 1, hop)
+    if starts[-1] + window < n_steps:
+        starts = np.append(starts, n_steps - window)
+    stream = WindowRRStream(window, hop, ds, fs)
+    i, known = 0, 0
+    while i < len(peaks) - 5:
+        known = min(int(peaks[i]) + int(rng.integers(0, 3000)), n_steps * ds)
+        j = int(np.searchsorted(peaks, known))  # every peak before `known` is final
+        stream.push(peaks[i:max(i, j)], known)
+        i = max(i, j)
+    streamed = stream.finish(peaks[i:], starts)
+    assert np.array_equal(streamed, window_rr_features(peaks, starts, window, ds, fs))

@@ -65,13 +65,9 @@ class BeatStream:
             lies at recording sample ``n * p / q``.
         q: its denominator.
         config: the detector.
-        keep_model: also keep every beat as a model-rate R-peak index
-            (:meth:`model_beats`: what a model with RR features reads); off, the stream
-            keeps 8 bytes per beat less.
     """
 
-    def __init__(self, p: int, q: int, config: BeatConfig = SCAN_DETECTOR,
-                 keep_model: bool = False) -> None:
+    def __init__(self, p: int, q: int, config: BeatConfig = SCAN_DETECTOR) -> None:
         self.config = config
         self.p, self.q = p, q
         rr = config.rr
@@ -90,7 +86,6 @@ class BeatStream:
         # long-lived blocks fragment the heap and the process grows with the recording
         self._found = np.zeros(1024, dtype=np.int64)
         self._n_found = 0
-        self._model: np.ndarray | None = np.zeros(1024, dtype=np.int64) if keep_model else None
 
     def push(self, q: np.ndarray) -> np.ndarray:
         """Model input samples (any length) -> int64 recording sample indices of the beats
@@ -118,13 +113,6 @@ class BeatStream:
     def beats(self) -> np.ndarray:
         """Every beat found so far, int64 (n_beats,) recording sample indices."""
         return self._found[:self._n_found].copy()
-
-    def model_beats(self) -> np.ndarray:
-        """Every beat found so far, int64 (n_beats,) model-rate R-peak indices (needs
-        ``keep_model``)."""
-        if self._model is None:
-            raise RuntimeError("this beat stream does not keep model-rate beats")
-        return self._model[:self._n_found].copy()
 
     def finish(self) -> np.ndarray:
         """The rest of the beats once the stream has ended (the signal is 0 after it), as
@@ -221,18 +209,10 @@ class BeatStream:
     def _record(self, n: np.ndarray) -> None:
         """Keep model-rate R peaks ``n`` for :meth:`beats`, as recording sample indices."""
         samples = np.maximum((2 * n * self.p + self.q) // (2 * self.q), 0)
-        self._found = _put(self._found, self._n_found, samples)
-        if self._model is not None:
-            self._model = _put(self._model, self._n_found, n)
+        if self._n_found + len(samples) > len(self._found):
+            grown = np.zeros(max(2 * len(self._found), self._n_found + len(samples)),
+                             dtype=np.int64)
+            grown[:self._n_found] = self._found[:self._n_found]
+            self._found = grown
+        self._found[self._n_found:self._n_found + len(samples)] = samples
         self._n_found += len(samples)
-
-
-def _put(buffer: np.ndarray, used: int, values: np.ndarray) -> np.ndarray:
-    """``values`` written after the first ``used`` entries of ``buffer``, which doubles
-    when full (returned, perhaps a new array)."""
-    if used + len(values) > len(buffer):
-        grown = np.zeros(max(2 * len(buffer), used + len(values)), dtype=buffer.dtype)
-        grown[:used] = buffer[:used]
-        buffer = grown
-    buffer[used:used + len(values)] = values
-    return buffer

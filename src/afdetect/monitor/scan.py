@@ -11,7 +11,7 @@ A window's logits are the classifier applied to the mean of the last block's col
 it, exactly as a strip's are over the whole strip; the conv blocks just see the recording
 around the window instead of zero padding. A model with RR features
 (:mod:`afdetect.model.rr`) gets them from the R peaks the scan's beat detector found in
-the window (:func:`window_rr_features`), where a strip's come from its own detector pass.
+the window (:mod:`afdetect.monitor.rr_windows`), where a strip's come from its own detector pass.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from afdetect.data.preprocess import MIN_FS, block_peak_to_peak, check_millivolt
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream
 from afdetect.model.cnn import AFNet
-from afdetect.model.rr import N_FEATURES, SCALE_BITS, rr_features
+from afdetect.model.rr import N_FEATURES, SCALE_BITS
 from afdetect.models import Classifier, CompressedClassifier, FloatClassifier, softmax
 from afdetect.monitor.atrial import AtrialConfig, AtrialStream, coherence
 from afdetect.monitor.beats import BeatStream
@@ -51,6 +51,7 @@ from afdetect.monitor.episodes import (
 )
 from afdetect.monitor.frontend import FrontEndConfig, IntegerFrontEnd, resample_ratio
 from afdetect.monitor.rate import HeartRate, as_heart_rate, hourly_trend, pooled_rate, span_rates
+from afdetect.monitor.rr_windows import WindowRRStream
 from afdetect.monitor.stack import StreamingStack, float_stack, integer_stack
 
 
@@ -230,27 +231,6 @@ def step_model(classifier: Classifier) -> IntegerStepModel | FloatStepModel:
     else:
         raise TypeError(f"cannot scan with {type(classifier).__name__}")
     return steps
-
-
-def window_rr_features(peaks: np.ndarray, starts: np.ndarray, window_steps: int,
-                       downsampling: int, fs: int) -> np.ndarray:
-    """RR features of each window, int64 (n_windows, N_FEATURES).
-
-    Args:
-        peaks: (n_beats,) model-rate R-peak indices of the whole recording, in order.
-        starts: (n_windows,) first model step of each window.
-        window_steps, downsampling: steps per window, model samples per step.
-        fs: the model rate, Hz.
-    Returns:
-        :func:`afdetect.model.rr.rr_features` of the peaks in each window's model samples
-        ``[start * downsampling, (start + window_steps) * downsampling)``, as a strip of
-        that length would have them.
-    """
-    n_samples = window_steps * downsampling
-    first = np.searchsorted(peaks, starts * downsampling)
-    last = np.searchsorted(peaks, starts * downsampling + n_samples)
-    return np.array([rr_features(peaks[a:b], n_samples, fs) for a, b in
-                     zip(first, last, strict=True)], dtype=np.int64).reshape(-1, N_FEATURES)
 
 
 @dataclass
@@ -441,10 +421,11 @@ def window_seconds(model: StepModel, config: ScanConfig) -> tuple[float, float]:
 
 def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
                    progress: bool = False, beats: BeatStream | None = None,
-                   atrial: AtrialStream | None = None) -> np.ndarray:
+                   atrial: AtrialStream | None = None, rr: WindowRRStream | None = None
+                   ) -> np.ndarray:
     """Per-step class scores (n_steps, n_classes) over the whole stream, chunk by chunk;
-    ``beats``, when given, is pushed the same front-end output, and ``atrial`` (which
-    needs ``beats``) that output with the beats found in it."""
+    ``beats``, when given, is pushed the same front-end output, and ``atrial`` and ``rr``
+    (which need ``beats``) the beats found in it (``atrial`` that output too)."""
     if stream.fs < MIN_FS:
         raise InputError(stream.source, f"sampling rate {stream.fs:g} Hz is below the "
                                         f"{MIN_FS:g} Hz an ECG classifier needs")
@@ -478,8 +459,12 @@ def step_scores_of(model: StepModel, stream: SignalStream, config: ScanConfig,
         n_steps += len(new)
         if beats is not None:
             peaks = beats.push_model(q)
-            if atrial is not None:  # windows past the steps emitted may not exist
-                atrial.push(q, peaks, min(beats.final_through, n_steps * model.downsampling))
+            # windows past the steps emitted may not exist
+            known = min(beats.final_through, n_steps * model.downsampling)
+            if atrial is not None:
+                atrial.push(q, peaks, known)
+            if rr is not None:
+                rr.push(peaks, known)
     if high is None or low is None or (high - low) / stream.counts_per_mv < 0.05:
         raise InputError(stream.source, "flat line: no signal in the whole recording (or "
                                         "values in volts rather than mV)")
@@ -507,21 +492,22 @@ def scan_stream(model: StepModel, stream: SignalStream, config: ScanConfig | Non
         raise InputError(stream.source, f"too short to scan: {stream.duration_s:.1f} s; "
                                         f"one {window_steps * step_s:.1f}-s window needs "
                                         f"{min_s:.1f} s (use `afdetect predict` for strips)")
-    beats = BeatStream(*resample_ratio(stream.fs, model.fs), keep_model=model.has_rr)
+    beats = BeatStream(*resample_ratio(stream.fs, model.fs))
     rr = beats.config.rr
     atrial = AtrialStream(replace(config.atrial, fs=model.fs), model.downsampling,
                           window_steps, hop_steps,
                           lead_steps=-(-model.stack().lag // model.downsampling) + 1,
                           final_lag=rr.segment + rr.refractory + rr.integrate + 4)
-    scores = step_scores_of(model, stream, config, progress, beats, atrial)
+    rr_windows = (WindowRRStream(window_steps, hop_steps, model.downsampling, model.fs)
+                  if model.has_rr else None)
+    scores = step_scores_of(model, stream, config, progress, beats, atrial, rr_windows)
     last_peaks = beats.finish_model()
     starts = np.arange(0, len(scores) - window_steps + 1, hop_steps)
     if starts[-1] + window_steps < len(scores):  # the tail gets a window of its own
         starts = np.append(starts, len(scores) - window_steps)
     sums = window_sums(scores, starts, window_steps)
     del scores  # per-step arrays are what grows with the length: free each once used
-    features = (window_rr_features(beats.model_beats(), starts, window_steps,
-                                   model.downsampling, model.fs) if model.has_rr else None)
+    features = rr_windows.finish(last_peaks, starts) if rr_windows is not None else None
     integer = (model.integer_logits(sums, window_steps, features)
                if isinstance(model, IntegerStepModel) else None)
     probabilities = softmax(model.window_logits(sums, window_steps, features
