@@ -35,7 +35,7 @@ from provenance import command_line
 from afdetect.atomic import write_json_atomic
 
 RESULTS = Path(__file__).parent / "results"
-MODELS = ("compressed", "compressed-4kb", "float")
+MODELS = ("compressed", "compressed-4kb", "compressed-rr", "float")
 # (label, epicmp options, afdetect evaluate options)
 VARIANTS: tuple[tuple[str, list[str], list[str]], ...] = (
     ("-f 0", ["-f", "0"], ["--compare-from", "0"]),

@@ -92,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="MIT-BIH style folder")
     parser.add_argument("--models", nargs="+", default=["compressed", "compressed-4kb",
-                                                        "float"])
+                                                        "compressed-rr", "float"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path,
                         help="results file (default benchmarks/results/pause_probe.json)")

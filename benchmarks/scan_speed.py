@@ -1,6 +1,7 @@
 """Scan speed on a 24-hour single-lead recording: compressed (integer) and float models,
 side by side in one run, one thread; plus the C continuous mode when a compiler exists,
-and the compressed scan without the atrial check's stream (its cost, as a ratio).
+the compressed scan without the atrial check's stream (its cost, as a ratio) and the
+compressed model with RR features (theirs).
 
 The 24-h record is stitched from the MIT-BIH development records (lead 0, 360 Hz, format
 212) into one WFDB record, so the scan reads it from disk in chunks as it would a Holter
@@ -96,7 +97,8 @@ def main() -> None:
         result["fs"] = stream.fs
         # each model scans `repeats` times, the runs interleaved; the fastest run counts
         # (the least disturbed by anything else on the machine)
-        names = ("compressed", "compressed, without the atrial check", "float")
+        names = ("compressed", "compressed, without the atrial check", "compressed-rr",
+                 "float")
         seconds: dict[str, list[float]] = {name: [] for name in names}
         for _, name in itertools.product(range(args.repeats), names):
             model = step_model(load_classifier(name.split(",")[0]))
@@ -141,6 +143,8 @@ def main() -> None:
                   "real time, text I/O included)")
     result["compressed_vs_float_time"] = round(
         result["compressed"]["seconds"] / result["float"]["seconds"], 2)
+    result["rr_features_time_ratio"] = round(
+        result["compressed-rr"]["seconds"] / result["compressed"]["seconds"], 3)
     result["atrial_check_time_ratio"] = round(
         result["compressed"]["seconds"]
         / result["compressed, without the atrial check"]["seconds"], 3)
