@@ -231,3 +231,37 @@ def test_window_rr_stream_equals_the_windows_at_once_in_any_chunking(seed: int) 
         i = max(i, j)
     streamed = stream.finish(peaks[i:], starts)
     assert np.array_equal(streamed, window_rr_features(peaks, starts, window, ds, fs))
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
+def test_c_continuous_mode_with_rr_features_equals_scan(tmp_path: Path) -> None:
+    """The continuous mode of a model with RR features: every window's logits those of
+    afdetect scan (the RR features of the scan's beats in the window), at 360 Hz
+    (MIT-BIH 100, sinus rhythm) and at 128 Hz (AF), the second build under ASan/UBSan.
+    Its network answers long before the detector does, so the windows wait for their
+    beats: the last few, still waiting when the recording stops, never come."""
+    from afdetect.deploy.export import HostRunner, _check_stream, build, check
+    from afdetect.io.records import open_stream
+    from afdetect.monitor.scan import IntegerStepModel, ScanConfig
+
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    model = to_integer(_quantised(samples, config=SMALL_RR))
+    metadata = {"fs": 300, "preprocess": PreprocessConfig().to_dict(),
+                "classes": ["N", "A", "O", "~"]}
+    data = Path(__file__).parent / "data"
+    export(model, metadata, tmp_path / "c", max_seconds=70)
+    export(model, metadata, tmp_path / "asan", max_seconds=70)
+    binary = build(tmp_path / "c")
+    sanitized = build(tmp_path / "asan", ("-g", "-fsanitize=address,undefined",
+                                          "-fno-sanitize-recover=all"))
+    result = check(model, metadata, binary, [data / "mitdb" / "100.hea"],
+                   ScanConfig(window_s=2.0, hop_s=0.5))
+    assert not result.failures
+    rows = list(result.records)
+    rows.append(_check_stream(IntegerStepModel("t", model, 300), HostRunner(sanitized),
+                              open_stream(data / "aftdb" / "a01.hea"),
+                              ScanConfig(window_s=1.5, hop_s=0.4)))
+    assert [r["mode"] for r in rows] == ["stream"] * 2
+    assert all(r["identical"] and r["c_windows"] > 100 for r in rows), rows
+    assert all(0 < r["windows"] - r["c_windows"] <= 10 for r in rows), rows
+    assert all(r["windows_identical"] == r["c_windows"] for r in rows), rows
