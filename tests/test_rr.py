@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -265,3 +266,29 @@ def test_c_continuous_mode_with_rr_features_equals_scan(tmp_path: Path) -> None:
     assert all(r["identical"] and r["c_windows"] > 100 for r in rows), rows
     assert all(0 < r["windows"] - r["c_windows"] <= 10 for r in rows), rows
     assert all(r["windows_identical"] == r["c_windows"] for r in rows), rows
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
+def test_c_continuous_mode_with_rr_features_on_the_shipped_geometry(tmp_path: Path) -> None:
+    """The shipped network with RR columns added to its classifier: it answers after the
+    detector, so every window is reported at its last step; its activation sums move 2
+    bits left onto the classifier's grid (RR features are finer), in the scan as in C."""
+    from afdetect.deploy.export import build, check
+    from afdetect.models import load_classifier
+
+    shipped = load_classifier("compressed-4kb")
+    model, fc = shipped.model, shipped.model.classifier
+
+    def padded(a: np.ndarray, value: int) -> np.ndarray:
+        extra = np.full((a.shape[0], N_FEATURES, a.shape[2]), value, dtype=a.dtype)
+        return np.concatenate([a, extra], axis=1)
+
+    rr_fc = dataclasses.replace(fc, mask=padded(fc.mask, 1), sign=padded(fc.sign, 1),
+                                shift=padded(fc.shift, 0), in_frac=max(fc.in_frac, SCALE_BITS))
+    rr_model = dataclasses.replace(model, layers=[*model.layers[:-1], rr_fc], rr=RRConfig())
+    assert rr_fc.in_frac - model.convs[-1].out_frac == 2
+    export(rr_model, shipped.metadata, tmp_path)
+    result = check(rr_model, shipped.metadata, build(tmp_path),
+                   [Path(__file__).parent / "data" / "mitdb" / "100.hea"])
+    (row,) = result.records
+    assert row["identical"] and row["windows"] == row["c_windows"] > 150, row

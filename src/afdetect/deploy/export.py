@@ -26,7 +26,6 @@ from afdetect.deploy.codegen import (
 from afdetect.deploy.packaging import package_files
 from afdetect.errors import AfdetectError, InputError
 from afdetect.io.records import SignalStream, open_stream, read_record
-from afdetect.model.rr import RRConfig
 from afdetect.monitor.atrial import organised
 from afdetect.monitor.scan import IntegerStepModel, ScanConfig, scan_stream, window_geometry
 from afdetect.runtime.engine import IntegerEngine
@@ -257,10 +256,10 @@ def _check_stream(scanner: IntegerStepModel, runner: Runner, stream: SignalStrea
     # With RR features a window waits for its beats to be final; those still waiting when
     # the recording stops never come (the scan decides them with its detector's end).
     waiting = 0
-    if scanner.has_rr:
-        beats = scanner.model.rr or RRConfig()
-        waiting = rr_stream_bounds(beats, step_lag(scanner.model), scanner.downsampling,
-                                   config.frontend.block, MAX_WINDOW_STEPS)[1]
+    if scanner.model.rr is not None:
+        waiting = rr_stream_bounds(scanner.model.rr, step_lag(scanner.model),
+                                   scanner.downsampling, config.frontend.block,
+                                   MAX_WINDOW_STEPS)[1]
     undecided = len(expected) - len(c_logits)
     identical = (0 <= undecided <= waiting and expected.shape[1:] == c_logits.shape[1:]
                  and bool(np.array_equal(expected[:len(c_logits)], c_logits)))
