@@ -164,7 +164,8 @@ static void stream_report(afd_stream_t *s, int32_t logits[AFD_N_CLASSES])
    before the next window to report. A window's logits wait in the pending ring until
    the detector has decided every sample up to the window's end; then its features come
    from the peaks in its samples, and the peaks before the next window go. */
-#define PEAK_BACK_RR ((uint32_t)(AFD_BEAT_INTEGRATE / 2))  /* an energy index to its R peak */
+/* from an energy index to its R peak */
+#define PEAK_BACK_RR ((uint32_t)(AFD_BEAT_INTEGRATE / 2))
 
 static void rr_stream_beat(void *ctx, int32_t event, int32_t slot)
 {
@@ -191,7 +192,8 @@ static void rr_stream_report(afd_stream_t *s)
     const uint32_t final = r->det.done * (uint32_t)AFD_BEAT_SEGMENT - PEAK_BACK_RR;
     while (r->n_pending > 0 && (int32_t)(final - (r->next_start + length)) >= 0) {
         int32_t i, c, k, *logits = r->pending[r->first_pending];
-        int32_t f[AFD_RR_N_FEATURES], in[AFD_C_LAST + AFD_RR_N_FEATURES], terms[AFD_N_CLASSES];
+        int32_t f[AFD_RR_N_FEATURES], terms[AFD_N_CLASSES];
+        int32_t in[AFD_C_LAST + AFD_RR_N_FEATURES];
         afd_rr_stats_t stats;
         afd_rr_stats_reset(&stats);
         for (i = 0, k = r->first_peak; i < r->n_peaks; i++) {
@@ -254,7 +256,8 @@ static void stream_step(void *ctx, const afd_act_t *out, int32_t stride)
 #if AFD_RR
     /* the classifier's input grid; the RR columns 0 here, added per window */
     int32_t column[AFD_C_LAST + AFD_RR_N_FEATURES] = {0};
-    for (c = 0; c < AFD_C_LAST; c++, out += stride) column[c] = (int32_t)*out << AFD_RR_SHIFT_SUMS;
+    for (c = 0; c < AFD_C_LAST; c++, out += stride)
+        column[c] = (int32_t)*out << AFD_RR_SHIFT_SUMS;
 #else
     int32_t column[AFD_C_LAST];
     for (c = 0; c < AFD_C_LAST; c++, out += stride) column[c] = *out;
