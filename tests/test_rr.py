@@ -252,6 +252,8 @@ def test_c_continuous_mode_with_rr_features_equals_scan(tmp_path: Path) -> None:
     data = Path(__file__).parent / "data"
     export(model, metadata, tmp_path / "c", max_seconds=70)
     export(model, metadata, tmp_path / "asan", max_seconds=70)
+    config = (tmp_path / "c" / "src" / "afd_config.h").read_text()
+    assert "#define AFD_RR 1" in config and "#define AFD_ATRIAL 0" in config
     binary = build(tmp_path / "c")
     sanitized = build(tmp_path / "asan", ("-g", "-fsanitize=address,undefined",
                                           "-fno-sanitize-recover=all"))
