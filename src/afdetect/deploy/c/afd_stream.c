@@ -159,7 +159,7 @@ static void stream_report(afd_stream_t *s, int32_t logits[AFD_N_CLASSES])
 }
 
 #if AFD_RR
-/* ---- RR features per window (afdetect.monitor.scan.window_rr_features) ----
+/* ---- RR features per window (afdetect.monitor.rr_windows.window_rr_features) ----
    The detector reports each beat once final; its R peak joins the ring unless it lies
    before the next window to report. A window's logits wait in the pending ring until
    the detector has decided every sample up to the window's end; then its features come

@@ -209,7 +209,7 @@ typedef struct {
 #endif
 
 #if AFD_RR
-/* The continuous mode's RR features (afdetect.monitor.scan.window_rr_features): the
+/* The continuous mode's RR features (afdetect.monitor.rr_windows.window_rr_features): the
    detector at afdetect scan's threshold; the model-rate R peaks of the windows not yet
    reported, oldest first (at most AFD_RR_PEAKS: the longest window, plus how far the
    final beats run ahead of it, over the refractory period); and the logits of windows
