@@ -70,11 +70,12 @@ def test_runtime_unit_tests_pass_under_sanitizers(layout: str, tmp_path: Path) -
 
 
 def test_runtime_compiles_for_rr_models_with_strict_warnings() -> None:
-    # afd_rr.c's behaviour is checked against Python in test_rr.py; here its warnings
+    # afd_rr.c's and the continuous mode's RR features are checked against Python in
+    # test_rr.py; here their warnings
     result = subprocess.run([shutil.which("cc") or "gcc", *STRICT, "-DAFD_TEST_RR",
                              f"-I{TESTS}", f"-I{RUNTIME}", "-fsyntax-only",
                              str(RUNTIME / "afd_rr.c"), str(RUNTIME / "afd_strip.c"),
-                             str(RUNTIME / "afd_beats.c")],
+                             str(RUNTIME / "afd_beats.c"), str(RUNTIME / "afd_stream.c")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

@@ -386,18 +386,6 @@ def test_export_cli_check_and_refusals(model, tmp_path: Path) -> None:
                        "not a compressed model")
 
 
-def test_rr_model_refuses_the_continuous_mode(tmp_path: Path) -> None:
-    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
-    model = to_integer(_quantised(samples, config=SMALL_RR))
-    export(model, METADATA, tmp_path, max_seconds=120)
-    assert "#define AFD_RR 1" in (tmp_path / "src" / "afd_config.h").read_text()
-    long = Path(__file__).parent / "data" / "mitdb" / "100"
-    result = check(model, METADATA, build(tmp_path), [long])
-    assert not result.records
-    assert result.failures and "continuous mode does not take models with RR" in \
-        result.failures[0]
-
-
 MITDB_100 = Path(__file__).parent / "data" / "mitdb" / "100"  # 30 min of sinus rhythm
 AFTDB_A01 = Path(__file__).parent / "data" / "aftdb" / "a01"  # 1 min of AF at 128 Hz
 

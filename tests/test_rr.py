@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -231,3 +232,65 @@ def test_window_rr_stream_equals_the_windows_at_once_in_any_chunking(seed: int) 
         i = max(i, j)
     streamed = stream.finish(peaks[i:], starts)
     assert np.array_equal(streamed, window_rr_features(peaks, starts, window, ds, fs))
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
+def test_c_continuous_mode_with_rr_features_equals_scan(tmp_path: Path) -> None:
+    """The continuous mode of a model with RR features: every window's logits those of
+    afdetect scan (the RR features of the scan's beats in the window), at 360 Hz
+    (MIT-BIH 100, sinus rhythm) and at 128 Hz (AF), the second build under ASan/UBSan.
+    Its network answers long before the detector does, so the windows wait for their
+    beats: the last few, still waiting when the recording stops, never come."""
+    from afdetect.deploy.export import HostRunner, _check_stream, build, check
+    from afdetect.io.records import open_stream
+    from afdetect.monitor.scan import IntegerStepModel, ScanConfig
+
+    samples = load_dataset(SAMPLES, progress=False, cache_dir=None)
+    model = to_integer(_quantised(samples, config=SMALL_RR))
+    metadata = {"fs": 300, "preprocess": PreprocessConfig().to_dict(),
+                "classes": ["N", "A", "O", "~"]}
+    data = Path(__file__).parent / "data"
+    export(model, metadata, tmp_path / "c", max_seconds=70)
+    export(model, metadata, tmp_path / "asan", max_seconds=70)
+    config = (tmp_path / "c" / "src" / "afd_config.h").read_text()
+    assert "#define AFD_RR 1" in config and "#define AFD_ATRIAL 0" in config
+    binary = build(tmp_path / "c")
+    sanitized = build(tmp_path / "asan", ("-g", "-fsanitize=address,undefined",
+                                          "-fno-sanitize-recover=all"))
+    result = check(model, metadata, binary, [data / "mitdb" / "100.hea"],
+                   ScanConfig(window_s=2.0, hop_s=0.5))
+    assert not result.failures
+    rows = list(result.records)
+    rows.append(_check_stream(IntegerStepModel("t", model, 300), HostRunner(sanitized),
+                              open_stream(data / "aftdb" / "a01.hea"),
+                              ScanConfig(window_s=1.5, hop_s=0.4)))
+    assert [r["mode"] for r in rows] == ["stream"] * 2
+    assert all(r["identical"] and r["c_windows"] > 100 for r in rows), rows
+    assert all(0 < r["windows"] - r["c_windows"] <= 10 for r in rows), rows
+    assert all(r["windows_identical"] == r["c_windows"] for r in rows), rows
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
+def test_c_continuous_mode_with_rr_features_on_the_shipped_geometry(tmp_path: Path) -> None:
+    """The shipped network with RR columns added to its classifier: it answers after the
+    detector, so every window is reported at its last step; its activation sums move 2
+    bits left onto the classifier's grid (RR features are finer), in the scan as in C."""
+    from afdetect.deploy.export import build, check
+    from afdetect.models import load_classifier
+
+    shipped = load_classifier("compressed-4kb")
+    model, fc = shipped.model, shipped.model.classifier
+
+    def padded(a: np.ndarray, value: int) -> np.ndarray:
+        extra = np.full((a.shape[0], N_FEATURES, a.shape[2]), value, dtype=a.dtype)
+        return np.concatenate([a, extra], axis=1)
+
+    rr_fc = dataclasses.replace(fc, mask=padded(fc.mask, 1), sign=padded(fc.sign, 1),
+                                shift=padded(fc.shift, 0), in_frac=max(fc.in_frac, SCALE_BITS))
+    rr_model = dataclasses.replace(model, layers=[*model.layers[:-1], rr_fc], rr=RRConfig())
+    assert rr_fc.in_frac - model.convs[-1].out_frac == 2
+    export(rr_model, shipped.metadata, tmp_path)
+    result = check(rr_model, shipped.metadata, build(tmp_path),
+                   [Path(__file__).parent / "data" / "mitdb" / "100.hea"])
+    (row,) = result.records
+    assert row["identical"] and row["windows"] == row["c_windows"] > 150, row

@@ -55,6 +55,34 @@ def test_target_check_is_bit_exact_under_qemu(target: str, tmp_path: Path) -> No
     assert max(out["instance_bytes"].values()) == out["ram_bytes"]
 
 
+@needs_toolchain
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_rr_models_continuous_mode_is_bit_exact_under_qemu(target: str, tmp_path: Path
+                                                            ) -> None:
+    """A small model with RR features: its windows wait on the core for their beats and
+    come out as afdetect scan's."""
+    from test_compress import SMALL_RR, _quantised
+
+    from afdetect.compress.integer import to_integer
+    from afdetect.data.preprocess import PreprocessConfig
+    from afdetect.data.store import load_dataset
+    from afdetect.deploy.codegen import firmware_files, write_export
+    from afdetect.deploy.export import export
+    from afdetect.deploy.targets import check_on_target, get_target
+    from afdetect.monitor.scan import ScanConfig
+
+    model = to_integer(_quantised(load_dataset(SAMPLES, progress=False, cache_dir=None),
+                                  config=SMALL_RR))
+    metadata = {"fs": 300, "preprocess": PreprocessConfig().to_dict(),
+                "classes": ["N", "A", "O", "~"]}
+    export(model, metadata, tmp_path, max_seconds=70)
+    write_export(tmp_path, firmware_files())
+    out = check_on_target(model, metadata, tmp_path, get_target(target),
+                          [DATA / "mitdb" / "100"], ScanConfig(window_s=2.0, hop_s=0.5))
+    (row,) = out["records"]
+    assert out["identical"] and row["mode"] == "stream" and row["c_windows"] > 3000, row
+
+
 def test_unknown_target_lists_the_known_ones(tmp_path: Path) -> None:
     assert_clean_error(run("export", "--target", "cortex-m3", "--out", tmp_path),
                        "unknown target 'cortex-m3'", ", ".join(TARGETS))

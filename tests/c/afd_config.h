@@ -46,6 +46,8 @@
 #define AFD_RR_FEATURE_MAX 255
 #define AFD_RR_SHIFT_SUMS 2
 #define AFD_RR_SHIFT_FEATURES 1
+#define AFD_RR_PEAKS 17    /* codegen.rr_stream_bounds of this geometry */
+#define AFD_RR_PENDING 29
 #else
 #define AFD_RR 0
 #endif

@@ -290,9 +290,13 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
                   and EpisodeRule().max_atrial_coherence is not None
                   and lag >= beats.integrate // 2 + beats.segment + beats.refractory + 1
                   and step % frontend.block == 0)
+    rr_peaks, rr_pending = rr_stream_bounds(beats, lag, step, frontend.block,
+                                            max_window_steps)
     stream = (net + 2 * frontend.block + 2 * frontend.block + 16 * frontend.span
               + 4 * n_classes * max_window_steps + 4 * 24 + 8
-              + (_atrial_bytes(beats, atrial) if has_atrial else 0))
+              + (_atrial_bytes(beats, atrial) if has_atrial else 0)
+              + (_detector_bytes(beats) + 4 * (5 + rr_peaks + n_classes * rr_pending)
+                 if model.rr is not None else 0))
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
                         column_bytes, max(strip, stream) - ring_bytes - column_bytes)
     config = _CONFIG.format(
@@ -322,7 +326,8 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
             rr_fs=model.rr.fs, rr_median_of=MEDIAN_OF, rr_n_features=N_FEATURES,
             rr_feature_max=FEATURE_MAX,
             rr_shift_sums=model.classifier.in_frac - model.convs[-1].out_frac,
-            rr_shift_features=model.classifier.in_frac - SCALE_BITS))
+            rr_shift_features=model.classifier.in_frac - SCALE_BITS,
+            rr_peaks=rr_peaks, rr_pending=rr_pending))
     names = ", ".join(f'"{c}"' for c in metadata["classes"])
     model_tables = (_TABLES_HEAD + "\n".join(tables)
                     + "\nconst afd_layer afd_layers[AFD_N_CONVS] = {\n"
@@ -428,7 +433,8 @@ _CONFIG = """\
 #define AFD_OUT_CAP {out_cap}
 #define AFD_COLUMN_TOTAL {column_total}
 /* 1 when the classifier also reads RR-interval features from an integer R-peak detector
-   on the same input (afdetect.model.rr); the continuous mode then refuses to start. */
+   on the same input (afdetect.model.rr): a strip's from its own pass, each monitoring
+   window's from the continuous mode's detector (afdetect scan's windows). */
 #define AFD_RR {has_rr}
 {rr}{beats}{atrial}
 #endif
@@ -442,6 +448,10 @@ _CONFIG_RR = """\
 /* the classifier's input grid: activation sums and features are shifted left by these */
 #define AFD_RR_SHIFT_SUMS {rr_shift_sums}
 #define AFD_RR_SHIFT_FEATURES {rr_shift_features}
+/* the continuous mode: R peaks held (the longest window and how far final beats run
+   ahead of it, at one beat per refractory period), and windows waiting for their beats */
+#define AFD_RR_PEAKS {rr_peaks}
+#define AFD_RR_PENDING {rr_pending}
 """
 
 _CONFIG_BEATS = """\
@@ -486,6 +496,23 @@ def step_lag(model: IntegerModel) -> int:
     (:attr:`afdetect.monitor.stack.StreamingStack.lag`): the streaming network emits step
     t once sample ``(t + 1) * step + lag - 1`` is in."""
     return integer_stack(model).lag
+
+
+def rr_stream_bounds(rr: RRConfig, lag: int, step: int, block: int,
+                     max_window_steps: int) -> tuple[int, int]:
+    """(R peaks, windows) the continuous mode holds for RR features at most.
+
+    A beat is final ``beat_lag`` samples after its R peak at the latest, and a window's
+    last step comes out ``lag`` samples after its end at the earliest, or at the block's
+    end after that: windows wait while the detector lags the network, one per step of
+    the difference at most; the peaks held span the oldest waiting window and what the
+    detector decided past it, the one segment it decides at once or the network's lag
+    and block past its own, with more than ``refractory`` samples between two peaks.
+    """
+    beat_lag = rr.integrate // 2 + rr.segment + rr.refractory + 1
+    pending = max(0, -(-(beat_lag - lag) // step)) + 1
+    span = max_window_steps * step + rr.segment + max(0, lag + block - beat_lag)
+    return (span - 1) // (rr.refractory + 1) + 2, pending
 
 
 def _detector_bytes(rr: RRConfig) -> int:

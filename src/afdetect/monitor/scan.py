@@ -155,7 +155,9 @@ class IntegerStepModel:
 
     def step_scores(self, columns: torch.Tensor) -> np.ndarray:
         weights = self._classifier_weights[:, :len(columns)]  # the RR columns come later
-        return (weights @ columns.numpy().astype(np.int64)).T
+        # on the classifier's input grid, as a strip's sums (finer with RR features)
+        shift = self.model.classifier.in_frac - self.model.convs[-1].out_frac
+        return (weights @ (columns.numpy().astype(np.int64) << shift)).T
 
     def integer_logits(self, sums: np.ndarray, n_steps: int,
                        rr: np.ndarray | None = None) -> np.ndarray:

@@ -1,6 +1,7 @@
 /* The integer R-peak detector (afdetect.model.rr.detect_beats): shared by the strips' RR
-   features (threshold 4/8) and the continuous mode's atrial check (afdetect scan's
-   threshold, 3/8). Per sample: adds and compares, in a few hundred bytes of state.
+   features (threshold 4/8) and the continuous mode's RR features and atrial check
+   (afdetect scan's threshold, 3/8). Per sample: adds and compares, in a few hundred
+   bytes of state.
 
    The local-maximum test keeps the "leader", the newest energy above every one within
    the refractory period r before it, while the r after it arrive: a larger one within
@@ -16,6 +17,9 @@ void afd_beats_reset(afd_beats_t *d)
     afd_zero(d, sizeof *d);
     d->leader_age = -1;
     d->seg_max = -1;
+#if AFD_RR
+    d->eighths = AFD_STRIP_THRESHOLD_EIGHTHS;
+#endif
 }
 
 #if AFD_RR && AFD_RR_MEDIAN_OF > AFD_BEAT_HISTORY
@@ -53,7 +57,7 @@ static void close_segment(afd_beats_t *d)
     if (d->n_maxima < AFD_BEAT_HISTORY) d->n_maxima++;
     /* the median is >= 0 (a segment's maximum is a real energy); no multiplier */
     d->threshold[d->closed & 1] =
-        (afd_lower_median(d->maxima, d->n_maxima) * AFD_BEAT_THRESHOLD_EIGHTHS) >> 3;
+        (afd_lower_median(d->maxima, d->n_maxima) * AFD_BEAT_EIGHTHS(d)) >> 3;
     d->closed++;
     d->seg_fill = 0;
     d->seg_max = -1;

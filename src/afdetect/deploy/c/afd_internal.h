@@ -273,11 +273,16 @@ int afd_argmax(const int32_t logits[AFD_N_CLASSES]);
 enum { AFD_BEAT_LEADER, AFD_BEAT_CANDIDATE, AFD_BEAT_FINAL };
 typedef void (*afd_beat_fn)(void *ctx, int32_t event, int32_t slot);
 /* Its threshold, in eighths of the median: a model with RR features runs it on strips
-   only (its continuous mode refuses to start), one without in the continuous mode only */
+   (AFD_STRIP_THRESHOLD_EIGHTHS, what afd_beats_reset sets) and in the continuous mode
+   (AFD_SCAN_THRESHOLD_EIGHTHS), so each detector holds its own; one without, in the
+   continuous mode only, at a constant */
 #if AFD_RR
-#define AFD_BEAT_THRESHOLD_EIGHTHS AFD_STRIP_THRESHOLD_EIGHTHS
+#define AFD_BEAT_EIGHTHS(d) ((d)->eighths)
 #else
-#define AFD_BEAT_THRESHOLD_EIGHTHS AFD_SCAN_THRESHOLD_EIGHTHS
+#define AFD_BEAT_EIGHTHS(d) AFD_SCAN_THRESHOLD_EIGHTHS
+#endif
+#if AFD_RR && AFD_ATRIAL
+#error "the atrial check runs on models without RR features (build with -DAFD_ATRIAL=0)"
 #endif
 /* A beat is final at most this many samples after its R peak */
 #define AFD_BEAT_LAG (AFD_BEAT_INTEGRATE / 2 + AFD_BEAT_SEGMENT + AFD_BEAT_REFRACTORY + 1)
@@ -294,6 +299,16 @@ int32_t afd_lower_median(const int32_t *values, int32_t n);
 
 #if AFD_RR
 /* ---- RR features (afd_rr.c) ---- */
+/* The statistics of a run of beats: reset, then each beat's position in order, then the
+   AFD_RR_N_FEATURES features (0..AFD_RR_FEATURE_MAX) of a run n_samples long. Strips and
+   the continuous mode's windows share them. */
+void afd_rr_stats_reset(afd_rr_stats_t *s);
+void afd_rr_stats_beat(afd_rr_stats_t *s, int32_t pos);
+void afd_rr_stats_features(const afd_rr_stats_t *s, int32_t n_samples,
+                           int32_t f[AFD_RR_N_FEATURES]);
+/* The classifier's RR inputs: the features times steps, on its input grid */
+void afd_rr_inputs(const int32_t f[AFD_RR_N_FEATURES], int32_t steps,
+                   int32_t in[AFD_RR_N_FEATURES]);
 void afd_rr_reset(afd_rr_t *s);
 void afd_rr_push(afd_rr_t *s, int16_t sample);
 /* Ends the recording in *s: its AFD_RR_N_FEATURES features, 0..AFD_RR_FEATURE_MAX. */

@@ -1,20 +1,17 @@
 /* RR features (afdetect.model.rr): six rhythm statistics of the beats the R-peak
-   detector (afd_beats.c) finds in the quantised input, the classifier's last inputs. Per
-   sample: adds, compares and shifts in a few hundred bytes of state; divisions only once
-   per recording, in afd_rr_features. */
+   detector (afd_beats.c) finds in the quantised input, the classifier's last inputs: of a
+   strip here, of each monitoring window in afd_stream.c, through the same statistics.
+   Per beat: adds, compares and shifts in a few hundred bytes of state; divisions only
+   once per strip or window, in afd_rr_stats_features. */
 #include "afd_internal.h"
 
 #if AFD_RR
-void afd_rr_reset(afd_rr_t *s)
+void afd_rr_stats_reset(afd_rr_stats_t *s)
 {
-    afd_beats_reset(&s->det);
-    s->beats = s->last_beat = s->n_rr = s->total = s->r_min = s->r_max = s->r_prev = 0;
-    s->jumps = s->outliers = 0;
-    s->sum_abs_diff = 0;
-    s->n_recent = s->recent_pos = 0;
+    afd_zero(s, sizeof *s);
 }
 
-static void rr_interval(afd_rr_t *s, int32_t r)
+static void rr_interval(afd_rr_stats_t *s, int32_t r)
 {
     s->n_rr++;
     s->total += r;
@@ -34,22 +31,12 @@ static void rr_interval(afd_rr_t *s, int32_t r)
     s->r_prev = r;
 }
 
-/* The detector's report: each beat, in order, extends the intervals */
-static void rr_beat(void *ctx, int32_t event, int32_t slot)
+/* Each beat, in order, extends the intervals */
+void afd_rr_stats_beat(afd_rr_stats_t *s, int32_t pos)
 {
-    afd_rr_t *s = (afd_rr_t *)ctx;
-    int32_t pos;
-    if (event != AFD_BEAT_FINAL) return;
-    /* a strip is at most AFD_MAX_SAMPLES long: done * AFD_BEAT_SEGMENT fits */
-    pos = (int32_t)s->det.done * AFD_BEAT_SEGMENT + s->det.cand_off[slot];
     if (s->beats > 0) rr_interval(s, pos - s->last_beat);
     s->last_beat = pos;
     s->beats++;
-}
-
-void afd_rr_push(afd_rr_t *s, int16_t sample)
-{
-    afd_beats_push(&s->det, sample, rr_beat, s);
 }
 
 static int32_t rr_clamp(int64_t v)
@@ -57,15 +44,13 @@ static int32_t rr_clamp(int64_t v)
     return (int32_t)(v < 0 ? 0 : (v > AFD_RR_FEATURE_MAX ? AFD_RR_FEATURE_MAX : v));
 }
 
-void afd_rr_features(afd_rr_t *s, int32_t f[AFD_RR_N_FEATURES])
+void afd_rr_stats_features(const afd_rr_stats_t *s, int32_t n_samples,
+                           int32_t f[AFD_RR_N_FEATURES])
 {
     int32_t i;
-    int64_t n;
-    afd_beats_finish(&s->det, rr_beat, s);
-    n = s->n_rr;
+    int64_t n = s->n_rr;
     for (i = 0; i < AFD_RR_N_FEATURES; i++) f[i] = 0;
-    f[0] = rr_clamp((int64_t)10 * AFD_RR_FS * s->beats /
-                    (s->det.n_samples > 0 ? s->det.n_samples : 1));
+    f[0] = rr_clamp((int64_t)10 * AFD_RR_FS * s->beats / (n_samples > 0 ? n_samples : 1));
     if (n >= 1) {
         f[1] = rr_clamp(s->total / (4 * n));
         f[4] = rr_clamp(64 * (int64_t)(s->r_max - s->r_min) * n / s->total);
@@ -77,6 +62,41 @@ void afd_rr_features(afd_rr_t *s, int32_t f[AFD_RR_N_FEATURES])
     }
 }
 
+void afd_rr_inputs(const int32_t f[AFD_RR_N_FEATURES], int32_t steps,
+                   int32_t in[AFD_RR_N_FEATURES])
+{
+    int32_t c;
+    for (c = 0; c < AFD_RR_N_FEATURES; c++)
+        in[c] = afd_times_by_shifts(f[c], steps) << AFD_RR_SHIFT_FEATURES;
+}
+
+void afd_rr_reset(afd_rr_t *s)
+{
+    afd_beats_reset(&s->det);
+    afd_rr_stats_reset(&s->stats);
+}
+
+/* The detector's report: the beats, in order */
+static void rr_beat(void *ctx, int32_t event, int32_t slot)
+{
+    afd_rr_t *s = (afd_rr_t *)ctx;
+    if (event != AFD_BEAT_FINAL) return;
+    /* a strip is at most AFD_MAX_SAMPLES long: done * AFD_BEAT_SEGMENT fits */
+    afd_rr_stats_beat(&s->stats, (int32_t)s->det.done * AFD_BEAT_SEGMENT +
+                                     s->det.cand_off[slot]);
+}
+
+void afd_rr_push(afd_rr_t *s, int16_t sample)
+{
+    afd_beats_push(&s->det, sample, rr_beat, s);
+}
+
+void afd_rr_features(afd_rr_t *s, int32_t f[AFD_RR_N_FEATURES])
+{
+    afd_beats_finish(&s->det, rr_beat, s);
+    afd_rr_stats_features(&s->stats, s->det.n_samples, f);
+}
+
 void afd_fc_with_rr(const int32_t *sums, int32_t steps, afd_rr_t *rr,
                     int32_t logits[AFD_N_CLASSES])
 {
@@ -85,8 +105,7 @@ void afd_fc_with_rr(const int32_t *sums, int32_t steps, afd_rr_t *rr,
     int32_t in[AFD_C_LAST + AFD_RR_N_FEATURES], f[AFD_RR_N_FEATURES], c;
     afd_rr_features(rr, f);
     for (c = 0; c < AFD_C_LAST; c++) in[c] = sums[c] << AFD_RR_SHIFT_SUMS;
-    for (c = 0; c < AFD_RR_N_FEATURES; c++)
-        in[AFD_C_LAST + c] = afd_times_by_shifts(f[c], steps) << AFD_RR_SHIFT_FEATURES;
+    afd_rr_inputs(f, steps, in + AFD_C_LAST);
     afd_fc_apply(in, steps, logits);
 }
 #endif

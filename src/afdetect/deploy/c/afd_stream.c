@@ -136,30 +136,13 @@ static void atrial_init(afd_stream_t *s)
 }
 #endif
 
-/* One model step: its class scores; a window decision every hop once the window is full */
-/* The network's sink: one model step (a pooled last-layer column) */
-static void stream_step(void *ctx, const afd_act_t *out, int32_t stride)
+/* A window's decision from its logits, reported */
+static void stream_report(afd_stream_t *s, int32_t logits[AFD_N_CLASSES])
 {
-    afd_stream_t *s = (afd_stream_t *)ctx;
-    int32_t c, t, logits[AFD_N_CLASSES], column[AFD_C_LAST];
     const afd_atrial_t *checked = NULL;
-    int cls;
+    int cls = afd_argmax(logits);
 #if AFD_ATRIAL
     afd_atrial_t atrial;
-#endif
-    for (c = 0; c < AFD_C_LAST; c++, out += stride) column[c] = *out;
-    afd_fc_apply(column, 1, s->scores[s->step_pos]);  /* one step's terms and bias */
-    if (++s->step_pos == s->window) s->step_pos = 0;
-    if (s->step_fill < s->window) s->step_fill++;
-    if (s->step_fill < s->window || --s->until_hop > 0) return;
-    s->until_hop = s->hop;
-    for (c = 0; c < AFD_N_CLASSES; c++) {
-        int32_t acc = 0;
-        for (t = 0; t < s->window; t++) acc += s->scores[t][c];
-        logits[c] = acc;
-    }
-    cls = afd_argmax(logits);
-#if AFD_ATRIAL
     if (s->atrial.per_window) {
         atrial_window(&s->atrial, &atrial);
         checked = &atrial;
@@ -173,6 +156,127 @@ static void stream_step(void *ctx, const afd_act_t *out, int32_t stride)
 #endif
     s->emitted++;
     s->on_window(cls, logits, checked, s->user);
+}
+
+#if AFD_RR
+/* ---- RR features per window (afdetect.monitor.rr_windows.window_rr_features) ----
+   The detector reports each beat once final; its R peak joins the ring unless it lies
+   before the next window to report. A window's logits wait in the pending ring until
+   the detector has decided every sample up to the window's end; then its features come
+   from the peaks in its samples, and the peaks before the next window go. */
+/* from an energy index to its R peak */
+#define PEAK_BACK_RR ((uint32_t)(AFD_BEAT_INTEGRATE / 2))
+
+static void rr_stream_beat(void *ctx, int32_t event, int32_t slot)
+{
+    afd_rr_stream_t *r = (afd_rr_stream_t *)ctx;
+    uint32_t peak;
+    int32_t k;
+    if (event != AFD_BEAT_FINAL) return;
+    peak = r->det.done * (uint32_t)AFD_BEAT_SEGMENT - PEAK_BACK_RR;
+    peak += (uint16_t)r->det.cand_off[slot];  /* an offset in its segment, >= 0 */
+    /* the ring holds every peak of the windows not yet reported (AFD_RR_PEAKS is sized
+       for them); the test only keeps a broken bound from writing past it */
+    if ((int32_t)(peak - r->next_start) < 0 || r->n_peaks == AFD_RR_PEAKS) return;
+    k = r->first_peak + r->n_peaks;
+    r->peaks[k >= AFD_RR_PEAKS ? k - AFD_RR_PEAKS : k] = peak;
+    r->n_peaks++;
+}
+
+/* Report the pending windows whose beats are all final, oldest first */
+static void rr_stream_report(afd_stream_t *s)
+{
+    afd_rr_stream_t *r = &s->rr;
+    const uint32_t length = (uint32_t)s->window * AFD_STEP_SAMPLES;
+    /* every R peak before this is final: the peaks of the segments given their beats */
+    const uint32_t final = r->det.done * (uint32_t)AFD_BEAT_SEGMENT - PEAK_BACK_RR;
+    while (r->n_pending > 0 && (int32_t)(final - (r->next_start + length)) >= 0) {
+        int32_t i, c, k, *logits = r->pending[r->first_pending];
+        int32_t f[AFD_RR_N_FEATURES], terms[AFD_N_CLASSES];
+        int32_t in[AFD_C_LAST + AFD_RR_N_FEATURES];
+        afd_rr_stats_t stats;
+        afd_rr_stats_reset(&stats);
+        for (i = 0, k = r->first_peak; i < r->n_peaks; i++) {
+            int32_t pos = (int32_t)(r->peaks[k] - r->next_start);
+            if (pos >= (int32_t)length) break;
+            afd_rr_stats_beat(&stats, pos);
+            if (++k == AFD_RR_PEAKS) k = 0;
+        }
+        afd_rr_stats_features(&stats, (int32_t)length, f);
+        /* the RR columns alone: W_rr (f * steps << shift), no bias (the steps' scores
+           hold it) */
+        for (c = 0; c < AFD_C_LAST; c++) in[c] = 0;
+        afd_rr_inputs(f, s->window, in + AFD_C_LAST);
+        afd_fc_apply(in, 0, terms);
+        for (c = 0; c < AFD_N_CLASSES; c++) logits[c] += terms[c];
+        if (++r->first_pending == AFD_RR_PENDING) r->first_pending = 0;
+        r->n_pending--;
+        r->next_start += (uint32_t)s->hop * AFD_STEP_SAMPLES;
+        while (r->n_peaks > 0 && (int32_t)(r->peaks[r->first_peak] - r->next_start) < 0) {
+            if (++r->first_peak == AFD_RR_PEAKS) r->first_peak = 0;
+            r->n_peaks--;
+        }
+        stream_report(s, logits);
+    }
+}
+
+/* A window's logits before its RR columns: pending until its beats are final */
+static void rr_stream_window(afd_stream_t *s, const int32_t logits[AFD_N_CLASSES])
+{
+    afd_rr_stream_t *r = &s->rr;
+    int32_t c, k = r->first_pending + r->n_pending;
+    /* AFD_RR_PENDING windows cover the detector's lag past the network's */
+    int32_t *slot = r->pending[k >= AFD_RR_PENDING ? k - AFD_RR_PENDING : k];
+    for (c = 0; c < AFD_N_CLASSES; c++) slot[c] = logits[c];
+    r->n_pending++;
+    rr_stream_report(s);
+}
+
+static void rr_stream_push(afd_stream_t *s, int16_t q)
+{
+    afd_beats_push(&s->rr.det, q, rr_stream_beat, &s->rr);
+    rr_stream_report(s);
+}
+
+static void rr_stream_init(afd_stream_t *s)
+{
+    afd_rr_stream_t *r = &s->rr;
+    afd_zero(r, sizeof *r);
+    afd_beats_reset(&r->det);
+    r->det.eighths = AFD_SCAN_THRESHOLD_EIGHTHS;
+}
+#endif
+
+/* The network's sink: one model step (a pooled last-layer column): its class scores; a
+   window's logits every hop once the window is full */
+static void stream_step(void *ctx, const afd_act_t *out, int32_t stride)
+{
+    afd_stream_t *s = (afd_stream_t *)ctx;
+    int32_t c, t, logits[AFD_N_CLASSES];
+#if AFD_RR
+    /* the classifier's input grid; the RR columns 0 here, added per window */
+    int32_t column[AFD_C_LAST + AFD_RR_N_FEATURES] = {0};
+    for (c = 0; c < AFD_C_LAST; c++, out += stride)
+        column[c] = (int32_t)*out << AFD_RR_SHIFT_SUMS;
+#else
+    int32_t column[AFD_C_LAST];
+    for (c = 0; c < AFD_C_LAST; c++, out += stride) column[c] = *out;
+#endif
+    afd_fc_apply(column, 1, s->scores[s->step_pos]);  /* one step's terms and bias */
+    if (++s->step_pos == s->window) s->step_pos = 0;
+    if (s->step_fill < s->window) s->step_fill++;
+    if (s->step_fill < s->window || --s->until_hop > 0) return;
+    s->until_hop = s->hop;
+    for (c = 0; c < AFD_N_CLASSES; c++) {
+        int32_t acc = 0;
+        for (t = 0; t < s->window; t++) acc += s->scores[t][c];
+        logits[c] = acc;
+    }
+#if AFD_RR
+    rr_stream_window(s, logits);
+#else
+    stream_report(s, logits);
+#endif
 }
 
 static void stream_block(afd_stream_t *s)
@@ -211,6 +315,9 @@ static void stream_block(afd_stream_t *s)
         q = (int16_t)(v > top ? top : (v < -top - 1 ? -top - 1 : v));
 #if AFD_ATRIAL
         atrial_push(s, q);
+#endif
+#if AFD_RR
+        rr_stream_push(s, q);
 #endif
         afd_net_push(&s->net, q, stream_step, s);
     }
@@ -253,7 +360,6 @@ int afd_stream_init(afd_stream_t *s, int32_t fs_in_hz, int32_t window_steps,
                     int32_t hop_steps, afd_window_fn on_window, void *user)
 {
     int32_t g, i;
-    if (AFD_RR) return -1;  /* windows of RR features: not yet */
     if (fs_in_hz < AFD_MIN_FS_IN_HZ || fs_in_hz > AFD_MAX_FS_IN_HZ || window_steps < 1 ||
         window_steps > AFD_MAX_WINDOW_STEPS || hop_steps < 1 || !on_window) return -1;
     afd_net_reset(&s->net);
@@ -280,6 +386,9 @@ int afd_stream_init(afd_stream_t *s, int32_t fs_in_hz, int32_t window_steps,
     s->user = user;
 #if AFD_ATRIAL
     atrial_init(s);
+#endif
+#if AFD_RR
+    rr_stream_init(s);
 #endif
     return 0;
 }

@@ -77,6 +77,9 @@ typedef struct {
     uint32_t closed, done;                /* segments closed, and given their beats (wrap) */
     int32_t decided;                      /* positions decided in the segment being decided */
     int32_t n_cand;
+#if AFD_RR
+    int32_t eighths;                      /* the threshold: strips' or the continuous mode's */
+#endif
     int32_t maxima[AFD_BEAT_HISTORY];
     int32_t cand_e[AFD_BEAT_MAX_CANDIDATES];
     int16_t cand_off[AFD_BEAT_MAX_CANDIDATES];  /* candidates' offsets in their segment */
@@ -86,12 +89,17 @@ typedef struct {
 } afd_beats_t;
 
 #if AFD_RR
-/* RR statistics of a strip (afdetect.model.rr) from its beats */
+/* The running RR statistics (afdetect.model.rr.rr_features) of a run of beats: a strip's,
+   or a monitoring window's */
 typedef struct {
-    afd_beats_t det;
     int32_t beats, last_beat, n_rr, total, r_min, r_max, r_prev, jumps, outliers;
     int64_t sum_abs_diff;
     int32_t recent[AFD_RR_MEDIAN_OF], n_recent, recent_pos;
+} afd_rr_stats_t;
+/* RR statistics of a strip from its beats */
+typedef struct {
+    afd_beats_t det;
+    afd_rr_stats_t stats;
 } afd_rr_t;
 #endif
 
@@ -137,6 +145,12 @@ int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_
    proven bounded for windows of up to AFD_MAX_WINDOW_STEPS steps, however long it runs
    (counters wrap or saturate). The front end works in blocks of AFD_BLOCK samples, so
    decisions come in bursts at block ends.
+
+   A model with RR features (AFD_RR) reads them per window, as afdetect scan does: from
+   the R peaks its detector (afdetect scan's, threshold AFD_SCAN_THRESHOLD_EIGHTHS / 8)
+   finds in the window's samples, with the formulas of a strip. A window is reported once
+   its beats are final, up to AFD_BEAT_LAG samples after its end: later than its last
+   step where the network answers sooner (AFD_STEP_LAG < AFD_BEAT_LAG).
 
    The atrial check (afdetect.monitor.atrial; AFD_ATRIAL, on unless compiled with
    -DAFD_ATRIAL=0): an R-peak detector on the quantised input (afdetect scan's, threshold
@@ -194,6 +208,23 @@ typedef struct {
 } afd_atrial_state_t;
 #endif
 
+#if AFD_RR
+/* The continuous mode's RR features (afdetect.monitor.rr_windows.window_rr_features): the
+   detector at afdetect scan's threshold; the model-rate R peaks of the windows not yet
+   reported, oldest first (at most AFD_RR_PEAKS: the longest window, plus how far the
+   final beats run ahead of it, over the refractory period); and the logits of windows
+   whose steps are in but whose beats are not all final yet (at most AFD_RR_PENDING:
+   models that answer before the detector does). Sample indices wrap as uint32. */
+typedef struct {
+    afd_beats_t det;
+    uint32_t next_start;           /* first model sample of the next window to report */
+    int32_t n_peaks, first_peak;   /* peaks held; the oldest one's slot */
+    int32_t n_pending, first_pending;
+    uint32_t peaks[AFD_RR_PEAKS];
+    int32_t pending[AFD_RR_PENDING][AFD_N_CLASSES];  /* logits before the RR columns */
+} afd_rr_stream_t;
+#endif
+
 typedef struct {
     afd_net_t net;
     int32_t p, q;          /* resampling: fs_in / AFD_SAMPLING_RATE_HZ = p / q */
@@ -215,13 +246,16 @@ typedef struct {
 #if AFD_ATRIAL
     afd_atrial_state_t atrial;
 #endif
+#if AFD_RR
+    afd_rr_stream_t rr;
+#endif
 } afd_stream_t;
 
 /* Start monitoring in *s: input at fs_in_hz (AFD_MIN_FS_IN_HZ to AFD_MAX_FS_IN_HZ), a
    decision every hop_steps >= 1 steps over the last window_steps (1 to
    AFD_MAX_WINDOW_STEPS), reported through on_window(class index, integer logits, atrial
    terms, user) from inside afd_stream_push. Returns 0, or -1 for a rate or window outside
-   those ranges, no on_window, or a model with RR features (AFD_RR); on -1 *s is unchanged.
+   those ranges or no on_window; on -1 *s is unchanged.
    The atrial check runs when window_steps is a multiple of hop_steps and at most
    AFD_ATRIAL_BLOCKS - 1 - AFD_ATRIAL_AHEAD_STEPS / hop_steps hops long (the default 18 / 6
    is 3 of 3 at most), and the network answers after a window's beats are final

@@ -112,7 +112,7 @@ static int stream(int argc, char **argv)
     }
     if (afd_stream_init(&monitor, (int32_t)fs, (int32_t)window, (int32_t)hop, print_window,
                         NULL)) {
-        fprintf(stderr, "%s: afd_stream_init refused (a model with RR features?)\n", argv[0]);
+        fprintf(stderr, "%s: afd_stream_init refused the rate or window\n", argv[0]);
         return 1;
     }
     fh = strcmp(argv[5], "-") == 0 ? stdin : fopen(argv[5], "r");
