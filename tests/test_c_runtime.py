@@ -69,10 +69,11 @@ def test_runtime_unit_tests_pass_under_sanitizers(layout: str, tmp_path: Path) -
     assert ", 0 failed;" in out
 
 
-def test_runtime_compiles_for_rr_models_with_strict_warnings() -> None:
-    # afd_rr.c's and the continuous mode's RR features are checked against Python in
-    # test_rr.py; here their warnings
-    result = subprocess.run([shutil.which("cc") or "gcc", *STRICT, "-DAFD_TEST_RR",
+@pytest.mark.parametrize("atrial", [(), ("-DAFD_TEST_ATRIAL",)])
+def test_runtime_compiles_for_rr_models_with_strict_warnings(atrial: tuple[str, ...]) -> None:
+    # afd_rr.c's and the continuous mode's RR features (and its atrial check, sharing
+    # their detector) are checked against Python in test_rr.py; here their warnings
+    result = subprocess.run([shutil.which("cc") or "gcc", *STRICT, "-DAFD_TEST_RR", *atrial,
                              f"-I{TESTS}", f"-I{RUNTIME}", "-fsyntax-only",
                              str(RUNTIME / "afd_rr.c"), str(RUNTIME / "afd_strip.c"),
                              str(RUNTIME / "afd_beats.c"), str(RUNTIME / "afd_stream.c")],
@@ -82,10 +83,11 @@ def test_runtime_compiles_for_rr_models_with_strict_warnings() -> None:
 
 @pytest.mark.skipif(shutil.which("cppcheck") is None, reason="needs cppcheck")
 @pytest.mark.parametrize("define", ["", "-DAFD_MULTIPLY=1", "-DAFD_TEST_PACKED",
-                                    "-DAFD_TEST_RR", "-DAFD_TEST_ATRIAL", "-DAFD_DSP=1"])
+                                    "-DAFD_TEST_RR", "-DAFD_TEST_ATRIAL",
+                                    "-DAFD_TEST_RR -DAFD_TEST_ATRIAL", "-DAFD_DSP=1"])
 def test_runtime_is_cppcheck_clean(define: str) -> None:
     cmd = ["cppcheck", "--error-exitcode=1", "--enable=warning,style,performance,portability",
-           "--std=c99", "--quiet", *([define] if define else []), f"-I{TESTS}", f"-I{RUNTIME}",
+           "--std=c99", "--quiet", *define.split(), f"-I{TESTS}", f"-I{RUNTIME}",
            *map(str, sorted(RUNTIME.glob("*.c"))), *map(str, sorted(TESTS.glob("*.c")))]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,6 +6,7 @@ import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 from conftest import SAMPLES, synthetic_ecg
 from test_compress import SMALL_RR, _quantised
 
-from afdetect.compress.integer import to_integer
+from afdetect.compress.integer import IntegerModel, to_integer
 from afdetect.data.preprocess import PreprocessConfig, normalise, preprocess
 from afdetect.data.store import load_dataset
 from afdetect.deploy.export import export, library_sources
@@ -240,7 +241,10 @@ def test_c_continuous_mode_with_rr_features_equals_scan(tmp_path: Path) -> None:
     afdetect scan (the RR features of the scan's beats in the window), at 360 Hz
     (MIT-BIH 100, sinus rhythm) and at 128 Hz (AF), the second build under ASan/UBSan.
     Its network answers long before the detector does, so the windows wait for their
-    beats: the last few, still waiting when the recording stops, never come."""
+    beats: the last few, still waiting when the recording stops, never come. That
+    geometry takes no atrial check (export leaves it off); the sanitized build compiles it
+    in all the same (-DAFD_ATRIAL=1), its ring and stretches on the RR windows' detector,
+    and the windows come with their logits unchanged and no atrial terms."""
     from afdetect.deploy.export import HostRunner, _check_stream, build, check
     from afdetect.io.records import open_stream
     from afdetect.monitor.scan import IntegerStepModel, ScanConfig
@@ -256,7 +260,7 @@ def test_c_continuous_mode_with_rr_features_equals_scan(tmp_path: Path) -> None:
     assert "#define AFD_RR 1" in config and "#define AFD_ATRIAL 0" in config
     binary = build(tmp_path / "c")
     sanitized = build(tmp_path / "asan", ("-g", "-fsanitize=address,undefined",
-                                          "-fno-sanitize-recover=all"))
+                                          "-fno-sanitize-recover=all", "-DAFD_ATRIAL=1"))
     result = check(model, metadata, binary, [data / "mitdb" / "100.hea"],
                    ScanConfig(window_s=2.0, hop_s=0.5))
     assert not result.failures
@@ -268,14 +272,12 @@ def test_c_continuous_mode_with_rr_features_equals_scan(tmp_path: Path) -> None:
     assert all(r["identical"] and r["c_windows"] > 100 for r in rows), rows
     assert all(0 < r["windows"] - r["c_windows"] <= 10 for r in rows), rows
     assert all(r["windows_identical"] == r["c_windows"] for r in rows), rows
+    assert not any("atrial_identical" in r for r in rows), rows
 
 
-@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
-def test_c_continuous_mode_with_rr_features_on_the_shipped_geometry(tmp_path: Path) -> None:
-    """The shipped network with RR columns added to its classifier: it answers after the
-    detector, so every window is reported at its last step; its activation sums move 2
-    bits left onto the classifier's grid (RR features are finer), in the scan as in C."""
-    from afdetect.deploy.export import build, check
+def shipped_with_rr() -> tuple[IntegerModel, dict[str, Any]]:
+    """The shipped network with RR columns added to its classifier (weights 1), and its
+    metadata: the shipped geometry (network lag, step, front-end block) with RR features."""
     from afdetect.models import load_classifier
 
     shipped = load_classifier("compressed-4kb")
@@ -288,9 +290,38 @@ def test_c_continuous_mode_with_rr_features_on_the_shipped_geometry(tmp_path: Pa
     rr_fc = dataclasses.replace(fc, mask=padded(fc.mask, 1), sign=padded(fc.sign, 1),
                                 shift=padded(fc.shift, 0), in_frac=max(fc.in_frac, SCALE_BITS))
     rr_model = dataclasses.replace(model, layers=[*model.layers[:-1], rr_fc], rr=RRConfig())
-    assert rr_fc.in_frac - model.convs[-1].out_frac == 2
-    export(rr_model, shipped.metadata, tmp_path)
-    result = check(rr_model, shipped.metadata, build(tmp_path),
-                   [Path(__file__).parent / "data" / "mitdb" / "100.hea"])
-    (row,) = result.records
-    assert row["identical"] and row["windows"] == row["c_windows"] > 150, row
+    return rr_model, shipped.metadata
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
+def test_c_continuous_mode_with_rr_features_on_the_shipped_geometry(tmp_path: Path) -> None:
+    """The shipped network with RR columns added to its classifier: it answers after the
+    detector, so every window is reported at its last step; its activation sums move 2
+    bits left onto the classifier's grid (RR features are finer), in the scan as in C.
+    Its geometry takes the atrial check, on the RR windows' detector (one for both): every
+    window's terms and verdict are afdetect scan's (sinus rhythm: organised), also under
+    ASan/UBSan."""
+    from afdetect.deploy.export import HostRunner, _check_stream, build, check
+    from afdetect.io.records import open_stream
+    from afdetect.monitor.scan import IntegerStepModel, ScanConfig
+
+    rr_model, metadata = shipped_with_rr()
+    assert rr_model.classifier.in_frac - rr_model.convs[-1].out_frac == 2
+    for name in ("c", "asan"):
+        export(rr_model, metadata, tmp_path / name)
+    config = (tmp_path / "c" / "src" / "afd_config.h").read_text()
+    assert "#define AFD_RR 1" in config and "#define AFD_ATRIAL 1" in config
+    binaries = [build(tmp_path / "c"), build(tmp_path / "asan", (
+        "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"))]
+    data = Path(__file__).parent / "data"
+    scanner = IntegerStepModel("t", rr_model, int(metadata["fs"]))
+    for binary in binaries:
+        result = check(rr_model, metadata, binary, [data / "mitdb" / "100.hea"])
+        (row,) = result.records
+        assert row["identical"] and row["windows"] == row["c_windows"] > 150, row
+        assert row["atrial_identical"] and row["organised_windows"] == row["windows"], row
+        # AF (60 s, in the continuous mode all the same): the stretches are unrelated
+        row = _check_stream(scanner, HostRunner(binary), open_stream(data / "aftdb" / "a01.hea"),
+                            ScanConfig())
+        assert row["identical"] and row["windows"] == row["c_windows"] == 3, row
+        assert row["atrial_identical"] and row["organised_windows"] == 0, row

@@ -60,7 +60,8 @@ def test_target_check_is_bit_exact_under_qemu(target: str, tmp_path: Path) -> No
 def test_rr_models_continuous_mode_is_bit_exact_under_qemu(target: str, tmp_path: Path
                                                             ) -> None:
     """A small model with RR features: its windows wait on the core for their beats and
-    come out as afdetect scan's."""
+    come out as afdetect scan's; and the shipped geometry with RR features, atrial terms
+    included."""
     from test_compress import SMALL_RR, _quantised
 
     from afdetect.compress.integer import to_integer
@@ -81,6 +82,18 @@ def test_rr_models_continuous_mode_is_bit_exact_under_qemu(target: str, tmp_path
                           [DATA / "mitdb" / "100"], ScanConfig(window_s=2.0, hop_s=0.5))
     (row,) = out["records"]
     assert out["identical"] and row["mode"] == "stream" and row["c_windows"] > 3000, row
+    # the shipped geometry with RR features: the atrial check too, on the RR windows'
+    # detector, every window's terms and verdict afdetect scan's
+    from test_rr import shipped_with_rr
+
+    rr_model, rr_metadata = shipped_with_rr()
+    export(rr_model, rr_metadata, tmp_path / "shipped")
+    write_export(tmp_path / "shipped", firmware_files())
+    out = check_on_target(rr_model, rr_metadata, tmp_path / "shipped", get_target(target),
+                          [DATA / "mitdb" / "100"])
+    (row,) = out["records"]
+    assert out["identical"] and row["windows"] == row["c_windows"] > 150, row
+    assert row["atrial_identical"] and row["organised_windows"] == row["windows"], row
 
 
 def test_unknown_target_lists_the_known_ones(tmp_path: Path) -> None:

@@ -284,9 +284,10 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
     # the check needs a window's beats final when its last step comes out: a network that
     # answers sooner (the small test nets) goes without it; and its blocks of held steps
     # rest on the front end's blocks ending at step boundaries (the stream flushes the
-    # network at each), else a beat could land past them
+    # network at each), else a beat could land past them. With RR features the same
+    # conditions hold; the check then reads the RR windows' detector (one for both).
     step = model.convs[0].stride * 2 ** len(model.convs)
-    has_atrial = (atrial_check and model.rr is None
+    has_atrial = (atrial_check
                   and EpisodeRule().max_atrial_coherence is not None
                   and lag >= beats.integrate // 2 + beats.segment + beats.refractory + 1
                   and step % frontend.block == 0)
@@ -294,7 +295,7 @@ def generate(model: IntegerModel, metadata: dict[str, Any], max_seconds: float =
                                             max_window_steps)
     stream = (net + 2 * frontend.block + 2 * frontend.block + 16 * frontend.span
               + 4 * n_classes * max_window_steps + 4 * 24 + 8
-              + (_atrial_bytes(beats, atrial) if has_atrial else 0)
+              + (_atrial_bytes(beats, atrial, model.rr is None) if has_atrial else 0)
               + (_detector_bytes(beats) + 4 * (5 + rr_peaks + n_classes * rr_pending)
                  if model.rr is not None else 0))
     sizes = ExportSizes(codes_bytes, index_bytes, row_bytes, bias_bytes, ring_bytes,
@@ -523,12 +524,14 @@ def _detector_bytes(rr: RRConfig) -> int:
     return 2 * int16 + 2 * (int16 % 2) + 4 * (13 + rr.history + 2 + candidates)
 
 
-def _atrial_bytes(rr: RRConfig, atrial: AtrialConfig) -> int:
-    """afd_atrial_state_t: the detector, the input ring, the stretches (pending and per
+def _atrial_bytes(rr: RRConfig, atrial: AtrialConfig, detector: bool = True) -> int:
+    """afd_atrial_state_t: the detector (unless ``detector`` is False: with RR features
+    the check shares the RR windows'), the input ring, the stretches (pending and per
     candidate), the hop-blocks' sums and 9 int32 scalars; rounded up to 8 bytes."""
     candidates = (rr.segment + rr.refractory) // (rr.refractory + 1)
     int16 = (atrial.start + rr.integrate // 2 + 3) + (1 + candidates) * (atrial.n_bins + 1)
     block = 4 * atrial.n_bins + 4 + 8
     block += -block % 8
-    total = _detector_bytes(rr) + 2 * int16 + 2 * (int16 % 2) + ATRIAL_BLOCKS * block + 36
+    total = ((_detector_bytes(rr) if detector else 0) + 2 * int16 + 2 * (int16 % 2)
+             + ATRIAL_BLOCKS * block + 36)
     return total + -total % 8

@@ -281,9 +281,6 @@ typedef void (*afd_beat_fn)(void *ctx, int32_t event, int32_t slot);
 #else
 #define AFD_BEAT_EIGHTHS(d) AFD_SCAN_THRESHOLD_EIGHTHS
 #endif
-#if AFD_RR && AFD_ATRIAL
-#error "the atrial check runs on models without RR features (build with -DAFD_ATRIAL=0)"
-#endif
 /* A beat is final at most this many samples after its R peak */
 #define AFD_BEAT_LAG (AFD_BEAT_INTEGRATE / 2 + AFD_BEAT_SEGMENT + AFD_BEAT_REFRACTORY + 1)
 

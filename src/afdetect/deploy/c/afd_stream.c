@@ -24,7 +24,12 @@ static int32_t bit_length(uint64_t x)
    candidate, and added to that block's sums once its segment makes it a beat; a window's
    terms are its blocks' sums. Beats are final long before the network's step that holds
    them comes out (AFD_BEAT_LAG <= AFD_STEP_LAG, checked at init), and at most
-   AFD_ATRIAL_AHEAD_STEPS steps after the window reported last. */
+   AFD_ATRIAL_AHEAD_STEPS steps after the window reported last. With RR features the
+   detector is the RR windows' (rr_stream_push): one instance reports to both, and a
+   window's terms are taken when its RR features are, its beats final by then. */
+#if AFD_RR
+static void rr_stream_push(afd_stream_t *s, int16_t q);
+#endif
 #define PEAK_BACK (AFD_BEAT_INTEGRATE / 2 + 2)  /* the newest sample to a leader's R peak */
 #define BLOCK_MASK 0x7FFFu  /* a candidate keeps its block's low bits (int16, >= 0) */
 
@@ -90,7 +95,11 @@ static void atrial_push(afd_stream_t *s, int16_t q)
     a->q[a->q_pos] = q;
     if (++a->q_pos == AFD_ATRIAL_RING) a->q_pos = 0;
     if (a->q_fill < AFD_ATRIAL_RING) a->q_fill++;
+#if AFD_RR
+    rr_stream_push(s, q);  /* the one detector, the RR windows': its events reach both */
+#else
     afd_beats_push(&a->det, q, atrial_beat, a);
+#endif
     if (++a->phase < AFD_STEP_SAMPLES) return;
     a->phase = 0;
     if (++a->step < s->hop) return;
@@ -128,7 +137,9 @@ static void atrial_init(afd_stream_t *s)
     afd_atrial_state_t *a = &s->atrial;
     int32_t held = s->window / s->hop + AFD_ATRIAL_AHEAD_STEPS / s->hop + 1;
     afd_zero(a, sizeof *a);
+#if !AFD_RR  /* with RR features the detector is the RR stream's (rr_stream_init) */
     afd_beats_reset(&a->det);
+#endif
     a->phase = -PEAK_BACK;  /* the counters follow the R peak of the newest sample */
     a->held = held;
     a->per_window = AFD_BEAT_LAG <= AFD_STEP_LAG && s->window % s->hop == 0 &&
@@ -232,9 +243,24 @@ static void rr_stream_window(afd_stream_t *s, const int32_t logits[AFD_N_CLASSES
     rr_stream_report(s);
 }
 
+#if AFD_ATRIAL
+/* The one detector's report to both users (ctx: the stream) */
+static void stream_beat(void *ctx, int32_t event, int32_t slot)
+{
+    afd_stream_t *s = (afd_stream_t *)ctx;
+    atrial_beat(&s->atrial, event, slot);
+    rr_stream_beat(&s->rr, event, slot);
+}
+#endif
+
+/* The detector on sample q (after the atrial ring took it), then the windows it decides */
 static void rr_stream_push(afd_stream_t *s, int16_t q)
 {
+#if AFD_ATRIAL
+    afd_beats_push(&s->rr.det, q, stream_beat, s);
+#else
     afd_beats_push(&s->rr.det, q, rr_stream_beat, &s->rr);
+#endif
     rr_stream_report(s);
 }
 
@@ -314,9 +340,8 @@ static void stream_block(afd_stream_t *s)
                            : afd_asr64(d + ((int64_t)1 << (-e - 1)), -e);
         q = (int16_t)(v > top ? top : (v < -top - 1 ? -top - 1 : v));
 #if AFD_ATRIAL
-        atrial_push(s, q);
-#endif
-#if AFD_RR
+        atrial_push(s, q);  /* and the RR windows' detector (rr_stream_push) with RR */
+#elif AFD_RR
         rr_stream_push(s, q);
 #endif
         afd_net_push(&s->net, q, stream_step, s);

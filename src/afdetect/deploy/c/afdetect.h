@@ -153,12 +153,15 @@ int afd_quantise_input(const int16_t *adc, int32_t n, int32_t adc_per_mv, int16_
    step where the network answers sooner (AFD_STEP_LAG < AFD_BEAT_LAG).
 
    The atrial check (afdetect.monitor.atrial; AFD_ATRIAL, on unless compiled with
-   -DAFD_ATRIAL=0): an R-peak detector on the quantised input (afdetect scan's, threshold
-   AFD_SCAN_THRESHOLD_EIGHTHS / 8) takes, before each R peak, the stretch from
-   AFD_ATRIAL_START to AFD_ATRIAL_END samples before it in AFD_ATRIAL_BINS bins of
-   AFD_ATRIAL_BIN samples, mean-free: s_k[b] = (AFD_ATRIAL_BINS * bin[b] - sum of the bins)
-   >> AFD_ATRIAL_SHIFT, |s_k[b]| < 2^15. A window of n beats (a beat counts in the step of
-   its R peak) gets two terms, exactly afdetect scan's:
+   -DAFD_ATRIAL=0), with or without RR features: an R-peak detector on the quantised
+   input (afdetect scan's, threshold AFD_SCAN_THRESHOLD_EIGHTHS / 8; with RR features the
+   same instance that finds the windows' R peaks, as in afdetect scan) takes, before
+   each R peak, the stretch from AFD_ATRIAL_START to AFD_ATRIAL_END samples before it in
+   AFD_ATRIAL_BINS bins of AFD_ATRIAL_BIN samples, mean-free:
+   s_k[b] = (AFD_ATRIAL_BINS * bin[b] - sum of the bins) >> AFD_ATRIAL_SHIFT,
+   |s_k[b]| < 2^15. A window of n beats (a beat counts in the step of its R peak) gets
+   two terms, exactly afdetect scan's, reported with its logits (with RR features, those
+   with its RR columns in):
      templ  = sum_b (sum_k s_k[b])^2      (|sum_k s_k|^2, the template's energy)
      spread = n * sum_k sum_b s_k[b]^2    (n times the beats' energy)
    both 0 when n < AFD_ATRIAL_MIN_BEATS; 0 <= templ <= spread < 2^53 for windows of up to
@@ -183,9 +186,10 @@ typedef void (*afd_window_fn)(int cls, const int32_t logits[AFD_N_CLASSES],
                               const afd_atrial_t *atrial, void *user);
 
 #if AFD_ATRIAL
-/* The atrial check's state: the detector, the last AFD_ATRIAL_RING input samples (the
-   stretch before a peak plus the detector's delay), the stretches of the candidates
-   awaiting their segment's threshold, and per hop-block sums of the final beats. */
+/* The atrial check's state: the detector (with RR features the RR windows', in
+   afd_rr_stream_t: one for both), the last AFD_ATRIAL_RING input samples (the stretch
+   before a peak plus the detector's delay), the stretches of the candidates awaiting
+   their segment's threshold, and per hop-block sums of the final beats. */
 #define AFD_ATRIAL_RING (AFD_ATRIAL_START + AFD_BEAT_INTEGRATE / 2 + 3)
 typedef struct {
     int32_t sums[AFD_ATRIAL_BINS];  /* sum_k s_k over the block's beats */
@@ -201,7 +205,9 @@ typedef struct {
     int32_t per_window;      /* blocks per window; 0: no check on this instance */
     int32_t held;            /* blocks this geometry holds at once */
     afd_atrial_block_t blocks[AFD_ATRIAL_BLOCKS];
+#if !AFD_RR
     afd_beats_t det;
+#endif
     int16_t q[AFD_ATRIAL_RING];
     int16_t pending[AFD_ATRIAL_BINS + 1];  /* the leader's stretch, then its block's low bits */
     int16_t stretch[AFD_BEAT_MAX_CANDIDATES][AFD_ATRIAL_BINS + 1];  /* per candidate */
@@ -210,11 +216,12 @@ typedef struct {
 
 #if AFD_RR
 /* The continuous mode's RR features (afdetect.monitor.rr_windows.window_rr_features): the
-   detector at afdetect scan's threshold; the model-rate R peaks of the windows not yet
-   reported, oldest first (at most AFD_RR_PEAKS: the longest window, plus how far the
-   final beats run ahead of it, over the refractory period); and the logits of windows
-   whose steps are in but whose beats are not all final yet (at most AFD_RR_PENDING:
-   models that answer before the detector does). Sample indices wrap as uint32. */
+   detector at afdetect scan's threshold (the atrial check's too: one for both); the
+   model-rate R peaks of the windows not yet reported, oldest first (at most AFD_RR_PEAKS:
+   the longest window, plus how far the final beats run ahead of it, over the refractory
+   period); and the logits of windows whose steps are in but whose beats are not all
+   final yet (at most AFD_RR_PENDING: models that answer before the detector does).
+   Sample indices wrap as uint32. */
 typedef struct {
     afd_beats_t det;
     uint32_t next_start;           /* first model sample of the next window to report */
