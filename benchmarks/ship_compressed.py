@@ -1,15 +1,18 @@
 """Build a shipped compressed model and its metrics file: one command, fixed seeds.
 
-    python benchmarks/ship_compressed.py --data ../shared/data/cinc2017 [--name compressed-4kb]
+    python benchmarks/ship_compressed.py --data ../shared/data/cinc2017
+        [--name compressed-4kb|compressed-rr]
 
 ``compressed`` (the default model): compresses the shipped ``float`` model on every record
 of ``--data`` with ``afdetect compress`` and the default recipe. ``compressed-4kb``: first
 trains its own 4x smaller float parent on every record (``afdetect train --channels
-8,8,16,16,32,32,32,32``, not shipped), then compresses it to 3.9 KB. Stages are resumable
-in ``runs/NAME``. The file is copied to ``src/afdetect/pretrained/`` and a
-``.metrics.json`` written beside it: the commands, run times, the size figures and the
-cross-validated comparison with the float parents from the recipe's
-``benchmarks/cv_compressed.py`` results file (run that for those).
+8,8,16,16,32,32,32,32``, not shipped), then compresses it to 3.9 KB. ``compressed-rr``:
+first trains a float parent with RR features (``afdetect train --rr``, not shipped), then
+compresses it with the default recipe. Stages are resumable in ``runs/NAME``. The file is
+copied to ``src/afdetect/pretrained/`` and a ``.metrics.json`` written beside it: the
+commands, run times, the size figures and the cross-validated comparison with the float
+parents from the recipe's ``benchmarks/cv_compressed.py`` results file (run that for
+those; ``compressed-rr`` has none yet).
 """
 
 from __future__ import annotations
@@ -39,22 +42,24 @@ class Recipe:
     """How a built-in compressed model is made.
 
     Attributes:
-        parent_channels: widths of a float parent trained for it; None: the shipped ``float``.
+        parent_options: ``afdetect train`` options of a float parent trained for it; None:
+            the shipped ``float``.
         compress_options: ``afdetect compress`` options beyond the defaults.
         cv: the cross-validation results of the same recipe.
     """
 
-    parent_channels: str | None
+    parent_options: tuple[str, ...] | None
     compress_options: tuple[str, ...]
     cv: Path
 
 
 RECIPES = {
     "compressed": Recipe(None, (), Path("benchmarks/results/cv_compressed.json")),
-    "compressed-4kb": Recipe("8,8,16,16,32,32,32,32",
+    "compressed-4kb": Recipe(("--channels", "8,8,16,16,32,32,32,32"),
                              ("--sparsity", "0.74", "--size-budget", "3900",
                               "--extra-bits", "2"),
                              Path("benchmarks/results/cv_compressed_small_4kb_cv.json")),
+    "compressed-rr": Recipe(("--rr",), (), Path("benchmarks/results/cv_compressed_rr.json")),
 }
 
 
@@ -79,11 +84,11 @@ def main() -> None:
                      "reproduce": f"python benchmarks/ship_compressed.py --data {args.data} "
                                   f"--name {args.name} --threads {threads}"}
     parent = "float"
-    if recipe.parent_channels is not None:
+    if recipe.parent_options is not None:
         parent = str(run / "parent" / "model.pt")
         metrics["parent_train_command"] = afdetect(
-            "train", "--data", str(args.data), "--out", str(run / "parent"), "--channels",
-            recipe.parent_channels, "--threads", threads, "--resume")
+            "train", "--data", str(args.data), "--out", str(run / "parent"),
+            *recipe.parent_options, "--threads", threads, "--resume")
         float_model = load_float_model(parent)
         metrics["parent_parameters"] = sum(p.numel() for p in float_model.network.parameters())
         metrics["parent_train_seconds"] = round(

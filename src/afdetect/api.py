@@ -30,8 +30,8 @@ from afdetect.predict import Prediction, classify_recordings
 
 
 class Model:
-    """A loaded afdetect model (built-in ``compressed``, ``compressed-4kb`` or ``float``, or
-    a model file).
+    """A loaded afdetect model (built-in ``compressed``, ``compressed-4kb``,
+    ``compressed-rr`` or ``float``, or a model file).
 
     Use :func:`load` to get one.
     """
@@ -123,8 +123,8 @@ class Model:
 
 
 def load(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
-    """Load a built-in model (``"compressed"``, the default, ``"compressed-4kb"`` or
-    ``"float"``) or a model file; a file that is not an afdetect model raises
+    """Load a built-in model (``"compressed"``, the default, ``"compressed-4kb"``,
+    ``"compressed-rr"`` or ``"float"``) or a model file; a file that is not an afdetect model raises
     :class:`InputError`."""
     return Model(load_classifier(name_or_path))
 

@@ -18,7 +18,7 @@ from afdetect.runtime.format import is_compressed_file, load_compressed
 from afdetect.train.inference import predict_logits
 
 BUILTIN = {"float": "float.pt", "compressed": "compressed.afq",
-           "compressed-4kb": "compressed_4kb.afq"}
+           "compressed-4kb": "compressed_4kb.afq", "compressed-rr": "compressed_rr.afq"}
 DEFAULT_MODEL = "compressed"
 
 
@@ -94,7 +94,8 @@ def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
 
 
 def load_classifier(name_or_path: str | Path = DEFAULT_MODEL) -> Classifier:
-    """Load a built-in model by name (``compressed``, ``compressed-4kb``, ``float``) or a
+    """Load a built-in model by name (``compressed``, ``compressed-4kb``, ``compressed-rr``,
+    ``float``) or a
     model file by path; compressed files are recognised by their magic bytes, anything
     else must be a float model file."""
     name, path = resolve_model(name_or_path)
