@@ -132,7 +132,7 @@ def main() -> None:
             binary = build(Path(tmp) / "c")
             window, hop = window_geometry(config, 512 / 300)
             start = time.perf_counter()
-            logits = run_stream_demo(binary, stream, window, hop)
+            logits, _ = run_stream_demo(binary, stream, window, hop)
             c_s = time.perf_counter() - start
             result["c_continuous"] = {"seconds": round(c_s, 2),
                                       "x_real_time": round(stream.duration_s / c_s, 1),
