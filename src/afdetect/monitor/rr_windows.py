@@ -54,7 +54,7 @@ class WindowRRStream:
     def __init__(self, window_steps: int, hop_steps: int, downsampling: int, fs: int) -> None:
         self.window_steps, self.hop_steps = window_steps, hop_steps
         self.downsampling, self.fs = downsampling, fs
-        self._peaks = np.zeros(0, dtype=np.int64)  # model-rate R peaks from _kept_from on
+        self._peaks = np.zeros(0, dtype=np.int64)  # model-rate R peaks, from the last start done
         self._next = 0  # next hop-grid window start (steps)
         self._done = np.zeros((1024, N_FEATURES), dtype=np.uint8)  # grown by doubling
         self._n_done = 0
