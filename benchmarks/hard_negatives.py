@@ -49,8 +49,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import wfdb
-from monitor_accuracy import GRID, SAME_SUBJECT, best_rule, relabeled, rule_counts
+from monitor_accuracy import GRID, SAME_SUBJECT, aftdb_report, best_rule, relabeled, rule_counts
 from provenance import command_line
+from rr_peer import BEAT_SYMBOLS
 
 from afdetect import CLASSES
 from afdetect.atomic import write_json_atomic
@@ -63,17 +64,17 @@ from afdetect.monitor.evaluate import (
     ScoredScan,
     af_confusion,
     episode_report,
+    scan_annotated_record,
     window_truth,
 )
 from afdetect.monitor.frontend import IntegerFrontEnd
 from afdetect.monitor.rhythm import AF_AUX, read_rhythm_marks, rhythm_intervals
-from afdetect.monitor.scan import ScanConfig, scan_stream, step_model
+from afdetect.monitor.scan import ScanConfig, step_model
 from afdetect.train.loop import FitConfig, fit
 
 RESULTS = Path(__file__).parent / "results"
 PIECE_S = 30.0
 SINUS = ("(N", "(SBR")
-BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?")
 NORMAL_BEATS = set("NLRBej")
 MAX_ECTOPIC = 0.10
 VARIANTS = {"gentle": (FitConfig(epochs=3, lr=3e-4, seed=0), 1),
@@ -149,11 +150,7 @@ def fine_tune(base: Path, cinc: Dataset, pieces: list[np.ndarray], labels: list[
 
 
 def scan_record(model_path: str | Path, header: Path) -> ScoredScan:
-    model = step_model(load_classifier(model_path))
-    stream = open_stream(header)
-    marks = read_rhythm_marks(header.with_suffix(""), "atr")
-    reference = rhythm_intervals(marks, stream.fs, stream.duration_s)
-    return ScoredScan(scan_stream(model, stream, ScanConfig()), reference, marks)
+    return scan_annotated_record(step_model(load_classifier(model_path)), header, ScanConfig())
 
 
 def summary(scored: list[ScoredScan], folds: dict[str, int]) -> dict:
@@ -188,11 +185,9 @@ def summary(scored: list[ScoredScan], folds: dict[str, int]) -> dict:
 
 
 def aftdb_share(model_path: str | Path, folder: Path) -> float:
-    model = step_model(load_classifier(model_path))
-    headers = sorted(folder.glob("*.hea"))
-    called = [scan_stream(model, open_stream(h), ScanConfig()).af_burden > 0.5
-              for h in headers]
-    return float(np.mean(called))
+    """Share of the AFTDB records scanned as AF (at least half their time)."""
+    report = aftdb_report(step_model(load_classifier(model_path)), folder, ScanConfig())
+    return report["records_called_af"] / report["records"]
 
 
 def main() -> None:

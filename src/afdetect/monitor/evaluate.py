@@ -120,10 +120,17 @@ def scan_annotated(model: StepModel, data: str | Path, config: ScanConfig,
     scored, failures = [], []
     for header in tqdm(headers, desc="scanning", unit="rec", disable=not progress):
         try:
-            stream = open_stream(header)
-            marks = read_rhythm_marks(header, annotator)
-            reference = rhythm_intervals(marks, stream.fs, stream.duration_s)
-            scored.append(ScoredScan(scan_stream(model, stream, config), reference, marks))
+            scored.append(scan_annotated_record(model, header, config, annotator))
         except InputError as exc:
             failures.append(exc)
     return scored, failures
+
+
+def scan_annotated_record(model: StepModel, header: str | Path, config: ScanConfig,
+                          annotator: str = "atr") -> ScoredScan:
+    """Scan one WFDB record and read its ``annotator`` rhythm annotations (InputError
+    naming the record when it cannot be read or has none)."""
+    stream = open_stream(header)
+    marks = read_rhythm_marks(header, annotator)
+    reference = rhythm_intervals(marks, stream.fs, stream.duration_s)
+    return ScoredScan(scan_stream(model, stream, config), reference, marks)
